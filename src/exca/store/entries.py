@@ -1,0 +1,147 @@
+"""Entry records: the small per-key msgpack record naming a value's codec and objects."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import msgpack
+import xxhash
+
+from .codecs.base import Encoded, ObjectRef
+from .errors import CorruptArtifactError, FormatVersionError
+
+__all__ = [
+    "Entry",
+    "Status",
+    "ENTRY_FORMAT_VERSION",
+    "encode_entry",
+    "decode_entry",
+    "seal",
+    "unseal",
+    "key_digest",
+    "new_entry",
+]
+
+Status = Literal["success", "error", "deleted"]
+ENTRY_FORMAT_VERSION = 1
+_SEAL_MAGIC = b"EXE1"
+_HOST = socket.gethostname()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What the store knows of one cached key.
+
+    ``status`` is ``"success"`` or ``"error"`` (``"deleted"`` marks a tombstone and is
+    never returned by the public API). ``error_text`` holds the traceback of a cached
+    error. ``created`` is a Unix time; ``duration`` the seconds the computation took.
+    """
+
+    key: str
+    status: Status
+    codec: str
+    codec_version: int
+    inline: bytes | None
+    objects: tuple[ObjectRef, ...]
+    created: float
+    duration: float | None = None
+    host: str = ""
+    pid: int = 0
+    error_text: str | None = None
+
+    @property
+    def encoded(self) -> Encoded:
+        return Encoded(self.inline, self.objects)
+
+    @property
+    def size(self) -> int:
+        """Bytes of the value: inline payload plus objects."""
+        inline = len(self.inline) if self.inline is not None else 0
+        return inline + sum(ref.size for ref in self.objects)
+
+
+def new_entry(
+    key: str,
+    status: Status,
+    codec: str,
+    codec_version: int,
+    encoded: Encoded,
+    *,
+    duration: float | None = None,
+    error_text: str | None = None,
+) -> Entry:
+    return Entry(
+        key=key,
+        status=status,
+        codec=codec,
+        codec_version=codec_version,
+        inline=encoded.inline,
+        objects=encoded.objects,
+        created=time.time(),
+        duration=duration,
+        host=_HOST,
+        pid=os.getpid(),
+        error_text=error_text,
+    )
+
+
+def key_digest(key: str) -> bytes:
+    """16-byte digest naming an entry (file name of a loose entry, index key of a pack)."""
+    return xxhash.xxh3_128_digest(key.encode("utf-8", "surrogatepass"))
+
+
+def encode_entry(entry: Entry) -> bytes:
+    objects = [[ref.digest, ref.size, ref.suffix] for ref in entry.objects]
+    record = [
+        ENTRY_FORMAT_VERSION,
+        entry.key,
+        entry.status,
+        entry.codec,
+        entry.codec_version,
+        entry.inline,
+        objects,
+        entry.created,
+        entry.duration,
+        entry.host,
+        entry.pid,
+        entry.error_text,
+    ]
+    return msgpack.packb(record, use_bin_type=True)
+
+
+def decode_entry(data: bytes | memoryview, where: object) -> Entry:
+    """Decode a record; ``where`` names its file in errors."""
+    try:
+        record = msgpack.unpackb(data, raw=False, use_list=True)
+        version = record[0]
+    except (ValueError, msgpack.ExtraData, TypeError, IndexError) as err:
+        raise CorruptArtifactError(where, f"unreadable entry record ({err})") from err
+    if version > ENTRY_FORMAT_VERSION:
+        raise FormatVersionError(
+            f"entry {where} has format version {version}, this exca reads up to "
+            f"{ENTRY_FORMAT_VERSION}; upgrade exca to read this store"
+        )
+    (_, key, status, codec, codec_version, inline, objects, created, duration, host, pid,
+     error_text) = record  # fmt: skip
+    refs = tuple(ObjectRef(d, s, x) for d, s, x in objects)
+    return Entry(key, status, codec, codec_version, inline, refs, created, duration, host, pid,
+                 error_text)  # fmt: skip
+
+
+def seal(record: bytes) -> bytes:
+    """A loose entry file: magic, 8-byte xxh3-64 of the record, the record."""
+    return _SEAL_MAGIC + xxhash.xxh3_64_digest(record) + record
+
+
+def unseal(data: bytes, where: object) -> bytes:
+    """Check and strip :func:`seal`'s framing; ``CorruptArtifactError`` if it does not match."""
+    if len(data) < 12 or data[:4] != _SEAL_MAGIC:
+        raise CorruptArtifactError(where, f"entry file is truncated or foreign ({len(data)} bytes)")
+    record = data[12:]
+    if xxhash.xxh3_64_digest(record) != data[4:12]:
+        raise CorruptArtifactError(where, "entry checksum does not match its content")
+    return record

@@ -1,0 +1,62 @@
+"""Exceptions raised by the artifact store, each also a builtin where one means the same."""
+
+from __future__ import annotations
+
+__all__ = [
+    "StoreError",
+    "ReadOnlyStoreError",
+    "CorruptArtifactError",
+    "FormatVersionError",
+    "UnknownCodecError",
+    "CodecError",
+    "NotAStoreFolderError",
+]
+
+
+class StoreError(Exception):
+    """Base class of every error raised by ``exca.store``."""
+
+
+class ReadOnlyStoreError(StoreError, PermissionError):
+    """An operation needed to write into a store that is read-only or not writable."""
+
+    def __init__(self, folder: object, attempted: str, reason: str = "") -> None:
+        self.folder = folder
+        self.attempted = attempted
+        why = f" ({reason})" if reason else ""
+        super().__init__(
+            f"cannot {attempted} in store {folder}: the store is read-only{why}; "
+            "open it writable (read_only=False) in a folder you can write, "
+            "or point infra.folder to a writable folder and keep this one as a read-only layer"
+        )
+
+
+class CorruptArtifactError(StoreError, ValueError):
+    """Bytes read from the store do not match the digest or format they were stored with."""
+
+    def __init__(self, path: object, detail: str) -> None:
+        self.path = path
+        super().__init__(
+            f"corrupt artifact {path}: {detail}; run Store(folder).verify(fix=True) "
+            "to quarantine it, or recompute the value (steps do so with mode='retry' or "
+            "automatically on read)"
+        )
+
+
+class FormatVersionError(StoreError, RuntimeError):
+    """The store was written by a newer, incompatible format version."""
+
+
+class UnknownCodecError(StoreError, KeyError):
+    """A codec name is not registered."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class CodecError(StoreError, TypeError):
+    """A value cannot be encoded by the requested (or any) codec."""
+
+
+class NotAStoreFolderError(StoreError, NotADirectoryError):
+    """The store folder exists but is not a directory."""

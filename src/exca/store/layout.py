@@ -1,0 +1,74 @@
+"""Where things live inside a store folder: object, entry, pack and temporary file names."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+from pathlib import Path
+
+__all__ = [
+    "FORMAT_FILE",
+    "OBJECTS_DIR",
+    "LOOSE_DIR",
+    "PACKS_DIR",
+    "TEMP_PREFIX",
+    "QUARANTINE_DIR",
+    "object_path",
+    "object_path_to_digest",
+    "loose_entry_path",
+    "loose_path_to_digest",
+    "pack_path",
+    "temp_path",
+    "is_temp_name",
+]
+
+FORMAT_FILE = "exca-store.json"
+OBJECTS_DIR = "objects"
+LOOSE_DIR = "entries"
+PACKS_DIR = "packs"
+QUARANTINE_DIR = "quarantine"
+TEMP_PREFIX = ".tmp."
+PACK_SUFFIX = ".pack"
+_HOST = socket.gethostname().replace(".", "_").replace(os.sep, "_")
+
+
+def object_path(root: Path, digest: str, suffix: str) -> Path:
+    """``root/objects/ab/cdef…<suffix>``: two hex characters of fan-out per object."""
+    return root / OBJECTS_DIR / digest[:2] / (digest[2:] + suffix)
+
+
+def object_path_to_digest(path: Path) -> tuple[str, str]:
+    """Inverse of :func:`object_path`: ``(digest, suffix)`` of an object path."""
+    name = path.name
+    rest, dot, ext = name.partition(".")
+    return path.parent.name + rest, dot + ext
+
+
+def loose_entry_path(namespace: Path, key_digest: str) -> Path:
+    """A loose (not yet packed) entry record: ``namespace/entries/<key digest>``.
+
+    One flat folder: packing keeps it small, and one listing then answers a bulk lookup.
+    """
+    return namespace / LOOSE_DIR / key_digest
+
+
+def loose_path_to_digest(path: Path) -> str:
+    """Inverse of :func:`loose_entry_path`."""
+    return path.name
+
+
+def pack_path(namespace: Path, pack_digest: str) -> Path:
+    """An immutable pack of entry records, named by the digest of its bytes."""
+    return namespace / PACKS_DIR / f"pack-{pack_digest}{PACK_SUFFIX}"
+
+
+def temp_path(final: Path) -> Path:
+    """A temporary name beside ``final``, unique per host, process, thread and call."""
+    unique = f"{_HOST}.{os.getpid()}.{threading.get_ident()}.{secrets.token_hex(4)}"
+    return final.parent / f"{TEMP_PREFIX}{final.name}.{unique}"
+
+
+def is_temp_name(name: str) -> bool:
+    return name.startswith(TEMP_PREFIX)

@@ -1,0 +1,273 @@
+"""Immutable content-addressed objects: publish once by digest, read back checked."""
+
+from __future__ import annotations
+
+import io
+import mmap
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Literal
+
+import numpy as np
+
+from . import npy
+from .codecs.base import ObjectRef
+from .digest import digest_bytes, new_hasher
+from .errors import CorruptArtifactError, ReadOnlyStoreError
+from .layout import OBJECTS_DIR, object_path, temp_path
+from .publish import publish_tree, rename_tree, translate_write_errors
+
+__all__ = ["ObjectStore", "VerifyReads", "tree_digest"]
+
+VerifyReads = Literal["header", "full"]
+_CHUNK = 8 << 20
+# Digests found corrupt by this process: a later put of the same bytes must rewrite the
+# object instead of trusting the (bad) file that already carries that name.
+_KNOWN_BAD: set[str] = set()
+_HEADERS: dict[str, npy.NpyHeader] = {}  # objects are immutable: a header never changes
+
+
+class _HashingWriter:
+    """File-like wrapper hashing everything written through it."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self.hasher = new_hasher()
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), _CHUNK):  # hash each chunk while it is in cache
+            part = view[start : start + _CHUNK]
+            self.hasher.update(part)
+            done = 0
+            while done < len(part):
+                done += self._handle.write(part[done:]) or 0
+        self.size += len(view)
+        return len(view)
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+
+class ObjectStore:
+    """Objects under ``root/objects``, read through optional read-only ``layers`` beneath."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        durable: bool = False,
+        keep_in_ram: bool = False,
+        verify_reads: VerifyReads = "header",
+        read_only: bool = False,
+        layers: Sequence[Path] = (),
+    ) -> None:
+        self.root = Path(root)
+        self.durable = durable
+        self.keep_in_ram = keep_in_ram
+        self.verify_reads: VerifyReads = verify_reads
+        self.read_only = read_only
+        self._roots = (self.root, *(Path(layer) for layer in layers))
+
+    # ----------------------------------------------------------------- writing
+    def put_bytes(self, data: bytes | bytearray | memoryview, suffix: str) -> ObjectRef:
+        digest = digest_bytes(data)
+        ref = ObjectRef(digest, memoryview(data).nbytes, suffix)
+        if self._reuse_existing(ref):
+            return ref
+        return self._publish(lambda handle: handle.write(data), suffix)
+
+    def put_array(self, array: np.ndarray) -> ObjectRef:
+        if array.dtype.hasobject:
+            raise TypeError("object-dtype arrays cannot be stored as .npy; use the pickle codec")
+        header = npy.header_bytes(array)
+        data = npy.array_data_view(array)
+
+        def write(handle: IO[bytes]) -> None:
+            handle.write(header)
+            handle.write(data)
+
+        return self._publish(write, ".npy")
+
+    def put_stream(self, write: Callable[[IO[bytes]], None], suffix: str) -> ObjectRef:
+        return self._publish(write, suffix)
+
+    def put_tree(self, build: Callable[[Path], None], suffix: str) -> ObjectRef:
+        self._check_writable("write an object")
+        incoming = self.root / OBJECTS_DIR / "incoming"
+        with translate_write_errors(self.root, "write an object"):
+            tmp = publish_tree(incoming, build, durable=self.durable)
+            digest, size = tree_digest(tmp)
+            ref = ObjectRef(digest, size, suffix)
+            final = object_path(self.root, digest, suffix)
+            os.makedirs(final.parent, exist_ok=True)
+            if digest in _KNOWN_BAD and final.exists():
+                shutil.rmtree(final)
+                _KNOWN_BAD.discard(digest)
+            if not rename_tree(tmp, final, durable=self.durable):
+                os.utime(final)  # keep a reused object younger than gc's grace period
+        return ref
+
+    def _reuse_existing(self, ref: ObjectRef) -> bool:
+        """Whether an object of that digest is already published and may be trusted."""
+        if ref.digest in _KNOWN_BAD:
+            return False
+        final = object_path(self.root, ref.digest, ref.suffix)
+        try:
+            if os.stat(final).st_size != ref.size:
+                return False
+            with translate_write_errors(self.root, "refresh an object's time"):
+                self._check_writable("write an object")
+                os.utime(final)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _publish(self, write: Callable[[IO[bytes]], object], suffix: str) -> ObjectRef:
+        self._check_writable("write an object")
+        staging = self.root / OBJECTS_DIR / "incoming"
+        with translate_write_errors(self.root, "write an object"):
+            os.makedirs(staging.parent, exist_ok=True)
+            tmp = temp_path(staging)
+            try:
+                ref = self._write_hashed(tmp, write, suffix)
+                if self._reuse_existing(ref):
+                    os.unlink(tmp)
+                    return ref
+                final = object_path(self.root, ref.digest, suffix)
+                os.makedirs(final.parent, exist_ok=True)
+                os.replace(tmp, final)
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
+            _KNOWN_BAD.discard(ref.digest)
+        return ref
+
+    def _write_hashed(self, tmp: Path, write: Callable[[IO[bytes]], object], suffix: str) -> ObjectRef:
+        with open(tmp, "xb", buffering=0) as raw:
+            writer = _HashingWriter(raw)
+            write(writer)  # type: ignore[arg-type]
+            os.fchmod(raw.fileno(), os.fstat(raw.fileno()).st_mode & ~0o222)
+            if self.durable:
+                os.fsync(raw.fileno())
+        return ObjectRef(writer.hasher.hexdigest(), writer.size, suffix)
+
+    def _check_writable(self, attempted: str) -> None:
+        if self.read_only:
+            raise ReadOnlyStoreError(self.root, attempted, reason="opened with read_only=True")
+
+    # ----------------------------------------------------------------- reading
+    def locate(self, ref: ObjectRef) -> Path:
+        """The path of an object in this store or its layers, else ``CorruptArtifactError``."""
+        for root in self._roots:
+            path = object_path(root, ref.digest, ref.suffix)
+            if os.path.exists(path):
+                return path
+        raise CorruptArtifactError(
+            object_path(self.root, ref.digest, ref.suffix), "object is missing"
+        )
+
+    def exists(self, ref: ObjectRef) -> bool:
+        return any(os.path.exists(object_path(r, ref.digest, ref.suffix)) for r in self._roots)
+
+    def read_bytes(self, ref: ObjectRef) -> bytes:
+        path = self.locate(ref)
+        with open(path, "rb") as handle:
+            data = handle.read()
+        _check_digest(path, ref, data)
+        return data
+
+    def open_array(self, ref: ObjectRef) -> np.ndarray:
+        if self.keep_in_ram:
+            data = self.read_bytes(ref)
+            header = npy.read_header(io.BytesIO(data))
+            return _array_from_buffer(header, data, ref)
+        path = self.locate(ref)
+        with open(path, "rb") as handle:
+            header = _HEADERS.get(ref.digest) or _read_header(path, handle, ref)
+            size = os.fstat(handle.fileno()).st_size
+            if size != ref.size or size != header.data_offset + header.data_size:
+                _corrupt(path, ref, f"size is {size} bytes, expected {ref.size}")
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        if self.verify_reads == "full":
+            _check_digest(path, ref, mapped)
+        return _array_from_buffer(header, mapped, ref).view(np.memmap)
+
+    def open_tree(self, ref: ObjectRef) -> Path:
+        path = self.locate(ref)
+        if self.keep_in_ram or self.verify_reads == "full":
+            digest, size = tree_digest(path)
+            if digest != ref.digest:
+                _corrupt(path, ref, f"content digest is {digest}, expected {ref.digest}")
+        return path
+
+    def iter_paths(self) -> Iterator[Path]:
+        """Every object file or folder of the top store (not its layers)."""
+        base = self.root / OBJECTS_DIR
+        if not base.is_dir():
+            return
+        for fan in sorted(os.scandir(base), key=lambda e: e.name):
+            if fan.is_dir() and len(fan.name) == 2:
+                for item in sorted(os.scandir(fan.path), key=lambda e: e.name):
+                    yield Path(item.path)
+
+
+def _read_header(path: Path, handle: IO[bytes], ref: ObjectRef) -> npy.NpyHeader:
+    try:
+        header = npy.read_header(handle)
+    except (ValueError, SyntaxError, EOFError) as err:
+        _KNOWN_BAD.add(ref.digest)
+        raise CorruptArtifactError(path, f"unreadable .npy header ({err})") from err
+    _HEADERS[ref.digest] = header
+    return header
+
+
+def _array_from_buffer(header: npy.NpyHeader, buffer: object, ref: ObjectRef) -> np.ndarray:
+    array = np.ndarray(
+        header.shape,
+        dtype=header.dtype,
+        buffer=buffer,  # type: ignore[arg-type]
+        offset=header.data_offset,
+        order="F" if header.fortran_order else "C",
+    )
+    array.flags.writeable = False
+    return array
+
+
+def _check_digest(path: Path, ref: ObjectRef, data: bytes | mmap.mmap) -> None:
+    if len(data) != ref.size:
+        _corrupt(path, ref, f"size is {len(data)} bytes, expected {ref.size} (truncated?)")
+    actual = digest_bytes(data)
+    if actual != ref.digest:
+        _corrupt(path, ref, f"content digest is {actual}, expected {ref.digest}")
+
+
+def _corrupt(path: Path, ref: ObjectRef, detail: str) -> None:
+    _KNOWN_BAD.add(ref.digest)
+    raise CorruptArtifactError(path, detail)
+
+
+def tree_digest(folder: Path) -> tuple[str, int]:
+    """Digest of a folder: its sorted relative file paths with their contents' digests."""
+    manifest = new_hasher()
+    total = 0
+    for current, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(current, name)
+            with open(path, "rb") as handle:
+                data = handle.read()
+            total += len(data)
+            rel = os.path.relpath(path, folder).replace(os.sep, "/")
+            manifest.update(f"{rel}\0{digest_bytes(data)}\n".encode())
+    return manifest.hexdigest(), total
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

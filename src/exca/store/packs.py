@@ -1,0 +1,119 @@
+"""Pack files: immutable, sorted, memory-mapped bundles of entry records with a key index.
+
+Layout (little-endian)::
+
+    header  32 bytes   magic "EXPK", format u32, record count u64, xxh3-128 of the index
+    index   count x 32 key digest (16 bytes, sorted), offset u64, length u32, xxh3-64 low u32
+    records            the msgpack entry records, back to back
+
+A pack is named by the digest of its bytes and never rewritten; packing merges loose
+entries (and older packs) into a new one. Readers check the index digest on open and
+each record's checksum when they read it, so a lookup stays O(log n) in the pack size.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import xxhash
+
+from .errors import CorruptArtifactError, FormatVersionError
+
+__all__ = ["Pack", "build_pack", "INDEX_DTYPE", "PACK_FORMAT_VERSION"]
+
+PACK_FORMAT_VERSION = 1
+_MAGIC = b"EXPK"
+_HEADER = struct.Struct("<4sIQ16s")
+INDEX_DTYPE = np.dtype([("key", "S16"), ("offset", "<u8"), ("length", "<u4"), ("check", "<u4")])
+
+
+def _check(record: bytes | memoryview) -> int:
+    return xxhash.xxh3_64_intdigest(record) & 0xFFFFFFFF
+
+
+def build_pack(records: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """Bytes of a pack holding ``(key digest, record)`` pairs (one record per key)."""
+    ordered = sorted(records, key=lambda pair: pair[0])
+    index = np.zeros(len(ordered), dtype=INDEX_DTYPE)
+    offset = _HEADER.size + INDEX_DTYPE.itemsize * len(ordered)
+    for row, (digest, record) in enumerate(ordered):
+        index[row] = (digest, offset, len(record), _check(record))
+        offset += len(record)
+    index_bytes = index.tobytes()
+    header = _HEADER.pack(
+        _MAGIC, PACK_FORMAT_VERSION, len(ordered), xxhash.xxh3_128_digest(index_bytes)
+    )
+    return b"".join([header, index_bytes, *(record for _, record in ordered)])
+
+
+class Pack:
+    """A read-only view of one pack file."""
+
+    def __init__(self, path: Path, data: mmap.mmap | bytes, index: np.ndarray) -> None:
+        self.path = path
+        self._data = data
+        self.index = index
+        self._keys = index["key"]
+
+    @classmethod
+    def open(cls, path: Path) -> Pack:
+        """Map ``path`` and check its header and index (``FileNotFoundError`` passes through)."""
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size < _HEADER.size:
+                raise CorruptArtifactError(path, f"pack is truncated ({size} bytes)")
+            data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        magic, version, count, index_digest = _HEADER.unpack_from(data, 0)
+        if magic != _MAGIC:
+            raise CorruptArtifactError(path, "not a pack file (bad magic)")
+        if version > PACK_FORMAT_VERSION:
+            raise FormatVersionError(
+                f"pack {path} has format {version}; this exca reads up to "
+                f"{PACK_FORMAT_VERSION}: upgrade exca"
+            )
+        end = _HEADER.size + count * INDEX_DTYPE.itemsize
+        if end > size:
+            raise CorruptArtifactError(path, "pack index is truncated")
+        index_view = memoryview(data)[_HEADER.size : end]
+        if xxhash.xxh3_128_digest(index_view) != index_digest:
+            raise CorruptArtifactError(path, "pack index checksum does not match")
+        index = np.frombuffer(data, dtype=INDEX_DTYPE, count=count, offset=_HEADER.size)
+        return cls(path, data, index)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def find(self, digest: bytes) -> bytes | None:
+        """The record stored under ``digest``, or None."""
+        row = int(np.searchsorted(self._keys, digest))
+        # numpy drops trailing NUL bytes of an S16 scalar: compare stripped forms
+        if row >= len(self._keys) or bytes(self._keys[row]) != digest.rstrip(b"\0"):
+            return None
+        return self.record(row)
+
+    def find_many(self, digests: np.ndarray) -> Iterator[tuple[int, bytes]]:
+        """``(position in digests, record)`` for each of ``digests`` (an ``S16`` array) found."""
+        if not len(self._keys) or not len(digests):
+            return
+        rows = np.searchsorted(self._keys, digests)
+        clipped = np.minimum(rows, len(self._keys) - 1)
+        found = np.flatnonzero(self._keys[clipped] == digests)
+        for position in found.tolist():
+            yield position, self.record(int(clipped[position]))
+
+    def record(self, row: int) -> bytes:
+        _, offset, length, check = self.index[row].item()
+        record = self._data[offset : offset + length]
+        if len(record) != length or _check(record) != check:
+            raise CorruptArtifactError(self.path, f"record {row} does not match its checksum")
+        return bytes(record)
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every ``(key digest, record)`` in key order."""
+        for row in range(len(self.index)):
+            yield bytes(self.index[row]["key"]).ljust(16, b"\0"), self.record(row)

@@ -1,0 +1,132 @@
+"""Atomic publication of files and folders: write beside the target, then rename."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from .errors import ReadOnlyStoreError
+from .layout import temp_path
+
+__all__ = ["publish_bytes", "publish_stream", "publish_tree", "translate_write_errors"]
+
+_READ_ONLY_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+@contextmanager
+def translate_write_errors(folder: Path, attempted: str) -> Iterator[None]:
+    """Turn a permission or read-only-filesystem failure into ``ReadOnlyStoreError``."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno in _READ_ONLY_ERRNOS:
+            raise ReadOnlyStoreError(folder, attempted, reason=str(err)) from err
+        raise
+
+
+def _make_dirs(folder: Path) -> None:
+    os.makedirs(folder, exist_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish_stream(
+    final: Path,
+    write: Callable[[IO[bytes]], None],
+    *,
+    durable: bool,
+    replace: bool = True,
+    read_only_file: bool = False,
+) -> bool:
+    """Write a file through ``write(file)`` into a temporary name, then rename it to ``final``.
+
+    With ``replace=False`` an existing ``final`` is kept and the temporary discarded.
+    Returns whether ``final`` was (re)published. On any failure the temporary is removed
+    and ``final`` is untouched: readers see the old file, the new one, or none.
+    """
+    _make_dirs(final.parent)
+    tmp = temp_path(final)
+    try:
+        with open(tmp, "xb", buffering=0) as handle:
+            write(handle)
+            if read_only_file:  # objects are immutable: drop the write bits (umask kept)
+                mode = os.fstat(handle.fileno()).st_mode
+                os.fchmod(handle.fileno(), mode & ~0o222)
+            if durable:
+                os.fsync(handle.fileno())
+        if not replace and os.path.exists(final):
+            os.unlink(tmp)
+            return False
+        os.replace(tmp, final)
+    except BaseException:
+        _discard(tmp)
+        raise
+    if durable:
+        _fsync_dir(final.parent)
+    return True
+
+
+def publish_bytes(final: Path, data: bytes | bytearray | memoryview, *, durable: bool) -> None:
+    """Atomically replace ``final`` with ``data``."""
+    publish_stream(final, lambda handle: _write_all(handle, data), durable=durable)
+
+
+def _write_all(handle: IO[bytes], data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data).cast("B")
+    written = 0
+    while written < len(view):  # unbuffered writes may be partial
+        count = handle.write(view[written:])
+        written += count if count is not None else 0
+
+
+def publish_tree(final: Path, build: Callable[[Path], None], *, durable: bool) -> Path:
+    """Build a folder at a temporary name, and return it (publish with :func:`rename_tree`)."""
+    _make_dirs(final.parent)
+    tmp = temp_path(final)
+    os.mkdir(tmp)
+    try:
+        build(tmp)
+        if durable:
+            for folder, _, files in os.walk(tmp):
+                for name in files:
+                    fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp
+
+
+def rename_tree(tmp: Path, final: Path, *, durable: bool) -> bool:
+    """Rename a built folder into place; if ``final`` exists already, discard ``tmp``."""
+    try:
+        os.rename(tmp, final)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if err.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            return False
+        raise
+    if durable:
+        _fsync_dir(final.parent)
+    return True
+
+
+def _discard(tmp: Path) -> None:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
