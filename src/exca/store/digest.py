@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mmap
+
 import xxhash
 
 __all__ = ["DIGEST_HEX_LENGTH", "digest_bytes", "new_hasher"]
@@ -9,7 +11,7 @@ __all__ = ["DIGEST_HEX_LENGTH", "digest_bytes", "new_hasher"]
 DIGEST_HEX_LENGTH = 32
 
 
-def digest_bytes(data: bytes | bytearray | memoryview) -> str:
+def digest_bytes(data: bytes | bytearray | memoryview | mmap.mmap) -> str:
     """Return the xxh3-128 hex digest of ``data``."""
     return xxhash.xxh3_128_hexdigest(data)
 

@@ -41,7 +41,7 @@ def header_bytes(array: np.ndarray) -> bytes:
         prefix = len(_MAGIC) + 2 + size_bytes
         padded = -(-(prefix + len(text) + 1) // 64) * 64  # aligned data, as numpy does
         length = padded - prefix
-        if length < 256 ** size_bytes:
+        if length < 256**size_bytes:
             body = text + b" " * (length - len(text) - 1) + b"\n"
             return _MAGIC + bytes([version, 0]) + length.to_bytes(size_bytes, "little") + body
     raise ValueError(f"dtype description too long for a .npy header: {len(text)} bytes")
@@ -56,7 +56,7 @@ def array_data_view(array: np.ndarray) -> memoryview:
         flat = array.T.reshape(-1)
     else:
         flat = np.ascontiguousarray(array).reshape(-1)
-    return memoryview(flat.view(np.uint8))
+    return flat.view(np.uint8).data
 
 
 def read_header(handle: IO[bytes]) -> NpyHeader:

@@ -146,7 +146,9 @@ class ObjectStore:
             _KNOWN_BAD.discard(ref.digest)
         return ref
 
-    def _write_hashed(self, tmp: Path, write: Callable[[IO[bytes]], object], suffix: str) -> ObjectRef:
+    def _write_hashed(
+        self, tmp: Path, write: Callable[[IO[bytes]], object], suffix: str
+    ) -> ObjectRef:
         with open(tmp, "xb", buffering=0) as raw:
             writer = _HashingWriter(raw)
             write(writer)  # type: ignore[arg-type]

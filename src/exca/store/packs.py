@@ -90,7 +90,7 @@ class Pack:
 
     def find(self, digest: bytes) -> bytes | None:
         """The record stored under ``digest``, or None."""
-        row = int(np.searchsorted(self._keys, digest))
+        row = int(self._keys.searchsorted(digest))
         # numpy drops trailing NUL bytes of an S16 scalar: compare stripped forms
         if row >= len(self._keys) or bytes(self._keys[row]) != digest.rstrip(b"\0"):
             return None
@@ -100,7 +100,7 @@ class Pack:
         """``(position in digests, record)`` for each of ``digests`` (an ``S16`` array) found."""
         if not len(self._keys) or not len(digests):
             return
-        rows = np.searchsorted(self._keys, digests)
+        rows = self._keys.searchsorted(digests)
         clipped = np.minimum(rows, len(self._keys) - 1)
         found = np.flatnonzero(self._keys[clipped] == digests)
         for position in found.tolist():

@@ -1,0 +1,51 @@
+"""exca.store: the content-addressed artifact store under exca's steps.
+
+Values are encoded by named codecs into small entry records and immutable objects named
+by the xxh3-128 digest of their bytes. See ``docs/store.md``.
+"""
+
+from .cachedict import CacheDict
+from .codecs import codec_names, get_codec, register_codec
+from .codecs.base import Codec, Encoded, ObjectReader, ObjectRef, ObjectWriter
+from .entries import Entry
+from .errors import (
+    CodecError,
+    CorruptArtifactError,
+    FormatVersionError,
+    NotAStoreFolderError,
+    ReadOnlyStoreError,
+    StoreError,
+    UnknownCodecError,
+)
+from .gc import GcReport
+from .keys import key_bytes, key_of
+from .namespace import Namespace
+from .store import Store
+from .verify import Problem, VerifyReport
+
+__all__ = [
+    "CacheDict",
+    "Codec",
+    "CodecError",
+    "CorruptArtifactError",
+    "Encoded",
+    "Entry",
+    "FormatVersionError",
+    "GcReport",
+    "Namespace",
+    "NotAStoreFolderError",
+    "ObjectReader",
+    "ObjectRef",
+    "ObjectWriter",
+    "Problem",
+    "ReadOnlyStoreError",
+    "Store",
+    "StoreError",
+    "UnknownCodecError",
+    "VerifyReport",
+    "codec_names",
+    "get_codec",
+    "key_bytes",
+    "key_of",
+    "register_codec",
+]

@@ -1,0 +1,286 @@
+"""The entry records of one folder: loose files for new writes, packs for the rest.
+
+Reading never writes. A loose record is always at least as new as any packed record of
+the same key (packing claims a loose file only after its record is in a published pack,
+and puts back a newer one it claimed by mistake), so a lookup reads the loose file
+first, then the packs, newest record winning between packs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .digest import digest_bytes
+from .entries import Entry, decode_entry, encode_entry, key_digest, seal, unseal
+from .errors import CorruptArtifactError, ReadOnlyStoreError
+from .layout import LOOSE_DIR, PACKS_DIR, is_temp_name, loose_entry_path, pack_path, temp_path
+from .packs import Pack, build_pack
+from .publish import publish_bytes, translate_write_errors
+
+__all__ = ["EntryTable", "MERGE_PACKS_OVER"]
+
+MERGE_PACKS_OVER = 8  # more packs than this: the next packing merges them all into one
+_TRUSTED_AGE_S = 2.0  # a packs-folder time stamp older than this is trusted to reveal changes
+
+
+@dataclass(frozen=True, slots=True)
+class _Loose:
+    digest: bytes
+    record: bytes
+    entry: Entry
+    inode: int
+    mtime_ns: int
+
+
+class EntryTable:
+    """Loose entry files and packs under ``folder`` (``folder/entries``, ``folder/packs``)."""
+
+    def __init__(self, folder: Path, *, durable: bool = False, read_only: bool = False) -> None:
+        self.folder = Path(folder)
+        # plain strings: pathlib costs more than the system calls on the lookup path
+        self._loose_dir = os.path.join(self.folder, LOOSE_DIR)
+        self._packs_dir = os.path.join(self.folder, PACKS_DIR)
+        self.durable = durable
+        self.read_only = read_only
+        self._packs: dict[str, Pack] = {}
+        self._packs_stamp: tuple[int, int] | None = None
+        self._stamp_is_recent = True
+
+    # ----------------------------------------------------------------- reading
+    def get(self, key: str) -> Entry | None:
+        """The newest record of ``key`` (tombstones included), or None."""
+        digest = key_digest(key)
+        entry = self._read_loose(digest)
+        if entry is not None:
+            return entry
+        return self._newest([pack.find(digest) for pack in self._current_packs()], key)
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Entry]:
+        """Records of the ``keys`` present (tombstones included): one folder listing and
+        one index search per pack, not one file open per key."""
+        digests = [key_digest(key) for key in keys]
+        loose_names = set(self.loose_names())
+        found: dict[str, Entry] = {}
+        rest: list[int] = []
+        for position, digest in enumerate(digests):
+            entry = self._read_loose(digest) if digest.hex() in loose_names else None
+            if entry is None:
+                rest.append(position)
+            else:
+                found[keys[position]] = entry
+        if rest:
+            self._search_packs(keys, digests, rest, found)
+        return found
+
+    def _search_packs(
+        self,
+        keys: Sequence[str],
+        digests: list[bytes],
+        positions: list[int],
+        found: dict[str, Entry],
+    ) -> None:
+        query = np.array([digests[p] for p in positions], dtype="S16")
+        candidates: dict[int, list[bytes]] = {}
+        for pack in self._current_packs():
+            for row, record in pack.find_many(query):
+                candidates.setdefault(positions[row], []).append(record)
+        for position, records in candidates.items():
+            entry = self._newest(records, keys[position])
+            if entry is not None:
+                found[keys[position]] = entry
+
+    def iter_entries(self) -> Iterator[Entry]:
+        """The newest record of every key (tombstones included), loose first."""
+        seen: dict[bytes, Entry] = {}
+        for item in self._read_all_loose():
+            seen[item.digest] = item.entry
+        packed: dict[bytes, Entry] = {}
+        for pack in self._current_packs():
+            for digest, record in pack:
+                if digest in seen:
+                    continue
+                entry = decode_entry(record, pack.path)
+                if digest not in packed or packed[digest].created < entry.created:
+                    packed[digest] = entry
+        yield from seen.values()
+        yield from packed.values()
+
+    def _newest(self, records: Iterable[bytes | None], key: str) -> Entry | None:
+        best: Entry | None = None
+        for record in records:
+            if record is None:
+                continue
+            entry = decode_entry(record, self._packs_dir)
+            if entry.key == key and (best is None or entry.created > best.created):
+                best = entry
+        return best
+
+    def _read_loose(self, digest: bytes) -> Entry | None:
+        path = os.path.join(self._loose_dir, digest.hex())
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return decode_entry(unseal(data, path), path)
+
+    def loose_names(self) -> list[str]:
+        try:
+            return [n for n in os.listdir(self._loose_dir) if not is_temp_name(n)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def _read_all_loose(self, skip_corrupt: bool = False) -> Iterator[_Loose]:
+        for name in self.loose_names():
+            try:
+                item = self.read_loose_file(name)
+            except CorruptArtifactError:
+                if skip_corrupt:  # packing leaves it to verify(), which reports it
+                    continue
+                raise
+            if item is not None:
+                yield item
+
+    def read_loose_file(self, name: str) -> _Loose | None:
+        path = loose_entry_path(self.folder, name)
+        try:
+            with open(path, "rb") as handle:
+                stat = os.fstat(handle.fileno())
+                data = handle.read()
+        except FileNotFoundError:
+            return None  # packed meanwhile: the packs have it
+        record = unseal(data, path)
+        entry = decode_entry(record, path)
+        return _Loose(bytes.fromhex(name), record, entry, stat.st_ino, stat.st_mtime_ns)
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self._packs_dir)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return (stat.st_mtime_ns, stat.st_ino)
+
+    def _current_packs(self) -> list[Pack]:
+        """The packs now published. The listing is reused while the folder's time stamp
+        is unchanged, unless that stamp was recent when read: two changes within one
+        clock tick of the file system share a stamp, so a recent stamp proves nothing."""
+        stamp = self._stamp()
+        if stamp is None:
+            self._packs, self._packs_stamp = {}, None
+            return []
+        if stamp != self._packs_stamp or self._stamp_is_recent:
+            for _ in range(5):  # a merge may remove packs between listing and opening
+                if self._load_packs() and stamp == self._stamp():
+                    break
+                stamp = self._stamp()
+            self._packs_stamp = stamp
+            self._stamp_is_recent = stamp is None or time.time() - stamp[0] / 1e9 < _TRUSTED_AGE_S
+        return list(self._packs.values())
+
+    def _load_packs(self) -> bool:
+        try:
+            names = sorted(n for n in os.listdir(self._packs_dir) if n.endswith(".pack"))
+        except (FileNotFoundError, NotADirectoryError):
+            self._packs = {}
+            return True
+        packs: dict[str, Pack] = {}
+        complete = True
+        for name in names:
+            try:
+                packs[name] = self._packs.get(name) or Pack.open(Path(self._packs_dir, name))
+            except FileNotFoundError:
+                complete = False
+        self._packs = packs
+        return complete
+
+    # ----------------------------------------------------------------- writing
+    def put(self, entry: Entry) -> None:
+        """Publish one record as a loose file (atomic; replaces an older one)."""
+        self._check_writable("write an entry")
+        path = loose_entry_path(self.folder, key_digest(entry.key).hex())
+        with translate_write_errors(self.folder, "write an entry"):
+            publish_bytes(path, seal(encode_entry(entry)), durable=self.durable)
+
+    def put_many(self, entries: Sequence[Entry]) -> None:
+        """Publish many records at once as one pack (atomic: all or none)."""
+        if not entries:
+            return
+        self._check_writable("write entries")
+        records = {key_digest(e.key): encode_entry(e) for e in entries}  # last one wins
+        with translate_write_errors(self.folder, "write entries"):
+            self._publish_pack(list(records.items()))
+            if len(self._current_packs()) > MERGE_PACKS_OVER:
+                self.pack()
+
+    def pack(self) -> int:
+        """Move loose records into a new pack (merging all packs when there are many).
+
+        Returns how many records the new pack holds. Safe with concurrent writers,
+        readers and packers: nothing is removed before its replacement is published.
+        """
+        self._check_writable("pack entries")
+        with translate_write_errors(self.folder, "pack entries"):
+            loose = list(self._read_all_loose(skip_corrupt=True))
+            old_packs = self._current_packs()
+            merge = len(old_packs) > MERGE_PACKS_OVER or (not loose and len(old_packs) > 1)
+            records = self._merged_records(old_packs) if merge else {}
+            for item in loose:
+                records[item.digest] = (item.record, item.entry)
+            if merge:
+                records = {d: r for d, r in records.items() if r[1].status != "deleted"}
+            if not loose and not merge:
+                return 0
+            self._publish_pack([(d, r[0]) for d, r in records.items()])
+            for item in loose:
+                self._claim_loose(item)
+            if merge:
+                for pack in old_packs:
+                    _unlink_quietly(pack.path)
+        return len(records)
+
+    def _merged_records(self, packs: list[Pack]) -> dict[bytes, tuple[bytes, Entry]]:
+        merged: dict[bytes, tuple[bytes, Entry]] = {}
+        for pack in packs:
+            for digest, record in pack:
+                entry = decode_entry(record, pack.path)
+                if digest not in merged or merged[digest][1].created < entry.created:
+                    merged[digest] = (record, entry)
+        return merged
+
+    def _publish_pack(self, records: list[tuple[bytes, bytes]]) -> None:
+        data = build_pack(records)
+        final = pack_path(self.folder, digest_bytes(data))
+        publish_bytes(final, data, durable=self.durable)
+
+    def _claim_loose(self, item: _Loose) -> None:
+        """Remove a packed loose file unless a newer record replaced it meanwhile."""
+        path = loose_entry_path(self.folder, item.digest.hex())
+        claimed = temp_path(path)
+        try:
+            os.rename(path, claimed)
+        except FileNotFoundError:
+            return  # another packer took it
+        stat = os.stat(claimed)
+        if (stat.st_ino, stat.st_mtime_ns) != (item.inode, item.mtime_ns):
+            try:  # a newer record arrived after we read this one: put it back
+                os.link(claimed, path)
+            except FileExistsError:
+                pass  # an even newer one is there already
+        os.unlink(claimed)
+
+    def _check_writable(self, attempted: str) -> None:
+        if self.read_only:
+            raise ReadOnlyStoreError(self.folder, attempted, reason="opened with read_only=True")
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,219 @@
+"""``Namespace``: the keyed entries of one folder of a store, encoded through codecs."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import traceback
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .codecs.base import Encoded
+from .entries import Entry, new_entry
+from .entry_table import EntryTable
+
+if TYPE_CHECKING:
+    from .store import Store
+
+__all__ = ["Namespace"]
+
+_BUFFER_LIMIT = 4096  # buffered entries flushed as one pack beyond this
+
+
+class Namespace:
+    """Entries of ``store.folder / relpath``, read through the store's layers.
+
+    Keys are strings. Values are encoded by a codec chosen by name or by value type.
+    Inside :meth:`batch`, entries are buffered and published together as one pack.
+    """
+
+    def __init__(self, store: Store, relpath: Path) -> None:
+        if relpath.is_absolute() or ".." in relpath.parts:
+            raise ValueError(f"namespace path must be relative and inside the store: {relpath}")
+        self.store = store
+        self.relpath = relpath
+        self.folder = store.folder / relpath
+        self._table = EntryTable(self.folder, durable=store.durable, read_only=store.read_only)
+        self._layers = [
+            EntryTable(layer.folder / relpath, read_only=True) for layer in store.layers
+        ]
+        self._buffer: dict[str, Entry] | None = None
+        self._readers: dict[bool, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Namespace({str(self.folder)!r})"
+
+    # ----------------------------------------------------------------- writing
+    def put(
+        self, key: str, value: Any, *, codec: str | None = None, duration: float | None = None
+    ) -> Entry:
+        """Store ``value`` under ``key`` (replacing any previous entry) and return its entry."""
+        from .codecs import choose_codec, get_codec
+
+        _check_key(key)
+        chosen = get_codec(codec) if codec is not None else choose_codec(value)
+        self.store.prepare_write("write a value")
+        encoded = chosen.encode(value, self.store.objects)
+        entry = new_entry(key, "success", chosen.name, chosen.version, encoded, duration=duration)
+        self._publish(entry)
+        return entry
+
+    def put_error(self, key: str, error: BaseException, *, duration: float | None = None) -> Entry:
+        """Store a computation's exception under ``key`` (with its traceback text)."""
+        from .codecs import get_codec
+
+        _check_key(key)
+        text = "".join(traceback.format_exception(error))
+        storable = _picklable_error(error, text)
+        codec = get_codec("pickle")
+        self.store.prepare_write("write an error")
+        encoded = codec.encode(storable, self.store.objects)
+        entry = new_entry(
+            key, "error", codec.name, codec.version, encoded, duration=duration, error_text=text
+        )
+        self._publish(entry)
+        return entry
+
+    def delete(self, key: str) -> bool:
+        """Remove ``key``; returns whether it was present."""
+        _check_key(key)
+        present = self.entry(key) is not None
+        if present:
+            self.store.prepare_write("delete an entry")
+            tombstone = new_entry(key, "deleted", "", 0, Encoded(None))
+            self._publish(tombstone)
+        return present
+
+    def _publish(self, entry: Entry) -> None:
+        if self._buffer is not None:
+            self._buffer[entry.key] = entry
+            if len(self._buffer) >= _BUFFER_LIMIT:
+                self.flush()
+        else:
+            self._table.put(entry)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Buffer writes and publish them as one pack when the block ends (nestable)."""
+        if self._buffer is not None:
+            yield
+            return
+        self._buffer = {}
+        try:
+            yield
+        finally:
+            try:
+                self.flush()
+            finally:
+                self._buffer = None
+
+    def flush(self) -> None:
+        """Publish buffered writes now."""
+        if not self._buffer:
+            return
+        entries = list(self._buffer.values())
+        self._buffer.clear()
+        if len(entries) == 1:
+            self._table.put(entries[0])
+        else:
+            self._table.put_many(entries)
+
+    def pack(self) -> int:
+        """Pack loose entries (done by writers; never needed for correctness)."""
+        self.store.prepare_write("pack entries")
+        return self._table.pack()
+
+    # ----------------------------------------------------------------- reading
+    def entry(self, key: str) -> Entry | None:
+        """The entry of ``key`` (success or error), or None. Reads no payload."""
+        _check_key(key)
+        if self._buffer and key in self._buffer:
+            return _visible(self._buffer[key])
+        for table in (self._table, *self._layers):
+            found = table.get(key)
+            if found is not None:
+                return _visible(found)
+        return None
+
+    def entries(self, keys: Iterable[str]) -> dict[str, Entry]:
+        """Entries of the ``keys`` present; a few file operations whatever their number."""
+        wanted = list(dict.fromkeys(keys))
+        for key in wanted:
+            _check_key(key)
+        found: dict[str, Entry] = {}
+        if self._buffer:
+            found.update((k, self._buffer[k]) for k in wanted if k in self._buffer)
+        for table in (self._table, *self._layers):
+            missing = [k for k in wanted if k not in found]
+            if not missing:
+                break
+            found.update(table.get_many(missing))
+        return {k: e for k, e in found.items() if e.status != "deleted"}
+
+    def load(self, entry: Entry, keep_in_ram: bool = False) -> Any:
+        """Decode the value of a success entry (``CorruptArtifactError`` if damaged)."""
+        from .codecs import get_codec
+
+        codec = get_codec(entry.codec)
+        return codec.decode(entry.encoded, self._reader(keep_in_ram), entry.codec_version)
+
+    def load_error(self, entry: Entry) -> BaseException:
+        """The exception cached by an error entry."""
+        error = self.load(entry, keep_in_ram=True)
+        if not isinstance(error, BaseException):
+            raise TypeError(f"entry {entry.key!r} does not hold an exception")
+        return error
+
+    def iter_entries(self) -> Iterator[Entry]:
+        """The entry of every key (unordered), layers included."""
+        seen: set[str] = set()
+        buffered = list(self._buffer.values()) if self._buffer else []
+        for table_entries in (buffered, *(t.iter_entries() for t in (self._table, *self._layers))):
+            for entry in table_entries:
+                if entry.key not in seen:
+                    seen.add(entry.key)
+                    if entry.status != "deleted":
+                        yield entry
+
+    def keys(self) -> Iterator[str]:
+        """Every key with an entry (unordered), layers included."""
+        return (entry.key for entry in self.iter_entries())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.entry(key) is not None
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.keys())
+
+    def _reader(self, keep_in_ram: bool) -> Any:
+        reader = self._readers.get(keep_in_ram)
+        if reader is None:
+            reader = copy.copy(self.store.objects)
+            reader.keep_in_ram = keep_in_ram
+            self._readers[keep_in_ram] = reader
+        return reader
+
+
+def _visible(entry: Entry) -> Entry | None:
+    return None if entry.status == "deleted" else entry
+
+
+def _check_key(key: object) -> None:
+    if not isinstance(key, str):
+        raise TypeError(
+            f"store keys must be str, got {type(key).__module__}.{type(key).__qualname__} "
+            f"({key!r:.80}); convert it with str(), or derive one with exca.store.key_of(value)"
+        )
+
+
+def _picklable_error(error: BaseException, text: str) -> BaseException:
+    """``error`` if it survives a pickle round trip, else a ``RuntimeError`` with its text."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:  # noqa: BLE001 - any failure means "not storable as is"
+        return RuntimeError(
+            f"{type(error).__qualname__} (not picklable, stored as text): {error}\n{text}"
+        )
+    return error

@@ -1,0 +1,157 @@
+"""``Store``: one store folder, its format marker, objects, layers and entry namespaces."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from .errors import FormatVersionError, NotAStoreFolderError, ReadOnlyStoreError
+from .layout import FORMAT_FILE
+from .objects import ObjectStore, VerifyReads
+from .publish import publish_bytes, translate_write_errors
+
+if TYPE_CHECKING:
+    from .gc import GcReport
+    from .namespace import Namespace
+    from .verify import VerifyReport
+
+__all__ = ["Store", "STORE_FORMAT_MAJOR", "STORE_FORMAT_MINOR"]
+
+STORE_FORMAT_MAJOR = 1
+STORE_FORMAT_MINOR = 0
+_VERIFY_READS = ("header", "full")
+
+
+class Store:
+    """The content-addressed store rooted at ``folder``.
+
+    Parameters
+    ----------
+    folder:
+        Root folder; created on the first write, never by reading.
+    read_only:
+        Refuse every write with :class:`ReadOnlyStoreError` (reads work as usual).
+    durable:
+        fsync files and folders before and after publishing them (slower; survives
+        power loss, not only process crashes).
+    verify_reads:
+        ``"header"`` (default) checks memory-mapped payloads for size and header on
+        open; ``"full"`` re-hashes them. Default from ``EXCA_VERIFY_READS``.
+    layers:
+        Folders of read-only stores read beneath this one (for example a team cache):
+        hits come from whichever has the key, writes go to ``folder``.
+
+    Examples
+    --------
+    >>> store = Store(tmp_folder)
+    >>> table = store.namespace("my-table")
+    >>> _ = table.put("answer", 42)
+    >>> table.load(table.entry("answer"))
+    42
+    >>> store.verify().ok
+    True
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        durable: bool = False,
+        verify_reads: VerifyReads | None = None,
+        layers: Sequence[str | os.PathLike[str]] = (),
+    ) -> None:
+        self.folder = Path(folder).expanduser().absolute()
+        if self.folder.exists() and not self.folder.is_dir():
+            raise NotAStoreFolderError(
+                f"store folder {self.folder} exists and is not a folder; "
+                "choose another path or remove that file"
+            )
+        self.read_only = read_only
+        self.durable = durable
+        self.verify_reads = _verify_reads_setting(verify_reads)
+        self.layers = tuple(
+            Store(layer, read_only=True, verify_reads=self.verify_reads) for layer in layers
+        )
+        self._format_checked = _check_format(self.folder)
+        self.objects = ObjectStore(
+            self.folder,
+            durable=durable,
+            verify_reads=self.verify_reads,
+            read_only=read_only,
+            layers=[layer.folder for layer in self.layers],
+        )
+
+    def __repr__(self) -> str:
+        flags = ", read_only=True" if self.read_only else ""
+        return f"Store({str(self.folder)!r}{flags})"
+
+    def namespace(self, relpath: str | os.PathLike[str] = "") -> Namespace:
+        """The entries kept in ``folder/relpath`` (a step's cache folder, a CacheDict)."""
+        from .namespace import Namespace
+
+        return Namespace(self, Path(relpath))
+
+    def verify(self, fix: bool = False, grace_s: float = 3600.0) -> VerifyReport:
+        """Re-hash every object and check every entry; ``fix=True`` quarantines the bad."""
+        from .verify import verify_store
+
+        return verify_store(self, fix=fix, grace_s=grace_s)
+
+    def gc(self, dry_run: bool = False, grace_s: float = 3600.0) -> GcReport:
+        """Remove unreferenced objects and temporaries older than ``grace_s`` seconds."""
+        from .gc import collect_garbage
+
+        return collect_garbage(self, dry_run=dry_run, grace_s=grace_s)
+
+    def prepare_write(self, attempted: str) -> None:
+        """Refuse if read-only; else create the folder and its format marker once."""
+        if self.read_only:
+            raise ReadOnlyStoreError(self.folder, attempted, reason="opened with read_only=True")
+        if self._format_checked:
+            return
+        marker = {
+            "format": "exca-store",
+            "version": f"{STORE_FORMAT_MAJOR}.{STORE_FORMAT_MINOR}",
+        }
+        with translate_write_errors(self.folder, attempted):
+            os.makedirs(self.folder, exist_ok=True)
+            if not (self.folder / FORMAT_FILE).exists():
+                publish_bytes(self.folder / FORMAT_FILE, json.dumps(marker).encode(), durable=False)
+        self._format_checked = True
+
+
+def _verify_reads_setting(value: VerifyReads | None) -> VerifyReads:
+    chosen = value or os.environ.get("EXCA_VERIFY_READS") or "header"
+    if chosen not in _VERIFY_READS:
+        raise ValueError(
+            f"verify_reads must be one of {_VERIFY_READS}, got {chosen!r} "
+            "(from the argument or the EXCA_VERIFY_READS environment variable)"
+        )
+    return cast(VerifyReads, chosen)
+
+
+def _check_format(folder: Path) -> bool:
+    """Refuse a store written by a newer major format; True if a marker was found."""
+    marker = folder / FORMAT_FILE
+    try:
+        text = marker.read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    try:
+        info = json.loads(text)
+        major = int(str(info["version"]).split(".")[0])
+    except (ValueError, KeyError, TypeError) as err:
+        raise FormatVersionError(
+            f"unreadable format marker {marker} ({err}); this folder may not be an exca "
+            "store, or the marker is damaged: restore it or choose another folder"
+        ) from err
+    if major > STORE_FORMAT_MAJOR:
+        raise FormatVersionError(
+            f"store {folder} has format {info['version']}, this exca reads format "
+            f"{STORE_FORMAT_MAJOR}.x: upgrade exca to read it"
+        )
+    return True

@@ -1,0 +1,110 @@
+"""Contract of entry tables: loose records, packs, newest-wins, tombstones, bulk lookups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exca.store.codecs.base import Encoded, ObjectRef
+from exca.store.entries import Entry, new_entry
+from exca.store.entry_table import MERGE_PACKS_OVER, EntryTable
+from exca.store.errors import CorruptArtifactError, ReadOnlyStoreError
+from exca.store.layout import LOOSE_DIR, PACKS_DIR
+
+
+def _entry(key: str, value: bytes = b"v", status: str = "success") -> Entry:
+    refs = (ObjectRef("ab" * 16, 3, ".npy"),)
+    return new_entry(key, status, "msgpack", 1, Encoded(value, refs))  # type: ignore[arg-type]
+
+
+def test_a_loose_record_reads_back_equal(tmp_path: Path) -> None:
+    table = EntryTable(tmp_path)
+    entry = _entry("k")
+    table.put(entry)
+    assert table.get("k") == entry
+    assert table.get("other") is None
+
+
+def test_packing_moves_loose_records_into_one_pack_and_keeps_them_readable(tmp_path: Path) -> None:
+    table = EntryTable(tmp_path)
+    entries = [_entry(f"key{i}", bytes([i])) for i in range(50)]
+    for entry in entries:
+        table.put(entry)
+    assert table.pack() == 50
+    assert list((tmp_path / LOOSE_DIR).iterdir()) == []
+    assert len(list((tmp_path / PACKS_DIR).iterdir())) == 1
+    fresh = EntryTable(tmp_path)
+    assert all(fresh.get(e.key) == e for e in entries)
+    assert fresh.get_many([e.key for e in entries] + ["absent"]) == {e.key: e for e in entries}
+
+
+def test_a_newer_loose_record_wins_over_a_packed_one(tmp_path: Path) -> None:
+    table = EntryTable(tmp_path)
+    table.put(_entry("k", b"old"))
+    table.pack()
+    table.put(_entry("k", b"new"))
+    assert table.get("k").inline == b"new"  # type: ignore[union-attr]
+    assert table.get_many(["k"])["k"].inline == b"new"
+
+
+def test_a_tombstone_hides_a_packed_record_until_a_merge_drops_both(tmp_path: Path) -> None:
+    table = EntryTable(tmp_path)
+    table.put(_entry("k"))
+    table.put(_entry("kept"))
+    table.pack()
+    table.put(_entry("k", status="deleted"))
+    table.pack()
+    assert table.get("k").status == "deleted"  # type: ignore[union-attr]
+    table.pack()  # no loose records and two packs: a full merge
+    assert table.get("k") is None
+    assert table.get("kept") is not None
+    assert len(list((tmp_path / PACKS_DIR).iterdir())) == 1
+
+
+def test_bulk_writes_become_one_pack_and_many_packs_get_merged(tmp_path: Path) -> None:
+    table = EntryTable(tmp_path)
+    for batch in range(MERGE_PACKS_OVER + 1):
+        table.put_many([_entry(f"b{batch}-{i}") for i in range(10)])
+    assert len(list((tmp_path / PACKS_DIR).iterdir())) == 1
+    keys = [f"b{b}-{i}" for b in range(MERGE_PACKS_OVER + 1) for i in range(10)]
+    assert set(EntryTable(tmp_path).get_many(keys)) == set(keys)
+
+
+def test_a_reader_sees_packs_published_after_it_first_looked(tmp_path: Path) -> None:
+    reader = EntryTable(tmp_path)
+    assert reader.get("k") is None
+    EntryTable(tmp_path).put_many([_entry("k"), _entry("j")])
+    assert reader.get("k") is not None
+    assert set(reader.get_many(["k", "j"])) == {"k", "j"}
+
+
+def test_a_flipped_byte_in_a_loose_record_is_reported_not_returned(tmp_path: Path) -> None:
+    table = EntryTable(tmp_path)
+    table.put(_entry("k"))
+    (path,) = (tmp_path / LOOSE_DIR).iterdir()
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptArtifactError, match="checksum"):
+        table.get("k")
+
+
+def test_a_flipped_byte_in_a_packed_record_is_reported_not_returned(tmp_path: Path) -> None:
+    table = EntryTable(tmp_path)
+    table.put_many([_entry("k", b"x" * 100), _entry("j")])
+    (path,) = (tmp_path / PACKS_DIR).iterdir()
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptArtifactError):
+        EntryTable(tmp_path).get_many(["k", "j"])
+
+
+def test_a_read_only_table_refuses_writes_and_creates_nothing(tmp_path: Path) -> None:
+    table = EntryTable(tmp_path / "t", read_only=True)
+    with pytest.raises(ReadOnlyStoreError, match="read-only"):
+        table.put(_entry("k"))
+    assert table.get("k") is None
+    assert not (tmp_path / "t").exists()
