@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from .layout import LOOSE_DIR, OBJECTS_DIR, PACKS_DIR, QUARANTINE_DIR, is_temp_name
+from .layout import FORMAT_FILE, LOOSE_DIR, OBJECTS_DIR, PACKS_DIR, QUARANTINE_DIR, is_temp_name
 
 __all__ = ["iter_namespace_folders", "iter_temporaries", "path_size", "age_s"]
 
@@ -19,7 +19,13 @@ def iter_namespace_folders(root: Path) -> Iterator[Path]:
             dirs[:] = [d for d in dirs if d not in (OBJECTS_DIR, QUARANTINE_DIR)]
         if LOOSE_DIR in dirs or PACKS_DIR in dirs:
             yield here
-        dirs[:] = sorted(d for d in dirs if d not in (LOOSE_DIR, PACKS_DIR) and not is_temp_name(d))
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if d not in (LOOSE_DIR, PACKS_DIR)
+            and not is_temp_name(d)
+            and not os.path.exists(os.path.join(current, d, FORMAT_FILE))  # a store of its own
+        )
 
 
 def iter_temporaries(root: Path) -> Iterator[Path]:
