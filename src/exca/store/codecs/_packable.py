@@ -1,0 +1,88 @@
+"""Which values the extended msgpack format round-trips exactly, found by one walk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from ._common import SMALL_ARRAY_BYTES, describe_type, is_plain_array
+
+__all__ = ["MAX_DEPTH", "find_unsupported"]
+
+#: Deeper values (and reference cycles, which are infinitely deep) are left to pickle.
+MAX_DEPTH = 200
+
+# Exact types only: a subclass (IntEnum, OrderedDict, pandas.Timestamp...) would come
+# back as its base type.
+_LEAVES = frozenset({type(None), bool, int, float, str, bytes, complex, date, timedelta})
+_SEQUENCES = frozenset({list, tuple, set, frozenset})
+
+
+def find_unsupported(value: Any, *, large_arrays: bool) -> str | None:
+    """Describe the first part of ``value`` that would not round-trip exactly, else None.
+
+    Parameters
+    ----------
+    value
+        The value to inspect.
+    large_arrays
+        Whether arrays above :data:`SMALL_ARRAY_BYTES` are allowed.
+
+    Examples
+    --------
+    >>> find_unsupported({"a": (1, 2.5, b"x")}, large_arrays=False) is None
+    True
+    >>> find_unsupported({"a": [1, bytearray(b"x")]}, large_arrays=False)
+    "value['a'][1] (bytearray)"
+    """
+    return _find(value, "value", 0, large_arrays)
+
+
+def _find(value: Any, path: str, depth: int, large_arrays: bool) -> str | None:
+    kind = type(value)
+    if kind in _LEAVES:
+        return None
+    if depth >= MAX_DEPTH:
+        return f"{path} (nested deeper than {MAX_DEPTH} levels, or a reference cycle)"
+    if kind in _SEQUENCES:
+        return _find_in(enumerate(value), path, depth, large_arrays, keyed=kind in (list, tuple))
+    if kind is dict:
+        keys = _find_in(enumerate(value), path + ".keys()", depth, large_arrays, keyed=True)
+        return keys or _find_in(value.items(), path, depth, large_arrays, keyed=True)
+    if kind is datetime or kind is time:
+        return None if _is_supported_tz(value.tzinfo) else f"{path} (time zone {value.tzinfo!r})"
+    if isinstance(value, np.generic) or is_plain_array(value):
+        return _find_numpy(value, path, large_arrays)
+    return f"{path} ({describe_type(value)})"
+
+
+def _find_in(
+    items: Iterable[tuple[Any, Any]], path: str, depth: int, large_arrays: bool, keyed: bool
+) -> str | None:
+    for key, item in items:
+        label = f"{path}[{_short_repr(key)}]" if keyed else f"{path} element"
+        problem = _find(item, label, depth + 1, large_arrays)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _find_numpy(value: np.generic | np.ndarray, path: str, large_arrays: bool) -> str | None:
+    if value.dtype.hasobject:
+        return f"{path} (object dtype {value.dtype})"
+    if not large_arrays and isinstance(value, np.ndarray) and value.nbytes > SMALL_ARRAY_BYTES:
+        return f"{path} (array of {value.nbytes} bytes, above {SMALL_ARRAY_BYTES})"
+    return None
+
+
+def _is_supported_tz(tz: tzinfo | None) -> bool:
+    return tz is None or type(tz) is timezone or (type(tz) is ZoneInfo and tz.key is not None)
+
+
+def _short_repr(key: Any) -> str:
+    text = repr(key)
+    return text if len(text) <= 40 else text[:37] + "..."
