@@ -1,0 +1,23 @@
+"""Every ``python`` code block of the user docs runs, in order, page by page."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+_BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+PAGES = sorted(p for p in DOCS.glob("*.md") if _BLOCK.search(p.read_text()))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_every_example_of_the_page_runs(
+    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    for number, match in enumerate(_BLOCK.finditer(page.read_text()), start=1):
+        code = compile(match.group(1), f"{page.name} block {number}", "exec")
+        exec(code, namespace)  # noqa: S102 - the docs are ours, executing them is the test
