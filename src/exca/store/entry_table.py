@@ -19,7 +19,7 @@ import numpy as np
 from .digest import digest_bytes
 from .entries import Entry, decode_entry, encode_entry, key_digest, seal, unseal
 from .errors import CorruptArtifactError, ReadOnlyStoreError
-from .layout import LOOSE_DIR, PACKS_DIR, is_temp_name, loose_entry_path, pack_path, temp_path
+from .layout import LOOSE_DIR, PACKS_DIR, loose_entry_path, pack_path, temp_path
 from .packs import Pack, build_pack
 from .publish import publish_bytes, translate_write_errors
 
@@ -132,7 +132,7 @@ class EntryTable:
 
     def loose_names(self) -> list[str]:
         try:
-            return [n for n in os.listdir(self._loose_dir) if not is_temp_name(n)]
+            return [n for n in os.listdir(self._loose_dir) if _is_digest_name(n)]
         except (FileNotFoundError, NotADirectoryError):
             return []
 
@@ -212,9 +212,10 @@ class EntryTable:
         if not entries:
             return
         self._check_writable("write entries")
-        records = {key_digest(e.key): encode_entry(e) for e in entries}  # last one wins
+        latest = {key_digest(e.key): e for e in entries}  # last one wins
         with translate_write_errors(self.folder, "write entries"):
-            self._publish_pack(list(records.items()))
+            self._publish_pack([(d, encode_entry(e)) for d, e in latest.items()])
+            self._retire_older_loose(latest)
             if len(self._current_packs()) > MERGE_PACKS_OVER:
                 self.pack()
 
@@ -258,6 +259,34 @@ class EntryTable:
         final = pack_path(self.folder, digest_bytes(data))
         publish_bytes(final, data, durable=self.durable)
 
+    def _retire_older_loose(self, packed: dict[bytes, Entry]) -> None:
+        """Loose records must stay the newest: remove those older than the pack just
+        published, keeping any written after it (their ``created`` is later)."""
+        for name in self.loose_names():
+            digest = bytes.fromhex(name)
+            if digest not in packed:
+                continue
+            path = loose_entry_path(self.folder, name)
+            claimed = temp_path(path)
+            try:
+                os.rename(path, claimed)
+            except FileNotFoundError:
+                continue
+            try:
+                newer = self._read_claimed(claimed).created > packed[digest].created
+            except CorruptArtifactError:
+                newer = False
+            if newer:
+                try:
+                    os.link(claimed, path)
+                except FileExistsError:
+                    pass  # an even newer record is there already
+            os.unlink(claimed)
+
+    def _read_claimed(self, path: Path) -> Entry:
+        with open(path, "rb") as handle:
+            return decode_entry(unseal(handle.read(), path), path)
+
     def _claim_loose(self, item: _Loose) -> None:
         """Remove a packed loose file unless a newer record replaced it meanwhile."""
         path = loose_entry_path(self.folder, item.digest.hex())
@@ -277,6 +306,14 @@ class EntryTable:
     def _check_writable(self, attempted: str) -> None:
         if self.read_only:
             raise ReadOnlyStoreError(self.folder, attempted, reason="opened with read_only=True")
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_digest_name(name: str) -> bool:
+    """Loose entry files are named by 32 hex digits; temporaries and strays are not."""
+    return len(name) == 32 and _HEX.issuperset(name)
 
 
 def _unlink_quietly(path: Path) -> None:
