@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Namespace"]
 
-_BUFFER_LIMIT = 4096  # buffered entries flushed as one pack beyond this
+_BUFFER_LIMIT = 65536  # buffered entries flushed as one pack beyond this
 
 
 class Namespace:

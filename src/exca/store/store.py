@@ -107,6 +107,28 @@ class Store:
 
         return collect_garbage(self, dry_run=dry_run, grace_s=grace_s)
 
+    def write_text(self, relpath: str | os.PathLike[str], text: str) -> None:
+        """Publish a small human-readable file (a step's config) atomically at ``relpath``."""
+        path = self._inside(relpath)
+        self.prepare_write(f"write {path.name}")
+        with translate_write_errors(self.folder, f"write {path}"):
+            publish_bytes(path, text.encode("utf-8"), durable=self.durable)
+
+    def read_text(self, relpath: str | os.PathLike[str]) -> str | None:
+        """The text of a file written by :meth:`write_text`, from this store or a layer."""
+        for store in (self, *self.layers):
+            try:
+                return store._inside(relpath).read_text(encoding="utf-8")
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return None
+
+    def _inside(self, relpath: str | os.PathLike[str]) -> Path:
+        rel = Path(relpath)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise ValueError(f"expected a relative path inside the store, got {str(rel)!r}")
+        return self.folder / rel
+
     def prepare_write(self, attempted: str) -> None:
         """Refuse if read-only; else create the folder and its format marker once."""
         if self.read_only:
