@@ -11,8 +11,8 @@ The encoding (format version 1, every byte pinned by golden tests):
 * Sets, frozensets and dicts sort the encodings of their elements (key + value for a
   dict), so neither insertion order nor ``PYTHONHASHSEED`` matters.
 * A numpy array is its dtype, shape and the xxh3-128 digest of its bytes in C order: a
-  large array is hashed in place, in bounded blocks if not C-contiguous, never copied
-  into the encoding. Its bytes are taken as they are (NaN payloads included).
+  large array is hashed in place (in bounded blocks if not C-contiguous), never copied
+  into the encoding. Its bytes are taken as they are, NaN payloads included.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import functools
 import operator
 import pathlib
 import sys
@@ -36,18 +37,16 @@ __all__ = ["KEY_FORMAT_VERSION", "key_bytes", "key_of"]
 
 KEY_FORMAT_VERSION = 1
 
+_Encoder = Callable[[Any, set[int]], bytes]
 _hexdigest = xxhash.xxh3_128_hexdigest
-# A shared Packer is 4x faster than msgpack.packb. Its buffer is only safe to share
+# A shared Packer is 4x faster than msgpack.packb. Sharing its buffer is only safe
 # because, under the GIL, packing the plain values given to it runs no Python code; a
 # free-threaded interpreter would race on it, so it gets the stateless packb instead.
-_pack: Callable[[object], bytes] = (
-    msgpack.Packer(autoreset=True).pack
-    if getattr(sys, "_is_gil_enabled", lambda: True)()
-    else msgpack.packb
-)
+_gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+_pack: Callable[[object], bytes] = msgpack.Packer().pack if _gil else msgpack.packb
 _NAN = b"\xcb\x7f\xf8\x00\x00\x00\x00\x00\x00"  # msgpack float64 of the quiet NaN 0x7ff8...
 _FIXEXT = {1: 0xD4, 2: 0xD5, 4: 0xD6, 8: 0xD7, 16: 0xD8}
-_ARRAY_BLOCK = 1 << 24  # bytes copied at a time to hash a non-contiguous array in C order
+_ARRAY_BLOCK = 1 << 24  # at most this many bytes are copied to hash a non-contiguous array
 _SUPPORTED = (
     "None, bool, int, float, complex, str, bytes, list, tuple, set, frozenset, dict, numpy "
     "arrays and scalars, pydantic models, dataclasses, datetime/date/time/timedelta, "
@@ -70,10 +69,10 @@ def key_of(value: object) -> str:
     --------
     >>> key_of("x") == key_of("x") != key_of(b"x")
     True
-    >>> len(key_of({"a": [1, 2.0, None]}))
-    32
+    >>> key_of({"a": 1, "b": 2}) == key_of({"b": 2, "a": 1})
+    True
     """
-    if type(value) is str:  # the hot path: one C call each to pack and to hash
+    if type(value) is str:  # the hot path: one C call to pack, one to hash
         try:
             return _hexdigest(_pack(value))
         except UnicodeEncodeError:
@@ -84,8 +83,8 @@ def key_of(value: object) -> str:
 def key_bytes(value: object) -> bytes:
     """Return the canonical type-tagged msgpack encoding that :func:`key_of` hashes.
 
-    It is deterministic across processes, runs and platforms: it never uses ``hash()``,
-    dict or set iteration order, or ``PYTHONHASHSEED``.
+    It is the same in every process, run and platform: it never uses ``hash()``, dict or
+    set iteration order, or ``PYTHONHASHSEED``.
 
     Raises
     ------
@@ -96,15 +95,15 @@ def key_bytes(value: object) -> bytes:
 
     Examples
     --------
-    >>> key_bytes(5), key_bytes(5.0)[:1], key_bytes(True)
-    (b'\\x05', b'\\xcb', b'\\xc3')
+    >>> key_bytes(5), key_bytes(5.0)[:1], key_bytes(True), key_bytes("x")
+    (b'\\x05', b'\\xcb', b'\\xc3', b'\\xa1x')
     """
     try:
         return _encode(value, set())
     except RecursionError:
         raise ValueError(
             "cannot compute a key: the value is nested deeper than Python's recursion "
-            "limit; flatten it or key a smaller description of it"
+            "limit; flatten it, or key a smaller description of it"
         ) from None
     except (TypeError, ValueError) as err:
         path = getattr(err, "_exca_key_path", None)
@@ -114,16 +113,15 @@ def key_bytes(value: object) -> bytes:
 
 
 def _encode(v: object, active: set[int]) -> bytes:
+    """Encode ``v``; ``active`` holds the ids of the containers being encoded."""
     encoder = _ENCODERS.get(type(v))
     if encoder is None:
         encoder = next((e for t, e in _SUBCLASS_ENCODERS if isinstance(v, t)), None)
-        if encoder is None:
-            encoder = _fields_encoder(v)
-    return encoder(v, active)
+    return (encoder or _fields_encoder(v))(v, active)
 
 
 def _ext(code: int, payload: bytes) -> bytes:
-    """Return the msgpack ext value (the same bytes ``msgpack.packb(ExtType(...))`` gives)."""
+    """Return the msgpack ext value: the bytes ``msgpack.packb(ExtType(...))`` gives."""
     n = len(payload)
     head = _FIXEXT.get(n)
     if head is not None:
@@ -135,33 +133,21 @@ def _ext(code: int, payload: bytes) -> bytes:
     return b"\xc9" + n.to_bytes(4, "big") + bytes((code,)) + payload
 
 
-def _at(err: Exception, where: str) -> None:
-    """Record, innermost first, where in the value an error happened."""
-    path = getattr(err, "_exca_key_path", None)
-    if path is None:
-        path = []
-        err._exca_key_path = path  # type: ignore[attr-defined]
-    path.append(where)
-
-
-def _enter(v: object, active: set[int]) -> None:
-    if id(v) in active:
-        raise ValueError(
-            f"cannot compute a key of a recursive value: a {_type_name(v)} contains itself; "
-            "keys need a finite tree, so break the cycle or key a description of the value"
-        )
-    active.add(id(v))
-
-
 def _type_name(v: object) -> str:
-    cls = type(v)
-    return f"{cls.__module__}.{cls.__qualname__}"
+    return f"{type(v).__module__}.{type(v).__qualname__}"
+
+
+def _at(err: Exception, where: str) -> None:
+    """Record on ``err``, innermost first, where in the value it happened."""
+    if not hasattr(err, "_exca_key_path"):
+        err._exca_key_path = []  # type: ignore[attr-defined]
+    err._exca_key_path.append(where)  # type: ignore[attr-defined]
 
 
 def _unsupported(v: object, active: set[int]) -> bytes:
     raise TypeError(
         f"cannot compute a key for a value of type {_type_name(v)}: it has no canonical "
-        f"encoding; define item_uid() on the step (or convert the value), or pass a "
+        "encoding; define item_uid() on the step (or convert the value), or pass a "
         f"supported type: {_SUPPORTED}"
     )
 
@@ -175,106 +161,104 @@ def _enc_str(v: str, active: set[int]) -> bytes:
 
 def _enc_int(v: int, active: set[int]) -> bytes:
     try:
-        return _pack(int(v))
-    except OverflowError:  # beyond msgpack's [-2**63, 2**64): two's complement, minimal
+        return _pack(v)
+    except OverflowError:  # beyond msgpack's [-2**63, 2**64): minimal two's complement
         return _ext(_Tag.BIG_INT, v.to_bytes((v.bit_length() + 8) // 8, "big", signed=True))
 
 
 def _enc_float(v: float, active: set[int]) -> bytes:
-    return _NAN if v != v else _pack(float(v))
+    return _NAN if v != v else _pack(v)
 
 
 def _enc_bytes(v: bytes | bytearray | memoryview, active: set[int]) -> bytes:
     return _pack(v.tobytes() if isinstance(v, memoryview) else bytes(v))
 
 
-def _items(tag: int, v: Iterable[object], active: set[int]) -> bytes:
+def _joined(
+    v: Iterable[object], active: set[int], sort: bool = False, where: str = "[{}]"
+) -> bytes:
     parts, i = [], 0
     try:
-        for i, x in enumerate(v):
+        for i, x in enumerate(v):  # noqa: B007 (i names the failing element)
             parts.append(_encode(x, active))
     except (TypeError, ValueError) as err:
-        _at(err, f"[{i}]" if tag != _Tag.NP_OBJECT_ARRAY else f".flat[{i}]")
+        _at(err, where.format(i))
         raise
-    if tag in (_Tag.SET, _Tag.FROZENSET):
-        parts.sort()
-    return b"".join(parts)
+    return b"".join(sorted(parts) if sort else parts)
 
 
-def _enc_list(v: list[object], active: set[int]) -> bytes:
-    _enter(v, active)
-    payload = _items(_Tag.LIST, v, active)
-    active.discard(id(v))
-    return _ext(_Tag.LIST, payload)
-
-
-def _enc_tuple(v: tuple[object, ...], active: set[int]) -> bytes:
-    # a tuple can only contain itself through a mutable container, which is tracked
-    return _ext(_Tag.TUPLE, _items(_Tag.TUPLE, v, active))
-
-
-def _enc_set(v: set[object] | frozenset[object], active: set[int]) -> bytes:
-    tag = _Tag.FROZENSET if isinstance(v, frozenset) else _Tag.SET
-    return _ext(tag, _items(tag, v, active))
-
-
-def _pairs(pairs: Iterable[tuple[object, object]], active: set[int], fields: bool) -> bytes:
-    """Concatenate sorted key + value encodings; as encodings are prefix-free, this
-    sorts by key encoding, then by value encoding (two NaN keys can tie)."""
-    parts = []
+def _pairs(pairs: Iterable[tuple[object, object]], active: set[int], where: str) -> bytes:
+    """Concatenate sorted key + value encodings; encodings are prefix-free, so this sorts
+    by key encoding, then by value encoding (two NaN keys tie on the key)."""
+    parts, k = [], None
     try:
         for k, x in pairs:
             parts.append(_encode(k, active) + _encode(x, active))
     except (TypeError, ValueError) as err:
-        _at(err, f".{k}" if fields else f"[{k!r}]")
+        _at(err, where.format(k))
         raise
     return b"".join(sorted(parts))
 
 
-def _enc_dict(v: dict[object, object], active: set[int]) -> bytes:
-    _enter(v, active)
-    payload = _pairs(v.items(), active, fields=False)
-    active.discard(id(v))
-    return _ext(_Tag.DICT, payload)
-
-
-def _fields_encoder(v: object) -> Callable[[object, set[int]], bytes]:
-    """Pydantic models and dataclasses: tagged by class, encoded by their fields."""
-    pydantic = sys.modules.get("pydantic")  # no model exists unless pydantic is imported
-    if pydantic is not None and isinstance(v, pydantic.BaseModel):
-        return _enc_model
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        return _enc_dataclass
-    return _unsupported
-
-
-def _enc_object(v: object, pairs: Iterable[tuple[object, object]], active: set[int]) -> bytes:
-    _enter(v, active)
-    payload = _pack(_type_name(v)) + _pairs(pairs, active, fields=True)
-    active.discard(id(v))
-    return _ext(_Tag.FIELDS_OBJECT, payload)
-
-
-def _enc_model(v: object, active: set[int]) -> bytes:
-    extra = getattr(v, "__pydantic_extra__", None) or {}
-    names = list(type(v).model_fields)  # type: ignore[attr-defined]
-    pairs = [(n, getattr(v, n)) for n in names] + list(extra.items())
-    return _enc_object(v, pairs, active)
-
-
-def _enc_dataclass(v: object, active: set[int]) -> bytes:
-    pairs = [(f.name, getattr(v, f.name)) for f in dataclasses.fields(v)]  # type: ignore[arg-type]
-    return _enc_object(v, pairs, active)
+def _fields(v: Any) -> list[tuple[object, object]]:
+    if dataclasses.is_dataclass(v):
+        return [(f.name, getattr(v, f.name)) for f in dataclasses.fields(v)]
+    extra = v.__pydantic_extra__ or {}  # a pydantic model, by its fields, never its json
+    return [(n, getattr(v, n)) for n in type(v).model_fields] + list(extra.items())
 
 
 def _dtype_spec(dtype: np.dtype) -> bytes:
-    # dtype.str of a structured dtype is only its size ("|V16"); descr names its fields
+    # a structured dtype's .str is only its size ("|V16"); its descr names the fields
     return _pack(dtype.str if dtype.fields is None else dtype.descr)
+
+
+def _object_array(a: np.ndarray, active: set[int]) -> bytes:
+    if a.dtype != object:
+        raise TypeError(
+            f"cannot compute a key for a numpy array of structured dtype {a.dtype} holding "
+            "Python objects; use a plain object array, or one array per field"
+        )
+    return _pack(list(a.shape)) + _joined(a.flat, active, where=".flat[{}]")
+
+
+def _container(tag: int, payload: Callable[[Any, set[int]], bytes]) -> _Encoder:
+    """Encoder of a type that can hold itself, directly or not: it is tracked in
+    ``active`` while its parts are encoded. Tuples and frozensets need no tracking, as
+    any cycle through them passes through a mutable container too."""
+    if tag in (_Tag.TUPLE, _Tag.FROZENSET):
+        return lambda v, active: _ext(tag, payload(v, active))
+
+    def encode(v: object, active: set[int]) -> bytes:
+        if id(v) in active:
+            raise ValueError(
+                f"cannot compute a key of a recursive value: a {_type_name(v)} contains "
+                "itself; a key needs a finite tree: break the cycle or key a description"
+            )
+        active.add(id(v))
+        data = payload(v, active)
+        active.discard(id(v))
+        return _ext(tag, data)
+
+    return encode
+
+
+def _fields_encoder(v: object) -> _Encoder:
+    """Pydantic models and dataclasses are tagged by class and encoded by their fields."""
+    pydantic = sys.modules.get("pydantic")  # no model exists unless pydantic is imported
+    is_model = pydantic is not None and isinstance(v, pydantic.BaseModel)
+    if is_model or (dataclasses.is_dataclass(v) and not isinstance(v, type)):
+        return _enc_fields
+    return _unsupported
+
+
+_enc_fields = _container(
+    _Tag.FIELDS_OBJECT, lambda v, active: _pack(_type_name(v)) + _pairs(_fields(v), active, ".{}")
+)
 
 
 def _enc_np_scalar(v: np.generic, active: set[int]) -> bytes:
     raw = v.tobytes()
-    if v.dtype.kind in "fc" and v != v:  # canonical NaN, per part for complex
+    if v.dtype.kind in "fc" and v != v:  # canonical NaN, part by part for complex
         a = np.array(v)
         for part in (a.real, a.imag) if a.dtype.kind == "c" else (a,):
             np.copyto(part, np.nan, where=np.isnan(part))
@@ -283,83 +267,64 @@ def _enc_np_scalar(v: np.generic, active: set[int]) -> bytes:
 
 
 def _enc_array(a: np.ndarray, active: set[int]) -> bytes:
-    if a.dtype.hasobject:
+    if a.dtype.hasobject:  # element by element; an object array can hold itself
         return _enc_object_array(a, active)
     hasher = xxhash.xxh3_128()
-    if a.flags.c_contiguous:
-        blocks: Iterable[np.ndarray] = (a,)
-    else:  # rows in C order, a bounded copy at a time: block bytes concatenate to C order
+    blocks: Iterable[np.ndarray] = (a,)
+    if not a.flags.c_contiguous:  # blocks of rows, each copied to C order, in row order
         rows = max(1, _ARRAY_BLOCK // max(1, a[0].nbytes))
         blocks = (a[i : i + rows] for i in range(0, a.shape[0], rows))
     for block in blocks:
         if block.nbytes:  # a uint8 view exports any dtype (datetime64 has no buffer format)
-            hasher.update(np.ascontiguousarray(block).reshape(-1).view(np.uint8))
+            hasher.update(np.ascontiguousarray(block).reshape(-1).view(np.uint8).data)
     meta = _dtype_spec(a.dtype) + _pack(list(a.shape))
     return _ext(_Tag.NP_ARRAY, meta + _pack(hasher.digest()))
 
 
-def _enc_object_array(a: np.ndarray, active: set[int]) -> bytes:
-    if a.dtype != object:
-        raise TypeError(
-            f"cannot compute a key for a numpy array of structured dtype {a.dtype} holding "
-            "Python objects; use a plain object array or separate arrays per field"
-        )
-    _enter(a, active)  # an object array can hold itself
-    payload = _pack(list(a.shape)) + _items(_Tag.NP_OBJECT_ARRAY, a.flat, active)
-    active.discard(id(a))
-    return _ext(_Tag.NP_OBJECT_ARRAY, payload)
-
-
-def _enc_enum(v: enum.Enum, active: set[int]) -> bytes:
-    return _ext(_Tag.ENUM, _pack(_type_name(v)) + _pack(v.name))
+_enc_object_array = _container(_Tag.NP_OBJECT_ARRAY, _object_array)
 
 
 def _enc_complex(v: complex, active: set[int]) -> bytes:
     return _ext(_Tag.COMPLEX, _enc_float(v.real, active) + _enc_float(v.imag, active))
 
 
-def _enc_timedelta(v: dt.timedelta, active: set[int]) -> bytes:
-    return _ext(_Tag.TIMEDELTA, _pack(v.days) + _pack(v.seconds) + _pack(v.microseconds))
-
-
 def _packed(tag: int, part: Callable[[Any], object]) -> _Encoder:
     return lambda v, active: _ext(tag, _pack(part(v)))
 
 
-_Encoder = Callable[[Any, set[int]], bytes]
 _iso = operator.methodcaller("isoformat")
-# Exact types first (one dict lookup); the subclass list is searched in order, so an
-# Enum member is never taken for its int or str value, nor a datetime for a date.
-_SUBCLASS_ENCODERS: tuple[tuple[type, _Encoder], ...] = (
-    (enum.Enum, _enc_enum),
+_sorted = functools.partial(_joined, sort=True, where="{{...}}")
+# Searched in order when the exact type is not in _ENCODERS, so an Enum member is never
+# taken for its int or str value, nor a datetime for a date, nor a numpy float64 for a
+# float. ndarray subclasses other than memmap (masked, matrix) carry more than their
+# bytes and are refused.
+_SUBCLASS_ENCODERS: tuple[tuple[type | tuple[type, ...], _Encoder], ...] = (
+    (enum.Enum, _packed(_Tag.ENUM, lambda v: [_type_name(v), v.name])),
     (np.generic, _enc_np_scalar),
-    (np.memmap, _enc_array),  # other ndarray subclasses (masked, matrix) carry more state
+    (np.memmap, _enc_array),
     (int, _enc_int),
     (float, _enc_float),
     (str, _enc_str),
     ((bytes, bytearray, memoryview), _enc_bytes),
-    (list, _enc_list),
-    (tuple, _enc_tuple),
-    ((set, frozenset), _enc_set),
-    (dict, _enc_dict),
+    (list, _container(_Tag.LIST, _joined)),
+    (tuple, _container(_Tag.TUPLE, _joined)),
+    (set, _container(_Tag.SET, _sorted)),
+    (frozenset, _container(_Tag.FROZENSET, _sorted)),
+    (dict, _container(_Tag.DICT, lambda v, active: _pairs(v.items(), active, "[{!r:.60}]"))),
     (dt.datetime, _packed(_Tag.DATETIME, _iso)),
     (dt.date, _packed(_Tag.DATE, _iso)),
     (dt.time, _packed(_Tag.TIME, _iso)),
-    (dt.timedelta, _enc_timedelta),
+    (dt.timedelta, _packed(_Tag.TIMEDELTA, lambda v: [v.days, v.seconds, v.microseconds])),
     (decimal.Decimal, _packed(_Tag.DECIMAL, str)),
     (complex, _enc_complex),
     (pathlib.PurePath, _packed(_Tag.PATH, operator.methodcaller("as_posix"))),
     (uuid.UUID, _packed(_Tag.UUID, operator.attrgetter("bytes"))),
 )
 _ENCODERS: dict[type, _Encoder] = {
+    **{t: e for t, e in _SUBCLASS_ENCODERS if isinstance(t, type)},
+    **{t: _enc_bytes for t in (bytes, bytearray, memoryview)},
+    **{t: _enc_np_scalar for t in np.sctypeDict.values() if issubclass(t, np.generic)},
     type(None): lambda v, active: b"\xc0",
     bool: lambda v, active: b"\xc3" if v else b"\xc2",
     np.ndarray: _enc_array,
-    **{t: e for t, e in _SUBCLASS_ENCODERS if isinstance(t, type) and t.__module__ == "builtins"},
-    bytes: _enc_bytes,
-    bytearray: _enc_bytes,
-    memoryview: _enc_bytes,
-    set: _enc_set,
-    frozenset: _enc_set,
-    **{t: _enc_np_scalar for t in np.ScalarType if issubclass(t, np.generic)},
 }
