@@ -47,15 +47,29 @@ class Namespace:
 
     # ----------------------------------------------------------------- writing
     def put(
-        self, key: str, value: Any, *, codec: str | None = None, duration: float | None = None
+        self,
+        key: str,
+        value: Any,
+        *,
+        codec: str | None = None,
+        duration: float | None = None,
+        replace_objects: bool = False,
     ) -> Entry:
-        """Store ``value`` under ``key`` (replacing any previous entry) and return its entry."""
+        """Store ``value`` under ``key`` (replacing any previous entry) and return its entry.
+
+        ``replace_objects=True`` republishes payloads even when an object with their
+        digest exists (for forced recomputes: an unchecked existing file is not reused).
+        """
         from .codecs import choose_codec, get_codec
 
         _check_key(key)
         chosen = get_codec(codec) if codec is not None else choose_codec(value)
         self.store.prepare_write("write a value")
-        encoded = chosen.encode(value, self.store.objects)
+        writer = self.store.objects
+        if replace_objects:
+            writer = copy.copy(writer)
+            writer.trust_existing = False
+        encoded = chosen.encode(value, writer)
         entry = new_entry(key, "success", chosen.name, chosen.version, encoded, duration=duration)
         self._publish(entry)
         return entry

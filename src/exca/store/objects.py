@@ -71,6 +71,9 @@ class ObjectStore:
         self.verify_reads: VerifyReads = verify_reads
         self.read_only = read_only
         self._roots = (self.root, *(Path(layer) for layer in layers))
+        # False: republish objects that already exist (a forced recompute must not keep
+        # an existing file it never checked)
+        self.trust_existing = True
 
     # ----------------------------------------------------------------- writing
     def put_bytes(self, data: bytes | bytearray | memoryview, suffix: str) -> ObjectRef:
@@ -104,7 +107,7 @@ class ObjectStore:
             ref = ObjectRef(digest, size, suffix)
             final = object_path(self.root, digest, suffix)
             os.makedirs(final.parent, exist_ok=True)
-            if digest in _KNOWN_BAD and final.exists():
+            if (digest in _KNOWN_BAD or not self.trust_existing) and final.exists():
                 shutil.rmtree(final)
                 _KNOWN_BAD.discard(digest)
             if not rename_tree(tmp, final, durable=self.durable):
@@ -113,7 +116,7 @@ class ObjectStore:
 
     def _reuse_existing(self, ref: ObjectRef) -> bool:
         """Whether an object of that digest is already published and may be trusted."""
-        if ref.digest in _KNOWN_BAD:
+        if ref.digest in _KNOWN_BAD or not self.trust_existing:
             return False
         final = object_path(self.root, ref.digest, ref.suffix)
         try:
