@@ -1,0 +1,152 @@
+"""``Cell``: the cached results of one step at one pipeline position, through the store.
+
+The only module of ``exca.steps`` that talks to ``exca.store``; it knows keys, values
+and statuses, never file names (``cache`` is the namespace of entries inside a step
+folder, ``config`` the record of the configs that computed them).
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as tp
+from pathlib import Path
+
+from . import cache_types
+from ._batch import Failure
+from .errors import DefaultChangedError
+from .lookup import StepPaths
+
+if tp.TYPE_CHECKING:
+    from exca.store import CacheDict, Entry, Store
+
+    from .backends import Backend
+
+logger = logging.getLogger(__name__)
+
+_CACHE_NAMESPACE = "cache"
+_CONFIG_KEY = "config"
+
+
+class Cell:
+    """Entries of one cell: ``backend.folder / relpath``, with the backend's RAM cache."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        relpath: str,
+        cache_type: cache_types.CacheType | None = None,
+        configs: list[dict[str, tp.Any]] | None = None,
+    ) -> None:
+        assert backend.folder is not None
+        self.backend = backend
+        self.relpath = relpath
+        self.cache_type = cache_type or cache_types.resolve(None)
+        self.paths = StepPaths(backend.folder / relpath, backend.folder / relpath / "cache")
+        self.cache_folder = self.paths.cache_folder
+        store = backend._open_store()
+        self._ns = store.namespace(f"{relpath}/{_CACHE_NAMESPACE}")
+        self._meta = store.namespace(relpath)
+        self._configs = configs  # full configs (defaults included) of the cell's steps
+        self._config_recorded = False
+        self.attempted: set[str] = set()  # keys recomputed by force/retry: once per instance
+        self._warned_corrupt = False
+
+    @classmethod
+    def at(cls, backend: Backend, step_folder: Path) -> Cell:
+        """The cell of an existing step folder under ``backend.folder``."""
+        assert backend.folder is not None
+        return cls(backend, str(Path(step_folder).relative_to(backend.folder)))
+
+    @property
+    def store(self) -> Store:
+        return self._ns.store
+
+    def cache_dict(self) -> CacheDict:
+        from exca.store import CacheDict
+
+        root = self.backend.folder
+        return CacheDict(self.cache_folder, keep_in_ram=self.backend.keep_in_ram, root=root)
+
+    # ---- reading -----------------------------------------------------------------------
+
+    def entry(self, key: str) -> Entry | None:
+        return self._ns.entry(key)
+
+    def entries(self, keys: tp.Iterable[str]) -> dict[str, Entry]:
+        return self._ns.entries(keys)
+
+    def read(self, entry: Entry) -> tp.Any:
+        """The value of a success entry, or a :class:`Failure` for an error entry.
+
+        Raises ``CorruptArtifactError`` for a damaged value (callers recompute it).
+        """
+        if entry.status == "error":
+            error = self._ns.load_error(entry)
+            error.add_note(
+                f"reraised from cache {self.cache_folder}[{entry.key!r}]; "
+                "use infra.mode='retry' to recompute"
+            )
+            return Failure(error, origin=self.relpath)
+        ram = self.backend._ram if self.backend.keep_in_ram else None
+        if ram is not None and (self.relpath, entry.key) in ram:
+            return ram[self.relpath, entry.key]
+        in_ram = self.backend.keep_in_ram or self.cache_type.keep_in_ram
+        value = self._ns.load(entry, keep_in_ram=in_ram)
+        if ram is not None:
+            ram[self.relpath, entry.key] = value
+        return value
+
+    def warn_corrupt(self, key: str, error: BaseException) -> None:
+        """Log once per cell that a damaged value is being recomputed."""
+        if not self._warned_corrupt:
+            self._warned_corrupt = True
+            logger.warning(
+                "recomputing damaged cached value %s[%r]: %s", self.cache_folder, key, error
+            )
+
+    # ---- writing -----------------------------------------------------------------------
+
+    def put(self, key: str, value: tp.Any, duration: float | None = None) -> None:
+        self._record_config()
+        self._ns.put(key, value, codec=self.cache_type.codec_for(value), duration=duration)
+        self.backend._ram.pop((self.relpath, key), None)
+
+    def put_error(self, key: str, error: BaseException, duration: float | None = None) -> None:
+        self._record_config()
+        error.add_note(f"error cached in {self.cache_folder}[{key!r}]")
+        self._ns.put_error(key, error, duration=duration)
+        self.backend._ram.pop((self.relpath, key), None)
+
+    def delete(self, key: str) -> None:
+        self.backend._ram.pop((self.relpath, key), None)
+        self._ns.delete(key)
+
+    # ---- configs (defect 1: a changed class default must not serve old results) --------
+
+    def check_defaults(self, at_default: list[set[str]], force: bool) -> None:
+        """Raise if a field left at its default had another value when the cell was written.
+
+        ``force`` recomputes instead, and records the current configs at the next write.
+        """
+        entry = None if force else self._meta.entry(_CONFIG_KEY)
+        if entry is None or self._configs is None:
+            return
+        self._config_recorded = True
+        current = self._configs
+        recorded = self._meta.load(entry).get("steps", [])
+        for old, new, names in zip(recorded, current, at_default, strict=False):
+            for name in sorted(names & set(old) & set(new)):
+                if old[name] != new[name]:
+                    raise DefaultChangedError(
+                        f"the default of {new.get('type', '?')}.{name} changed from "
+                        f"{old[name]!r} to {new[name]!r} since {self.paths.step_folder} was "
+                        f"written: its results used {name}={old[name]!r}. Pass "
+                        f"{name}={old[name]!r} explicitly to reuse them, or recompute them "
+                        "with infra.mode='force'"
+                    )
+
+    def _record_config(self) -> None:
+        if self._config_recorded or self._configs is None:
+            return
+        self._meta.put(_CONFIG_KEY, {"steps": self._configs}, codec="msgpack")
+        self._config_recorded = True

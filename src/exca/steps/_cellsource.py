@@ -1,0 +1,115 @@
+"""The items of a cached boundary: read from its cell, the missing ones computed as work."""
+
+from __future__ import annotations
+
+import time
+import typing as tp
+
+from ._batch import Failure
+
+if tp.TYPE_CHECKING:
+    from exca.store import Entry
+
+    from ._cells import Cell
+    from ._engine import Context
+    from .base import Step
+    from .items import StepItems
+
+
+class CellSource:
+    """Source of a step's results: cached entries, after computing the misses of its mode."""
+
+    def __init__(self, cell: Cell, step: Step, ctx: Context, inputs: StepItems) -> None:
+        self.cell = cell
+        self.step = step
+        self.ctx = ctx
+        self.inputs = inputs
+        self._entries: dict[str, Entry] = {}
+
+    def prepare(self, keys: tp.Sequence[str]) -> None:
+        """Compute what ``keys`` miss in the cell (for the mode), then note their entries."""
+        todo = [key for key in keys if key not in self._entries]
+        if not todo:
+            return
+        found = self.cell.entries(todo)
+        misses = self._misses(todo, found)
+        self._entries.update(found)
+        if misses:
+            self._compute(misses)
+
+    def _misses(self, keys: list[str], found: dict[str, Entry]) -> list[str]:
+        mode, attempted = self.ctx.mode, self.cell.attempted
+        misses = []
+        for key in keys:
+            entry = found.get(key)
+            if entry is None:
+                if mode == "read-only":
+                    raise RuntimeError(
+                        f"no cached result for item {key!r} in {self.cell.cache_folder} and "
+                        "infra.mode is 'read-only'; run it once with mode 'cached' to compute it"
+                    )
+                misses.append(key)
+            elif key in attempted:
+                continue
+            elif mode == "force" or (mode == "retry" and entry.status == "error"):
+                misses.append(key)
+        return misses
+
+    def _compute(self, keys: list[str]) -> None:
+        inputs = self.inputs.select(keys)
+        inputs.prepare()  # upstream cached boundaries compute here, before the work ships
+        work = CellWork(self.cell, self.step, self.ctx, inputs)
+        try:
+            assert self.step.infra is not None
+            self.step.infra._execute([work])
+        finally:
+            if self.ctx.mode in ("force", "retry"):
+                self.cell.attempted.update(keys)
+            self._entries.update(self.cell.entries(keys))
+
+    def __getitem__(self, key: str) -> tp.Any:
+        from exca.store import CorruptArtifactError
+
+        entry = self._entries.get(key) or self.cell.entry(key)
+        if entry is None:
+            raise RuntimeError(
+                f"the work for {self.cell.cache_folder}[{key!r}] completed without storing "
+                "its result; is another process clearing this cache?"
+            )
+        try:
+            return self.cell.read(entry)
+        except CorruptArtifactError as error:
+            self.cell.warn_corrupt(key, error)
+            self._entries.pop(key, None)
+            self._compute([key])
+            return self.cell.read(self._entries[key])
+
+
+class CellWork:
+    """Compute some items of one cell and store them (results are read back from the cell)."""
+
+    def __init__(self, cell: Cell, step: Step, ctx: Context, inputs: StepItems) -> None:
+        self.cell = cell
+        self.step = step
+        self.ctx = ctx
+        self.inputs = inputs
+
+    def __call__(self) -> None:
+        from ._engine import expand
+
+        results = expand(self.step, self.ctx, self.inputs)
+        inner = results._source
+        if isinstance(inner, CellSource) and inner.cell.relpath == self.cell.relpath:
+            if not results.pending:  # a chain's last step cached its (shared) cell already
+                results.prepare()
+                return
+        keys = list(dict.fromkeys(self.inputs.uids))
+        start = time.perf_counter()
+        for key, outcome in zip(keys, results.outcomes(), strict=True):
+            duration = time.perf_counter() - start
+            if not isinstance(outcome, Failure):
+                self.cell.put(key, outcome, duration=duration)
+            elif outcome.origin != self.cell.relpath:
+                self.cell.put_error(key, outcome.error, duration=duration)
+                outcome.origin = self.cell.relpath
+            start = time.perf_counter()

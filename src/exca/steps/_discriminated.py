@@ -1,0 +1,126 @@
+"""Pydantic base model whose subclasses are chosen by name through a discriminator key."""
+
+from __future__ import annotations
+
+import typing as tp
+
+import pydantic
+
+__all__ = ["DiscriminatedModel"]
+
+
+class DiscriminatedModel(pydantic.BaseModel):
+    """A model validated into the subclass named by its discriminator key.
+
+    The key is ``"type"`` unless a hierarchy sets another one with
+    ``class Base(DiscriminatedModel, discriminator_key="name")``. The dump always
+    starts with the key, so configs round-trip through YAML/JSON.
+    """
+
+    model_config = pydantic.ConfigDict(
+        extra="forbid", polymorphic_serialization=True, defer_build=True
+    )
+    _discriminator_key: tp.ClassVar[str] = "type"
+    _registry_cache: tp.ClassVar[dict[str, type[DiscriminatedModel]] | None] = None
+
+    def __init_subclass__(cls, discriminator_key: str | None = None, **kwargs: tp.Any) -> None:
+        if discriminator_key is not None:
+            cls._discriminator_key = discriminator_key
+        for ancestor in cls.__mro__:  # a new class makes every ancestor's registry stale
+            if "_registry_cache" in ancestor.__dict__:
+                ancestor._registry_cache = None  # type: ignore[attr-defined]
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: tp.Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls._discriminator_key in cls.model_fields:
+            raise TypeError(
+                f"{cls.__qualname__} declares a field {cls._discriminator_key!r}, which is "
+                "the discriminator key of its hierarchy (added to every dump); rename it"
+            )
+
+    @classmethod
+    def _subclasses_by_name(cls) -> dict[str, type[DiscriminatedModel]]:
+        """This class and its subclasses sharing its discriminator key, by class name.
+
+        A name used by classes of different modules maps to ``None`` until one of them
+        is renamed: dispatching on it raises.
+        """
+        cached = cls.__dict__.get("_registry_cache")
+        if cached is not None:
+            return cached
+        found: dict[str, tp.Any] = {}
+        todo: list[type[DiscriminatedModel]] = [cls]
+        while todo:
+            sub = todo.pop()
+            todo.extend(sub.__subclasses__())
+            if sub._discriminator_key != cls._discriminator_key:
+                continue
+            other = found.get(sub.__name__, sub)
+            same = other is None or other.__module__ == sub.__module__
+            found[sub.__name__] = sub if same and other is not None else None
+        cls._registry_cache = found
+        return found
+
+    @classmethod
+    def _coerce_input(cls, value: tp.Any) -> tp.Any:
+        """Hook: turn other input shapes into a config dict before dispatch."""
+        return value
+
+    def __new__(cls, /, **kwargs: tp.Any) -> tp.Any:
+        # `Step(type="Mult", ...)` builds a Mult: pick the class before pydantic's __init__
+        name = kwargs.get(cls._discriminator_key)
+        if isinstance(name, str) and name != cls.__name__:
+            target = cls._subclasses_by_name().get(name)
+            if target is not None:
+                return super().__new__(target)
+        return super().__new__(cls)
+
+    @pydantic.model_serializer(mode="wrap")
+    def _dump_with_discriminator(
+        self, handler: pydantic.SerializerFunctionWrapHandler
+    ) -> dict[str, tp.Any]:
+        return {self._discriminator_key: type(self).__name__, **handler(self)}
+
+    @pydantic.model_validator(mode="wrap")
+    @classmethod
+    def _dispatch_on_discriminator(
+        cls, value: tp.Any, handler: pydantic.ValidatorFunctionWrapHandler
+    ) -> tp.Any:
+        key = cls._discriminator_key
+        if isinstance(value, str):
+            value = {key: value}
+        value = cls._coerce_input(value)
+        if not isinstance(value, dict):
+            return handler(value)
+        value = dict(value)  # never mutate the caller's config
+        name = value.pop(key, None)
+        if name is None or name == cls.__name__:
+            return _validate_with_hint(cls, value, handler)
+        known = cls._subclasses_by_name()
+        target = known.get(name)
+        if target is None:
+            raise ValueError(f"unknown {key} {name!r} for {cls.__name__}; known: {sorted(known)}")
+        return target.model_validate(value)
+
+
+def _validate_with_hint(
+    cls: type[DiscriminatedModel], value: dict[str, tp.Any], handler: tp.Callable[..., tp.Any]
+) -> tp.Any:
+    """Validate as ``cls``; if fields belong to a subclass, hint at the missing key."""
+    try:
+        return handler(value)
+    except pydantic.ValidationError:
+        extras = set(value) - set(cls.model_fields)
+        candidates = [
+            name
+            for name, sub in cls._subclasses_by_name().items()
+            if sub is not None and extras and extras <= set(sub.model_fields)
+        ]
+        if not candidates:
+            raise
+        raise ValueError(
+            f"{sorted(extras)} are not fields of {cls.__name__} but of {sorted(candidates)}: "
+            f"did you forget the discriminator key {cls._discriminator_key!r}?"
+        ) from None

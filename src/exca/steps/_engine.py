@@ -1,0 +1,154 @@
+"""Running and looking up pipelines: items keyed at entry, then pulled through cached cells.
+
+A step with ``infra`` is a cached boundary: its results are read from its cell, and
+only the items missing there (for its mode) pull their inputs from upstream, so a
+downstream hit never runs upstream steps. Steps without infra are applied lazily.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as tp
+
+from . import _graph, _uid, cache_types, identity
+from ._cells import Cell
+from .errors import ItemUidCollisionError
+from .identity import ModeType, NoValue
+from .items import StepItems
+from .lookup import LookupHandle
+
+if tp.TYPE_CHECKING:
+    from .base import Step
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """Position of a step in a pipeline: the steps before it and the mode folded so far."""
+
+    upstream: tuple[Step, ...] = ()
+    mode: ModeType = "cached"
+
+    def after(self, step: Step) -> Context:
+        """The context of the step that follows ``step``."""
+        return Context(
+            upstream=self.upstream + tuple(_uid.uid_steps(step)),
+            mode=_graph.fold_modes(self.mode, _graph.own_mode(step)),
+        )
+
+
+def run_many(step: Step, values: tp.Iterable[tp.Any]) -> StepItems:
+    step = _graph.resolved(step)
+    _graph.freeze(step)
+    values = list(values)
+    keys = [identity.item_key(step, value) for value in values]
+    source = dict(zip(keys, values, strict=True))
+    if len(source) < len(values) and step.item_uid(values[0]) is not None:
+        _check_collisions(step, keys, values)
+    items = dispatch(step, Context(), StepItems(source=source, uids=keys))
+    items.prepare()  # cached boundaries compute now; uncached steps as results are read
+    return items
+
+
+def _check_collisions(step: Step, keys: list[str], values: list[tp.Any]) -> None:
+    """Different inputs given one uid by a custom ``item_uid`` would share one result."""
+    first: dict[str, tp.Any] = {}
+    for key, value in zip(keys, values, strict=True):
+        if key not in first:
+            first[key] = value
+        elif identity.key_of(first[key]) != identity.key_of(value):
+            raise ItemUidCollisionError(
+                f"{type(step).__name__}.item_uid gives the same uid {key!r} to different "
+                f"inputs {first[key]!r:.80} and {value!r:.80}; they would share one cached "
+                "result: make item_uid distinguish them"
+            )
+
+
+def dispatch(step: Step, ctx: Context, items: StepItems) -> StepItems:
+    """The items ``step`` produces from ``items`` at position ``ctx``."""
+    step = _graph.resolved(step)
+    if step.infra is None:
+        return expand(step, ctx, items)
+    if step.infra.folder is None:
+        raise RuntimeError(
+            f"{type(step).__name__} has infra {type(step.infra).__name__!r} but no folder; "
+            "set infra.folder (or run it inside a step whose infra has one)"
+        )
+    from ._cellsource import CellSource
+
+    mode = _graph.fold_modes(ctx.mode, _graph.own_mode(step))
+    cell = cell_of(step, ctx, mode)
+    source = CellSource(cell, step, Context(ctx.upstream, mode), items)
+    return StepItems(source=source, uids=items.uids, upstream=ctx.upstream, mode=mode)
+
+
+def expand(step: Step, ctx: Context, items: StepItems) -> StepItems:
+    """The computation of ``step`` itself, without its own cache."""
+    from .chain import Chain
+
+    if isinstance(step, Chain):
+        for sub in step._step_list():
+            items = dispatch(sub, ctx, items)
+            ctx = ctx.after(sub)
+        return items
+    return items.then(step)
+
+
+def cell_of(step: Step, ctx: Context, mode: ModeType = "cached") -> Cell:
+    """The cell of ``step`` after ``ctx.upstream`` (memoized per step instance)."""
+    assert step.infra is not None and step.infra.folder is not None
+    _graph.freeze(step)
+    steps = [*ctx.upstream, *_uid.uid_steps(step)]
+    relpath = identity.cell_path([_uid.uid_config(s) for s in steps])
+    cells = step._state.cells
+    cell = cells.get(relpath)
+    if cell is None:
+        configs = [_uid.full_config(s) for s in steps]
+        cell = Cell(step.infra, relpath, cache_types.for_step(step), configs)
+        at_default = [_fields_at_default(s) for s in steps]
+        cell.check_defaults(at_default, force=mode == "force")
+        cells[relpath] = cell
+    return cell
+
+
+def _fields_at_default(step: Step) -> set[str]:
+    excluded = set(step._exclude_from_cls_uid())
+    return set(type(step).model_fields) - set(_uid.uid_config(step)) - excluded - {"infra"}
+
+
+def lookup(
+    step: Step, value: tp.Any, *, upstream: tp.Sequence[Step] = (), uid: str | None = None
+) -> LookupHandle:
+    """The handle of ``value``'s entry in ``step``'s cell (after ``upstream``)."""
+    step = _graph.resolved(step)
+    _graph.freeze(step)
+    if uid is None:
+        entry = upstream[0] if upstream else step
+        uid = identity.item_key(_graph.resolved(entry), value)
+    elif not isinstance(value, NoValue):
+        raise ValueError("pass either a value or _uid to lookup, not both")
+    ctx = Context()
+    for before in upstream:
+        ctx = ctx.after(before)
+    return _handle(step, ctx, uid)
+
+
+def _handle(step: Step, ctx: Context, uid: str) -> LookupHandle:
+    from .chain import Chain
+
+    step = _graph.resolved(step)
+    handle = LookupHandle(uid=uid)
+    if step.infra is not None and step.infra.folder is not None:
+        cell = cell_of(step, ctx)
+        handle = LookupHandle(paths=cell.paths, backend=step.infra, uid=uid)
+        handle._cell = cell
+    if isinstance(step, Chain):
+        subs = []
+        for sub in step._step_list():
+            subs.append(_handle(sub, ctx, uid))
+            ctx = ctx.after(sub)
+        if handle._cell is None:  # a chain shares its last step's cell: inspect it there
+            last = subs[-1]
+            handle = LookupHandle(paths=last._paths, backend=last._backend, uid=uid)
+            handle._cell = last._cell
+        handle._subs = tuple(subs)
+    return handle

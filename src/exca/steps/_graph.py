@@ -1,0 +1,140 @@
+"""Walks of a step graph: nested steps, resolution to a fixed point, freezing, folders, modes."""
+
+from __future__ import annotations
+
+import typing as tp
+
+import pydantic
+from pydantic_core import PydanticUndefined
+
+from .identity import ModeType
+
+if tp.TYPE_CHECKING:
+    from pathlib import Path
+
+    from .base import Step
+
+_MAX_RESOLUTIONS = 20
+_MODE_RANK = {"cached": 0, "retry": 1, "force": 2}
+
+
+def nested_steps(step: Step) -> list[Step]:
+    """Steps held in ``step``'s fields (inside lists, tuples and dicts), not deeper."""
+    found: list[Step] = []
+    for name in type(step).model_fields:
+        if name != "infra":
+            _collect(getattr(step, name), found)
+    return found
+
+
+def _collect(value: object, found: list[Step]) -> None:
+    from .base import Step
+
+    if isinstance(value, Step):
+        found.append(value)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect(item, found)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect(item, found)
+
+
+def resolved(step: Step) -> Step:
+    """The fixed point of ``_resolve_step()``; memoized once the step is frozen."""
+    if not type(step)._resolves:
+        return step
+    state = step._state
+    if state.resolution is not None:
+        return state.resolution
+    current = step
+    for _ in range(_MAX_RESOLUTIONS):
+        nxt = current._resolve_step()
+        if nxt is current:
+            break
+        current = nxt
+    else:
+        raise RuntimeError(
+            f"{type(step).__name__}._resolve_step did not reach a fixed point after "
+            f"{_MAX_RESOLUTIONS} resolutions; return self once fully resolved"
+        )
+    if current is not step and any(s is step for s in walk(current)):
+        raise RuntimeError(
+            f"{type(step).__name__}._resolve_step returned a step containing itself; "
+            "strip the fields that hold sub-steps, e.g. model_copy(update={...: []})"
+        )
+    freeze(step)  # the memo stays valid only while the config cannot change
+    freeze(current)
+    state.resolution = current
+    return current
+
+
+def walk(step: Step) -> tp.Iterator[Step]:
+    """``step`` and every step nested in it, depth first."""
+    yield step
+    for sub in nested_steps(step):
+        yield from walk(sub)
+
+
+def freeze(step: Step) -> None:
+    """Forbid field assignment on ``step``, its nested steps and their backends."""
+    for sub in walk(step):
+        if sub._state.frozen:
+            continue
+        sub._state.frozen = True
+        if sub.infra is not None:
+            sub.infra._frozen = True
+
+
+def propagate_folder(step: Step, folder: Path) -> None:
+    """Give ``folder`` to every nested step whose infra has none (its own wins below it)."""
+    for sub in nested_steps(step):
+        infra = sub.infra
+        if infra is not None and infra.folder is None:
+            object.__setattr__(infra, "folder", folder)  # before any freeze: a fill-in
+        propagate_folder(sub, folder if infra is None or infra.folder is None else infra.folder)
+
+
+def fold_modes(*modes: ModeType) -> ModeType:
+    """Fold modes in pipeline order.
+
+    ``force`` and ``retry`` persist downstream (the stronger wins); ``read-only`` applies
+    to its own step only; ``read-only`` after ``force`` would serve stale results: error.
+    """
+    acc: ModeType = "cached"
+    for mode in modes:
+        if mode == "read-only":
+            if acc == "force":
+                raise ValueError(
+                    "mode 'read-only' follows a step in mode 'force': it would serve results "
+                    "computed from stale inputs; drop one of the two modes"
+                )
+            acc = "read-only"
+        elif acc == "read-only" or _MODE_RANK[mode] > _MODE_RANK[acc]:
+            acc = mode
+    return acc
+
+
+def own_mode(step: Step) -> ModeType:
+    """The mode of ``step`` once the modes of its nested steps are folded in."""
+    step = resolved(step)
+    own: ModeType = "cached" if step.infra is None else step.infra.mode
+    subs = [own_mode(sub) for sub in nested_steps(step)]
+    return fold_modes(own, *subs, own) if subs else own
+
+
+def is_model_default(field: pydantic.fields.FieldInfo, value: object) -> bool:
+    """Whether ``value`` equals the field's default (a factory is called to compare)."""
+    if field.default_factory is not None:
+        try:
+            default = field.default_factory()  # type: ignore[call-arg]
+        except TypeError:  # a factory that needs the validated data: never a default
+            return False
+    else:
+        default = field.default
+    if default is PydanticUndefined:
+        return False
+    try:
+        return bool(value == default)
+    except (ValueError, TypeError):  # arrays and other ambiguous comparisons
+        return False

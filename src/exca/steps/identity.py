@@ -1,0 +1,113 @@
+"""Identity of cached results: step configs to readable cell paths, inputs to item keys.
+
+A *cell* holds the results of one computation: the uid configs of every step up to and
+including the one that caches, so the same step after different upstream steps caches
+elsewhere. Its path is human-readable (``type=Mult,coeff=3-<hash>`` per step, nested
+per prefix step). An *item key* names one input inside a cell; it is computed once, at
+pipeline entry, from the caller's value.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as tp
+
+if tp.TYPE_CHECKING:
+    from .base import Step
+
+__all__ = ["NoValue", "ModeType", "NO_INPUT_KEY", "cell_path", "item_key", "shorten"]
+
+ModeType = tp.Literal["cached", "force", "read-only", "retry"]
+NO_INPUT_KEY = "__exca_no_input__"  # item key of a generator run without input
+MAX_LABEL_LENGTH = 96  # characters of one readable segment, before its hash
+MAX_CELL_PATH_LENGTH = 350  # whole relative path of a cell, under PATH_MAX of every OS
+_HASH_LENGTH = 8
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.+=,{}()@%~\-]")
+
+
+class NoValue:
+    """Sentinel for "no input": ``step.run()`` passes it, a generator's ``_run()`` gets none."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NoValue()"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NoValue)
+
+    def __hash__(self) -> int:
+        return hash(NoValue)
+
+
+def key_of(value: object) -> str:
+    """The store's key of ``value`` (imported lazily: it pulls in numpy)."""
+    from exca.store.keys import key_of as _key_of
+
+    return _key_of(value)
+
+
+def shorten(text: str, max_length: int) -> str:
+    """``text`` if short enough, else a prefix plus the key of the whole text."""
+    if len(text) <= max_length:
+        return text
+    digest = key_of(text)
+    keep = max(max_length - len(digest) - 1, 0)
+    return f"{text[:keep]}-{digest}"
+
+
+def item_key(step: Step, value: object) -> str:
+    """The key of ``value`` as input of ``step``: ``item_uid`` override, else its store key."""
+    custom = step.item_uid(value)
+    if custom is None:
+        return NO_INPUT_KEY if isinstance(value, NoValue) else key_of(value)
+    if not isinstance(custom, str):
+        raise TypeError(
+            f"{type(step).__name__}.item_uid must return a str or None, "
+            f"got {type(custom).__name__}: {custom!r}"
+        )
+    if isinstance(value, NoValue) and not type(step)._pure_generator:
+        raise TypeError(
+            f"{type(step).__name__}.item_uid returns a custom uid for NoValue but its _run "
+            "accepts an optional input: runs with and without input would collide; "
+            "return None for NoValue or make _run take no positional input"
+        )
+    return shorten(custom, type(step)._ITEM_UID_MAX_LENGTH)
+
+
+def segment(config: dict[str, tp.Any]) -> str:
+    """Folder name of one step's uid config: readable label, then a hash of the config."""
+    label = ",".join(f"{name}={_render(value)}" for name, value in config.items())
+    label = _UNSAFE.sub("-", label)
+    if len(label) > MAX_LABEL_LENGTH:
+        label = label[: MAX_LABEL_LENGTH - 3] + "..."
+    return f"{label}-{key_of(config)[:_HASH_LENGTH]}"
+
+
+def cell_path(configs: tp.Sequence[dict[str, tp.Any]]) -> str:
+    """Relative folder of the cell of these step uid configs (pipeline order)."""
+    if not configs:
+        raise ValueError("a cell needs at least one step")
+    segments = [segment(config) for config in configs]
+    path = "/".join(segments)
+    if len(path) <= MAX_CELL_PATH_LENGTH:
+        return path
+    # keep the leading steps readable, fold the rest into one hashed segment
+    budget = MAX_CELL_PATH_LENGTH - MAX_LABEL_LENGTH - _HASH_LENGTH - 8
+    head: list[str] = []
+    while len("/".join(head + segments[len(head) : len(head) + 1])) <= budget:
+        head.append(segments[len(head)])
+    tail = segments[len(head) :]
+    names = "+".join(str(next(iter(c.values()))) for c in configs[len(head) :])
+    label = _UNSAFE.sub("-", f"{names}-{len(tail)}")[:MAX_LABEL_LENGTH]
+    return "/".join(head + [f"{label}-{key_of(tail)[:_HASH_LENGTH]}"])
+
+
+def _render(value: object) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}={_render(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "(" + ",".join(_render(v) for v in value) + ")"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

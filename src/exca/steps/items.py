@@ -1,0 +1,146 @@
+"""``StepItems``: the carrier of a pipeline's items between cached boundaries.
+
+A carrier reads one value per uid from its source (a dict, a ``CacheDict`` or a cell
+of the pipeline) and applies its pending (uncached) steps lazily, as it is iterated.
+Errors are per item: a failed item travels as a :class:`Failure` and is raised when
+iteration reaches it; the other items are still produced.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import typing as tp
+
+from . import _batch
+from ._batch import Failure
+from .errors import BatchProtocolError
+from .identity import ModeType
+
+if tp.TYPE_CHECKING:
+    from .base import Step
+
+__all__ = ["StepItems", "BatchProtocolError", "Failure"]
+
+
+class _Source(tp.Protocol):
+    """Anything indexable by uid; it may also offer ``prepare(uids)`` to compute eagerly."""
+
+    def __getitem__(self, uid: str) -> tp.Any: ...
+
+
+class StepItems:
+    """Pipeline carrier for inline computation between cached boundaries.
+
+    For dict sources, uids default to the dict keys (insertion order). For CacheDict
+    sources, explicit uids are required (the CacheDict may contain keys from other runs).
+    Iterating yields one result per uid, in order (duplicates computed once); an item
+    whose computation failed raises when reached, and iteration can continue after it.
+    """
+
+    def __init__(
+        self,
+        *,
+        source: _Source,
+        uids: tp.Sequence[str] | None = None,
+        upstream: tp.Sequence[Step] = (),
+        pending: tp.Sequence[Step] = (),
+        mode: ModeType = "cached",
+    ) -> None:
+        if uids is None:
+            if not isinstance(source, dict):
+                raise TypeError(
+                    f"StepItems over a {type(source).__name__} needs explicit uids "
+                    "(only a dict source provides them, as its keys)"
+                )
+            uids = list(source)
+        self._source = source
+        self._uids = list(uids)
+        self.upstream = tuple(upstream)
+        self.pending = tuple(pending)
+        self.mode = mode
+
+    @property
+    def uids(self) -> list[str]:
+        """The uid of every item, in order (duplicates kept)."""
+        return self._uids
+
+    def __len__(self) -> int:
+        return len(self._uids)
+
+    def __repr__(self) -> str:
+        steps = ", ".join(type(s).__name__ for s in self.pending)
+        return f"StepItems({len(self)} items, pending=[{steps}])"
+
+    def __iter__(self) -> tp.Iterator[tp.Any]:
+        return _Results(self._uids, self._unique_outcomes())
+
+    def then(self, step: Step) -> StepItems:
+        """The same items, with ``step`` applied after the pending steps."""
+        return StepItems(
+            source=self._source,
+            uids=self._uids,
+            upstream=self.upstream,
+            pending=(*self.pending, step),
+            mode=self.mode,
+        )
+
+    def select(self, uids: tp.Sequence[str]) -> StepItems:
+        """The items of these uids only (in this order)."""
+        return StepItems(
+            source=self._source,
+            uids=uids,
+            upstream=self.upstream,
+            pending=self.pending,
+            mode=self.mode,
+        )
+
+    def prepare(self) -> None:
+        """Compute now what cached boundaries upstream need to compute for these items."""
+        prepare = getattr(self._source, "prepare", None)
+        if prepare is not None:
+            prepare(list(dict.fromkeys(self._uids)))
+
+    def outcomes(self) -> tp.Iterator[tp.Any]:
+        """One value or :class:`Failure` per unique uid, in order of first appearance."""
+        return self._unique_outcomes()
+
+    def _unique_outcomes(self) -> tp.Iterator[tp.Any]:
+        self.prepare()
+        source = self._source
+        stream: tp.Iterator[tp.Any] = (source[uid] for uid in dict.fromkeys(self._uids))
+        for batched, group in itertools.groupby(self.pending, key=lambda s: s._batched):
+            for step in group:
+                apply = _batch.apply_batch if batched else _batch.apply_each
+                stream = apply(step, stream)
+        return stream
+
+
+class _Results:
+    """Iterator over outcomes in uid order: duplicates reuse the first, failures raise."""
+
+    def __init__(self, uids: list[str], unique: tp.Iterator[tp.Any]) -> None:
+        self._uids = uids
+        self._position = 0
+        self._unique = unique
+        self._remaining = collections.Counter(uids)
+        self._memo: dict[str, tp.Any] = {}
+
+    def __iter__(self) -> _Results:
+        return self
+
+    def __next__(self) -> tp.Any:
+        if self._position >= len(self._uids):
+            raise StopIteration
+        uid = self._uids[self._position]
+        self._position += 1
+        self._remaining[uid] -= 1
+        if uid in self._memo:
+            outcome = self._memo[uid] if self._remaining[uid] else self._memo.pop(uid)
+        else:
+            outcome = next(self._unique)
+            if self._remaining[uid]:
+                self._memo[uid] = outcome
+        if isinstance(outcome, Failure):
+            raise outcome.error
+        return outcome
