@@ -20,6 +20,7 @@ from ._common import SMALL_ARRAY_BYTES
 
 __all__ = [
     "array_dtypes",
+    "structured_dtypes",
     "arrays",
     "assert_same_value",
     "msgpack_values",
@@ -78,7 +79,21 @@ def array_dtypes(*, structured: bool = True, strings: bool = True) -> st.SearchS
         scalars = scalars | hnp.unicode_string_dtypes() | hnp.byte_string_dtypes()
     if not structured:
         return scalars
-    return scalars | hnp.array_dtypes(scalars, min_size=1, max_size=3, allow_subarrays=True)
+    return scalars | structured_dtypes(scalars | structured_dtypes(scalars))
+
+
+@st.composite
+def structured_dtypes(draw: st.DrawFn, fields: st.SearchStrategy[np.dtype]) -> np.dtype:
+    """Structured dtypes of 1 to 3 fields drawn from ``fields``, some with sub-array shapes.
+
+    Field names stay latin-1: ``.npy`` format 1.0 and 2.0 headers cannot hold others.
+    """
+    latin1 = st.characters(min_codepoint=32, max_codepoint=255)
+    names = draw(
+        st.lists(st.text(latin1, min_size=1, max_size=4), min_size=1, max_size=3, unique=True)
+    )
+    shapes = st.sampled_from([(), (2,), (1, 3)])
+    return np.dtype([(name, draw(fields), draw(shapes)) for name in names])
 
 
 @st.composite
@@ -94,13 +109,13 @@ def arrays(
 
 def numpy_scalars() -> st.SearchStrategy[np.generic]:
     """Numpy scalars of every non-object dtype, structured ones included (``np.void``)."""
-    return (
-        arrays(array_dtypes(), max_side=0)
-        .map(lambda array: array[()])
-        .filter(
-            lambda value: isinstance(value, np.generic)  # a 0-d array of sub-array dtype is not
-        )
-    )
+    zero_d = arrays(array_dtypes(), max_side=0)
+    # a 0-d array of a sub-array dtype is still an array when indexed: left out
+    return zero_d.map(_item).filter(lambda value: isinstance(value, np.generic))
+
+
+def _item(array: np.ndarray) -> Any:
+    return array[()]
 
 
 def _time_zones() -> st.SearchStrategy[Any]:
@@ -112,8 +127,9 @@ def _time_zones() -> st.SearchStrategy[Any]:
 
 
 def _leaves() -> st.SearchStrategy[Any]:
-    hashable = st.none() | st.booleans() | st.integers() | st.text() | st.binary()
-    hashable = hashable | st.floats(allow_nan=False)
+    hashable: st.SearchStrategy[Any] = st.one_of(
+        st.none(), st.booleans(), st.integers(), st.text(), st.binary(), st.floats(allow_nan=False)
+    )
     small_arrays = arrays(max_side=3).filter(lambda array: array.nbytes <= SMALL_ARRAY_BYTES)
     return st.one_of(
         hashable,
@@ -133,8 +149,14 @@ def _leaves() -> st.SearchStrategy[Any]:
 def msgpack_values(max_leaves: int = 20) -> st.SearchStrategy[Any]:
     """Nested values the ``msgpack`` codec accepts: plain and extended leaves in lists,
     tuples and dicts (keys of several hashable types)."""
-    keys = st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.binary(max_size=5)
-    keys = keys | st.tuples(st.integers(), st.text(max_size=3))
+    keys: st.SearchStrategy[Any] = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.text(max_size=5),
+        st.binary(max_size=5),
+        st.tuples(st.integers(), st.text(max_size=3)),
+    )
     return st.recursive(
         _leaves(),
         lambda children: (

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import CodecError
 from ._common import check_version, describe_type, is_plain_array, is_zarr_array, single_object
 from .base import Encoded, ObjectReader, ObjectWriter
+
+if TYPE_CHECKING:
+    from zarr.core.array_spec import ArrayConfigParams
 
 __all__ = ["ZarrCodec", "chunk_shape"]
 
@@ -92,9 +95,13 @@ def _write(value: Any, folder: Path) -> None:
     from zarr.storage import LocalStore
 
     store = LocalStore(folder)
+    # zarr skips writing a chunk that compares equal to the fill value, and -0.0 == 0.0:
+    # writing every chunk keeps the bits (signed zeros) and makes the tree complete.
+    config: ArrayConfigParams = {"write_empty_chunks": True}
     if isinstance(value, np.ndarray):
         if not value.dtype.isnative:
             value = value.astype(value.dtype.newbyteorder("="))
-        zarr.create_array(store, data=value, chunks=chunk_shape(value.shape, value.dtype.itemsize))
-    else:
-        zarr.from_array(store, data=value)  # keeps the source's chunks and codecs
+        chunks = chunk_shape(value.shape, value.dtype.itemsize)
+        zarr.create_array(store, data=value, chunks=chunks, config=config)
+    else:  # keeps the source's chunks and codecs
+        zarr.from_array(store, data=value, config=config)
