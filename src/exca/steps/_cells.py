@@ -106,9 +106,13 @@ class Cell:
 
     # ---- writing -----------------------------------------------------------------------
 
-    def put(self, key: str, value: tp.Any, duration: float | None = None) -> None:
+    def put(
+        self, key: str, value: tp.Any, duration: float | None = None, replace: bool = False
+    ) -> None:
+        """Store ``value``; ``replace`` republishes its payloads (forced or damaged ones)."""
         self._record_config()
-        self._ns.put(key, value, codec=self.cache_type.codec_for(value), duration=duration)
+        codec = self.cache_type.codec_for(value)
+        self._ns.put(key, value, codec=codec, duration=duration, replace_objects=replace)
         self.backend._ram.pop((self.relpath, key), None)
 
     def put_error(self, key: str, error: BaseException, duration: float | None = None) -> None:

@@ -25,6 +25,7 @@ class CellSource:
         self.ctx = ctx
         self.inputs = inputs
         self._entries: dict[str, Entry] = {}
+        self._fresh: dict[str, Failure] = {}  # errors computed in this process: raised as is
 
     def prepare(self, keys: tp.Sequence[str]) -> None:
         """Compute what ``keys`` miss in the cell (for the mode), then note their entries."""
@@ -55,14 +56,16 @@ class CellSource:
                 misses.append(key)
         return misses
 
-    def _compute(self, keys: list[str]) -> None:
+    def _compute(self, keys: list[str], replace: bool = False) -> None:
         inputs = self.inputs.select(keys)
         inputs.prepare()  # upstream cached boundaries compute here, before the work ships
-        work = CellWork(self.cell, self.step, self.ctx, inputs)
+        replace = replace or self.ctx.mode in ("force", "retry")
+        work = CellWork(self.cell, self.step, self.ctx, inputs, replace)
         try:
             assert self.step.infra is not None
             self.step.infra._execute([work])
         finally:
+            self._fresh.update(work.failures)
             if self.ctx.mode in ("force", "retry"):
                 self.cell.attempted.update(keys)
             self._entries.update(self.cell.entries(keys))
@@ -70,6 +73,8 @@ class CellSource:
     def __getitem__(self, key: str) -> tp.Any:
         from exca.store import CorruptArtifactError
 
+        if key in self._fresh:
+            return self._fresh[key]
         entry = self._entries.get(key) or self.cell.entry(key)
         if entry is None:
             raise RuntimeError(
@@ -81,18 +86,22 @@ class CellSource:
         except CorruptArtifactError as error:
             self.cell.warn_corrupt(key, error)
             self._entries.pop(key, None)
-            self._compute([key])
+            self._compute([key], replace=True)
             return self.cell.read(self._entries[key])
 
 
 class CellWork:
     """Compute some items of one cell and store them (results are read back from the cell)."""
 
-    def __init__(self, cell: Cell, step: Step, ctx: Context, inputs: StepItems) -> None:
+    def __init__(
+        self, cell: Cell, step: Step, ctx: Context, inputs: StepItems, replace: bool
+    ) -> None:
         self.cell = cell
         self.step = step
         self.ctx = ctx
         self.inputs = inputs
+        self.replace = replace
+        self.failures: dict[str, Failure] = {}  # seen by the driver only when run inline
 
     def __call__(self) -> None:
         from ._engine import expand
@@ -108,8 +117,10 @@ class CellWork:
         for key, outcome in zip(keys, results.outcomes(), strict=True):
             duration = time.perf_counter() - start
             if not isinstance(outcome, Failure):
-                self.cell.put(key, outcome, duration=duration)
-            elif outcome.origin != self.cell.relpath:
-                self.cell.put_error(key, outcome.error, duration=duration)
-                outcome.origin = self.cell.relpath
+                self.cell.put(key, outcome, duration=duration, replace=self.replace)
+            else:
+                if outcome.origin != self.cell.relpath:
+                    self.cell.put_error(key, outcome.error, duration=duration)
+                    outcome.origin = self.cell.relpath
+                self.failures[key] = outcome
             start = time.perf_counter()

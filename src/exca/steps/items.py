@@ -131,6 +131,8 @@ class _Results:
 
     def __next__(self) -> tp.Any:
         if self._position >= len(self._uids):
+            for _ in self._unique:  # drained: lets _run_batch report extra results
+                raise BatchProtocolError("more results than inputs")
             raise StopIteration
         uid = self._uids[self._position]
         self._position += 1
