@@ -42,6 +42,7 @@ class Func(Step):
     function: _Callable
     input_param: str | None = None
     _input: str = pydantic.PrivateAttr(default="")
+    _positional: bool = pydantic.PrivateAttr(default=False)  # input is positional-only
 
     if tp.TYPE_CHECKING:
 
@@ -62,6 +63,8 @@ class Func(Step):
         if clash:
             raise ValueError(f"{name} has parameters {clash} reserved by Func; rename them")
         self._input = self._find_input(name, params)
+        if self._input:
+            self._positional = params[self._input].kind is inspect.Parameter.POSITIONAL_ONLY
         for key, value in (self.model_extra or {}).items():
             if key == self._input:
                 raise ValueError(f"{key!r} is the input parameter of {name}; it cannot be fixed")
@@ -93,6 +96,8 @@ class Func(Step):
 
     def _run(self, *args: tp.Any) -> tp.Any:
         kwargs = dict(self.model_extra or {})
+        if self._positional:
+            return self.function(args[0], **kwargs)
         if self._input:
             kwargs[self._input] = args[0]
         return self.function(**kwargs)
