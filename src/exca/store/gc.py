@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from .entry_table import EntryTable
 from .errors import CorruptArtifactError
 from .layout import object_path_to_digest
+from .publish import translate_write_errors
 from .scan import age_s, iter_namespace_folders, iter_temporaries, path_size
 
 if TYPE_CHECKING:
@@ -49,10 +50,10 @@ def collect_garbage(store: Store, *, dry_run: bool, grace_s: float) -> GcReport:
         if age_s(path, now) < grace_s:
             report.kept_young += 1
             continue
-        _remove(path, report)
+        _remove(path, report, store.folder)
     for path in iter_temporaries(store.folder):
         if age_s(path, now) >= grace_s:
-            _remove(path, report)
+            _remove(path, report, store.folder)
     return report
 
 
@@ -70,14 +71,15 @@ def _referenced_digests(root: Path) -> set[str]:
     return digests
 
 
-def _remove(path: Path, report: GcReport) -> None:
+def _remove(path: Path, report: GcReport, root: Path) -> None:
     size = path_size(path)
     if not report.dry_run:
         try:
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
+            with translate_write_errors(root, "collect garbage"):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
         except FileNotFoundError:
             return
     report.removed.append(path)

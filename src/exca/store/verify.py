@@ -18,6 +18,7 @@ from .errors import CorruptArtifactError, FormatVersionError
 from .layout import QUARANTINE_DIR, object_path_to_digest
 from .objects import tree_digest
 from .packs import Pack
+from .publish import translate_write_errors
 from .scan import age_s, iter_namespace_folders, iter_temporaries
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ def verify_store(store: Store, *, fix: bool, grace_s: float) -> VerifyReport:
                 Problem(path, "stray-temporary", "left by an interrupted writer")
             )
             if fix:
-                _remove(path)
+                with translate_write_errors(store.folder, "fix problems found by verify"):
+                    _remove(path)
                 report.fixed.append(path)
     return report
 
@@ -169,8 +171,9 @@ def _check_packs(store: Store, folder: Path, report: VerifyReport, fix: bool) ->
 def _quarantine(store: Store, path: Path) -> Path:
     """Move ``path`` out of the way, under ``root/quarantine`` (kept for inspection)."""
     target = store.folder / QUARANTINE_DIR / f"{time.time_ns()}-{path.name}"
-    os.makedirs(target.parent, exist_ok=True)
-    os.rename(path, target)
+    with translate_write_errors(store.folder, "fix problems found by verify"):
+        os.makedirs(target.parent, exist_ok=True)
+        os.rename(path, target)
     return path
 
 
