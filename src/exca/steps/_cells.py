@@ -49,6 +49,9 @@ class Cell:
         self._configs = configs  # full configs (defaults included) of the cell's steps
         self._config_recorded = False
         self.attempted: set[str] = set()  # keys recomputed by force/retry: once per instance
+        # entries this instance has read or written: a step instance trusts what it has
+        # seen (as exca 0.6.0 did); new instances and lookups read the store afresh
+        self.known: dict[str, Entry] = {}
         self._warned_corrupt = False
 
     @classmethod
@@ -70,10 +73,24 @@ class Cell:
     # ---- reading -----------------------------------------------------------------------
 
     def entry(self, key: str) -> Entry | None:
-        return self._ns.entry(key)
+        """The entry of ``key`` as stored now."""
+        entry = self._ns.entry(key)
+        if entry is None:
+            self.known.pop(key, None)
+        else:
+            self.known[key] = entry
+        return entry
 
     def entries(self, keys: tp.Iterable[str]) -> dict[str, Entry]:
-        return self._ns.entries(keys)
+        """Entries of the ``keys`` present, those seen before by this instance from memory."""
+        known = self.known
+        found = {key: known[key] for key in keys if key in known}
+        missing = [key for key in keys if key not in found]
+        if missing:
+            fresh = self._ns.entries(missing)
+            known.update(fresh)
+            found.update(fresh)
+        return found
 
     def read(self, entry: Entry) -> tp.Any:
         """The value of a success entry, or a :class:`Failure` for an error entry.
@@ -112,17 +129,20 @@ class Cell:
         """Store ``value``; ``replace`` republishes its payloads (forced or damaged ones)."""
         self._record_config()
         codec = self.cache_type.codec_for(value)
-        self._ns.put(key, value, codec=codec, duration=duration, replace_objects=replace)
         self.backend._ram.pop((self.relpath, key), None)
+        self.known[key] = self._ns.put(
+            key, value, codec=codec, duration=duration, replace_objects=replace
+        )
 
     def put_error(self, key: str, error: BaseException, duration: float | None = None) -> None:
         self._record_config()
         error.add_note(f"error cached in {self.cache_folder}[{key!r}]")
-        self._ns.put_error(key, error, duration=duration)
         self.backend._ram.pop((self.relpath, key), None)
+        self.known[key] = self._ns.put_error(key, error, duration=duration)
 
     def delete(self, key: str) -> None:
         self.backend._ram.pop((self.relpath, key), None)
+        self.known.pop(key, None)
         self._ns.delete(key)
 
     # ---- configs (defect 1: a changed class default must not serve old results) --------

@@ -61,6 +61,7 @@ class CellSource:
         inputs.prepare()  # upstream cached boundaries compute here, before the work ships
         replace = replace or self.ctx.mode in ("force", "retry")
         work = CellWork(self.cell, self.step, self.ctx, inputs, replace)
+        before = {key: self.cell.known.get(key) for key in keys}
         try:
             assert self.step.infra is not None
             self.step.infra._execute([work])
@@ -68,6 +69,9 @@ class CellSource:
             self._fresh.update(work.failures)
             if self.ctx.mode in ("force", "retry"):
                 self.cell.attempted.update(keys)
+            for key, entry in before.items():  # not rewritten here: maybe by another process
+                if self.cell.known.get(key) is entry:
+                    self.cell.known.pop(key, None)
             self._entries.update(self.cell.entries(keys))
 
     def __getitem__(self, key: str) -> tp.Any:

@@ -36,8 +36,24 @@ class Context:
         )
 
 
+def run_one(step: Step, value: tp.Any) -> tp.Any:
+    """``run_many([value])``'s only result, from memory when this instance saw it cached."""
+    hot = step._state.hot
+    if hot is not None:
+        resolved, cell = hot
+        entry = cell.known.get(identity.item_key(resolved, value))
+        if entry is not None and entry.status == "success":
+            from exca.store import CorruptArtifactError
+
+            try:
+                return cell.read(entry)
+            except CorruptArtifactError:
+                pass  # the full path below warns and recomputes
+    return next(iter(run_many(step, [value])))
+
+
 def run_many(step: Step, values: tp.Iterable[tp.Any]) -> StepItems:
-    step = _graph.resolved(step)
+    original, step = step, _graph.resolved(step)
     _graph.freeze(step)
     values = list(values)
     keys = [identity.item_key(step, value) for value in values]
@@ -46,6 +62,10 @@ def run_many(step: Step, values: tp.Iterable[tp.Any]) -> StepItems:
         _check_collisions(step, keys, values)
     items = dispatch(step, Context(), StepItems(source=source, uids=keys))
     items.prepare()  # cached boundaries compute now; uncached steps as results are read
+    if items.mode in ("cached", "read-only") and not items.pending:
+        cell = getattr(items._source, "cell", None)
+        if cell is not None:  # later runs of this instance may read this cell directly
+            original._state.hot = (step, cell)
     return items
 
 
@@ -97,16 +117,20 @@ def cell_of(step: Step, ctx: Context, mode: ModeType = "cached") -> Cell:
     """The cell of ``step`` after ``ctx.upstream`` (memoized per step instance)."""
     assert step.infra is not None and step.infra.folder is not None
     _graph.freeze(step)
+    position = tuple(id(s) for s in ctx.upstream)  # upstream steps are frozen: ids are stable
+    known = step._state.cells.get(position)
+    if known is not None:
+        return known[1]
     steps = [*ctx.upstream, *_uid.uid_steps(step)]
     relpath = identity.cell_path([_uid.uid_config(s) for s in steps])
     cells = step._state.cells
-    cell = cells.get(relpath)
+    cell = next((c for _, c in cells.values() if c.relpath == relpath), None)
     if cell is None:
         configs = [_uid.full_config(s) for s in steps]
         cell = Cell(step.infra, relpath, cache_types.for_step(step), configs)
         at_default = [_fields_at_default(s) for s in steps]
         cell.check_defaults(at_default, force=mode == "force")
-        cells[relpath] = cell
+    cells[position] = (ctx.upstream, cell)  # the upstream tuple keeps the ids alive
     return cell
 
 

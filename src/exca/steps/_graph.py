@@ -78,6 +78,8 @@ def walk(step: Step) -> tp.Iterator[Step]:
 
 def freeze(step: Step) -> None:
     """Forbid field assignment on ``step``, its nested steps and their backends."""
+    if step._state.frozen:  # frozen together with everything nested in it
+        return
     for sub in walk(step):
         if sub._state.frozen:
             continue

@@ -30,7 +30,8 @@ class _StepState:
     frozen: bool = False
     resolution: Step | None = None
     uid_config: dict[str, tp.Any] | None = None
-    cells: dict[str, tp.Any] = dataclasses.field(default_factory=dict)
+    cells: dict[tuple[int, ...], tp.Any] = dataclasses.field(default_factory=dict)
+    hot: tuple[Step, tp.Any] | None = None  # (resolved step, top-level cell) of run()
 
 
 class Step(DiscriminatedModel):
@@ -244,7 +245,9 @@ class Step(DiscriminatedModel):
         Any
             Cached or freshly computed result.
         """
-        return next(iter(self.run_many([value])))
+        from . import _engine
+
+        return _engine.run_one(self, value)
 
     def run_many(self, values: tp.Iterable[tp.Any]) -> StepItems:
         """Execute the step over many inputs, one cache entry per input.
