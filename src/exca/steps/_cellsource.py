@@ -75,8 +75,6 @@ class CellSource:
             self._entries.update(self.cell.entries(keys))
 
     def __getitem__(self, key: str) -> tp.Any:
-        from exca.store import CorruptArtifactError
-
         if key in self._fresh:
             return self._fresh[key]
         entry = self._entries.get(key) or self.cell.entry(key)
@@ -87,7 +85,11 @@ class CellSource:
             )
         try:
             return self.cell.read(entry)
-        except CorruptArtifactError as error:
+        except Exception as error:
+            from exca.store import CorruptArtifactError
+
+            if not isinstance(error, CorruptArtifactError):
+                raise
             self.cell.warn_corrupt(key, error)
             self._entries.pop(key, None)
             self._compute([key], replace=True)
@@ -118,7 +120,11 @@ class CellWork:
                 return
         keys = list(dict.fromkeys(self.inputs.uids))
         start = time.perf_counter()
-        for key, outcome in zip(keys, results.outcomes(), strict=True):
+        with self.cell.batch():
+            self._store(keys, results.outcomes(), start)
+
+    def _store(self, keys: list[str], outcomes: tp.Iterator[tp.Any], start: float) -> None:
+        for key, outcome in zip(keys, outcomes, strict=True):
             duration = time.perf_counter() - start
             if not isinstance(outcome, Failure):
                 self.cell.put(key, outcome, duration=duration, replace=self.replace)

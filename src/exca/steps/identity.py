@@ -40,11 +40,17 @@ class NoValue:
         return hash(NoValue)
 
 
-def key_of(value: object) -> str:
-    """The store's key of ``value`` (imported lazily: it pulls in numpy)."""
-    from exca.store.keys import key_of as _key_of
+_store_key_of: tp.Callable[[object], str] | None = None
 
-    return _key_of(value)
+
+def key_of(value: object) -> str:
+    """The store's key of ``value`` (imported on first use: it pulls in numpy)."""
+    global _store_key_of
+    if _store_key_of is None:
+        from exca.store.keys import key_of as store_key_of
+
+        _store_key_of = store_key_of
+    return _store_key_of(value)
 
 
 def shorten(text: str, max_length: int) -> str:
