@@ -91,13 +91,11 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
         return copied
 
     def _open_store(self) -> tp.Any:
-        """The artifact store rooted at ``folder`` (opened once per backend instance)."""
+        """The artifact store rooted at ``folder`` (one per folder and process)."""
         if self._store is None:
             if self.folder is None:
                 raise RuntimeError(f"{type(self).__name__} has no folder to store results in")
-            from exca.store import Store
-
-            self._store = Store(self.folder)
+            self._store = _shared_store(self.folder)
         return self._store
 
     def _execute(self, work: tp.Sequence[Work]) -> None:
@@ -107,6 +105,20 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
         """
         for batch in work:
             batch()
+
+
+_STORES: dict[str, tp.Any] = {}
+
+
+def _shared_store(folder: Path) -> tp.Any:
+    """One ``Store`` per folder in a process: opening one checks its format marker."""
+    from exca.store import Store
+
+    key = str(folder)
+    store = _STORES.get(key)
+    if store is None:
+        store = _STORES[key] = Store(folder)
+    return store
 
 
 class Cached(Backend):
@@ -124,13 +136,11 @@ class _NotYetExecutable(Backend):
         return copied
 
     def _open_store(self) -> tp.Any:
-        """The artifact store rooted at ``folder`` (opened once per backend instance)."""
+        """The artifact store rooted at ``folder`` (one per folder and process)."""
         if self._store is None:
             if self.folder is None:
                 raise RuntimeError(f"{type(self).__name__} has no folder to store results in")
-            from exca.store import Store
-
-            self._store = Store(self.folder)
+            self._store = _shared_store(self.folder)
         return self._store
 
     def _execute(self, work: tp.Sequence[Work]) -> None:
