@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 _CACHE_NAMESPACE = "cache"
 _CONFIG_KEY = "config"
 _FLUSH_SECONDS = 1.0
+_FEW_KEYS = 8
 
 
 class Cell:
@@ -90,7 +91,12 @@ class Cell:
         known = self.known
         found = {key: known[key] for key in keys if key in known}
         missing = [key for key in keys if key not in found]
-        if missing:
+        if len(missing) <= _FEW_KEYS:  # direct reads: a bulk read lists the whole folder
+            for key in missing:
+                entry = self._ns.entry(key)
+                if entry is not None:
+                    found[key] = known[key] = entry
+        else:
             fresh = self._ns.entries(missing)
             known.update(fresh)
             found.update(fresh)
