@@ -185,7 +185,13 @@ class Cell:
             return
         self._config_recorded = True
         current = self._configs
-        recorded = self._meta.load(entry).get("steps", [])
+        try:
+            recorded = self._meta.load(entry).get("steps", [])
+        except Exception as error:  # noqa: BLE001 - an advisory record: its loss costs the check
+            logger.warning(
+                "ignoring unreadable config record of %s: %s", self.paths.step_folder, error
+            )
+            return
         for old, new, names in zip(recorded, current, at_default, strict=False):
             for name in sorted(names & set(old) & set(new)):
                 if old[name] != new[name]:
