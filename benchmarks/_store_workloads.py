@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import xxhash
+from _fixtures import fixture_root, source_digest
 
 import exca.store
 from exca.store import CacheDict, key_of
@@ -53,21 +53,8 @@ def spread_indices(n: int, count: int) -> list[int]:
 
 
 # ----------------------------------------------------------------------- fixtures
-def fixture_root() -> Path:
-    configured = os.environ.get("EXCA_BENCH_FIXTURES")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parent.parent / ".asv" / "fixtures"
-
-
 def store_source_digest() -> str:
-    """Digest of the ``exca.store`` source: a fixture built by other code is rebuilt."""
-    package = Path(exca.store.__file__).parent
-    hasher = xxhash.xxh3_64(f"fixture-{_FIXTURE_VERSION}".encode())
-    for path in sorted(package.rglob("*.py")):
-        hasher.update(path.relative_to(package).as_posix().encode() + b"\0")
-        hasher.update(path.read_bytes())
-    return hasher.hexdigest()
+    return source_digest(Path(exca.store.__file__).parent, salt=f"lookup-{_FIXTURE_VERSION}")
 
 
 def write_small(folder: str | os.PathLike[str], keys: list[str], values: list[Any]) -> None:

@@ -1,0 +1,24 @@
+"""Where benchmark fixtures live, and the source digest that names them (stdlib only)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def fixture_root() -> Path:
+    """``$EXCA_BENCH_FIXTURES``, else ``.asv/fixtures`` in the repository (``make clean``)."""
+    configured = os.environ.get("EXCA_BENCH_FIXTURES")
+    return Path(configured) if configured else REPO / ".asv" / "fixtures"
+
+
+def source_digest(package: Path, salt: str = "") -> str:
+    """Digest of the ``.py`` files under ``package``: fixtures built by other code are rebuilt."""
+    hasher = hashlib.blake2b(salt.encode(), digest_size=8)
+    for path in sorted(package.rglob("*.py")):
+        hasher.update(path.relative_to(package).as_posix().encode() + b"\0")
+        hasher.update(path.read_bytes())
+    return hasher.hexdigest()
