@@ -14,7 +14,7 @@ from .codecs.base import Encoded
 from .digest import digest_bytes
 from .entries import new_entry
 from .entry_table import EntryTable
-from .errors import CorruptArtifactError, FormatVersionError
+from .errors import CorruptArtifactError
 from .layout import QUARANTINE_DIR, object_path_to_digest
 from .objects import tree_digest
 from .packs import Pack
@@ -125,14 +125,18 @@ def _check_namespace(store: Store, folder: Path, report: VerifyReport, fix: bool
     for name in table.loose_names():
         try:
             table.read_loose_file(name)
-        except (CorruptArtifactError, FormatVersionError) as err:
+        except CorruptArtifactError as err:  # a newer format is no damage: it propagates
             path = folder / "entries" / name
             kind: ProblemKind = "truncated" if "truncated" in str(err) else "corrupt"
             report.problems.append(Problem(path, kind, str(err)))
             if fix:
                 report.fixed.append(_quarantine(store, path))
     writer = EntryTable(folder, durable=store.durable)
-    for entry in table.iter_entries():
+    try:
+        entries = list(table.iter_entries())
+    except CorruptArtifactError:
+        return  # a damaged record or pack, reported above: check the rest once it is fixed
+    for entry in entries:
         report.entries_checked += 1
         if entry.status == "deleted":
             continue
@@ -162,7 +166,7 @@ def _check_packs(store: Store, folder: Path, report: VerifyReport, fix: bool) ->
                 raise CorruptArtifactError(path, "pack content does not match its name")
             for _ in Pack.open(path):
                 pass
-        except (CorruptArtifactError, FormatVersionError, OSError) as err:
+        except (CorruptArtifactError, OSError) as err:
             report.problems.append(Problem(path, "corrupt", str(err)))
             if fix:
                 report.fixed.append(_quarantine(store, path))
