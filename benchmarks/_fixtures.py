@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,3 +23,15 @@ def source_digest(package: Path, salt: str = "") -> str:
         hasher.update(path.relative_to(package).as_posix().encode() + b"\0")
         hasher.update(path.read_bytes())
     return hasher.hexdigest()
+
+
+def source_state() -> str:
+    """The commit measured, and whether ``src/`` had uncommitted changes."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown commit"
+    dirty = git("status", "--porcelain", "--", "src")
+    return f"commit {commit}" + (" with uncommitted changes in src/" if dirty else "")

@@ -137,25 +137,34 @@ def get_each(cache: CacheDict, keys: list[str]) -> int:
     return found
 
 
+def seeded_store(folder: str | os.PathLike[str]) -> CacheDict:
+    """A store in use: it holds 1,000 small array objects, so its fan-out folders exist."""
+    cache = CacheDict(folder)
+    with cache.write():
+        for i in range(1_000):
+            cache[f"seed-{i}"] = np.full(4, i)
+    return cache
+
+
 def array_write_times(mib: int, repeat: int, base: str | None = None) -> dict[str, float]:
     """Best times to write a ``mib`` MiB array with ``cd[key] = array`` and ``np.save``.
 
     Both write to the same disk, interleaved, with new content each round (a repeated
-    payload would be deduplicated by the store, which is not what is measured); every
-    file is removed after its round, outside the timing.
+    payload would be deduplicated by the store, which is not what is measured), the
+    store being one in use (:func:`seeded_store`). Each round's files are removed after
+    it, outside the timing (``del cd[key]`` then ``gc``).
     """
     array = make_array(mib, seed=mib)
     times = {"exca": float("inf"), "np.save": float("inf")}
     with tempfile.TemporaryDirectory(prefix="exca-bench-write-", dir=base) as tmp:
+        cache = seeded_store(os.path.join(tmp, "store"))
         for round_ in range(repeat):
             array[0] = round_ + 1  # new content, new digest
-            store = os.path.join(tmp, f"store-{round_}")
-            cache = CacheDict(store)
-            cache["warm"] = 0  # the store folder, marker and staging area already exist
             start = time.perf_counter()
             cache[f"array-{round_}"] = array
             times["exca"] = min(times["exca"], time.perf_counter() - start)
-            shutil.rmtree(store)
+            del cache[f"array-{round_}"]
+            cache.store.gc(grace_s=0)
             target = os.path.join(tmp, f"bare-{round_}.npy")
             start = time.perf_counter()
             np.save(target, array)

@@ -11,8 +11,6 @@ import tempfile
 import _store_workloads as w
 import numpy as np
 
-from exca.store import CacheDict
-
 
 class WriteSmall:
     """10,000 small values (inline msgpack) written inside one ``with cd.write()``."""
@@ -36,7 +34,8 @@ class WriteSmall:
 
 
 class WriteArray:
-    """One array of ``mib`` MiB (float32, new content each call, so never deduplicated)."""
+    """One array of ``mib`` MiB (float32, new content each call, so never deduplicated),
+    into a store in use (1,000 objects), or saved by ``np.save`` in the same folder."""
 
     params = list(w.ARRAY_MIB)
     param_names = ["mib"]
@@ -48,8 +47,7 @@ class WriteArray:
     def setup(self, mib: int) -> None:
         self.base = tempfile.mkdtemp(prefix="exca-bench-array-")
         self.array = w.make_array(mib, seed=mib)
-        self.cache = CacheDict(os.path.join(self.base, "store"))
-        self.cache["warm"] = 0
+        self.cache = w.seeded_store(os.path.join(self.base, "store"))
         self.counter = itertools.count(1)
 
     def teardown(self, mib: int) -> None:

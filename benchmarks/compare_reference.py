@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from _child import ChildError, run_child
-from _fixtures import REPO, fixture_root, source_digest
+from _fixtures import REPO, fixture_root, source_digest, source_state
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "step_workload.py")
 REF, OURS = "exca 0.6.0", "ours"
@@ -221,7 +221,8 @@ def main() -> None:
         measure([ref, ours], sizes, misses, args.repeat, tmp)
     text, failed = table(ref, ours, sizes, misses)
     print(f"Step workload, exca 0.6.0 vs ours, {started}, best of {args.repeat}, "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}\n")  # fmt: skip
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; ours at "
+          f"{source_state()}\n")  # fmt: skip
     print(text)
     print(f"\n{len(failed)} target(s) not met" + (": " + "; ".join(failed) if failed else ""))
 
