@@ -323,7 +323,9 @@ def nobody(shared_tmp: Path) -> dict[str, str]:
     return env
 
 
-def _setpriv(command: list[str], env: dict[str, str], cwd: Path):  # noqa: ANN202
+def _setpriv(
+    command: list[str], env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
     ids = [f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
     return subprocess.run(
         ["setpriv", *ids, *command], env=env, cwd=cwd, capture_output=True, text=True, timeout=300

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exca.store import CacheDict, CorruptArtifactError, Store
+from exca.store import CacheDict, CorruptArtifactError, Namespace, Store
 from exca.store.entries import key_digest
 from exca.store.scan import path_size
 
@@ -279,7 +279,9 @@ def _gc_store(root: Path) -> tuple[Store, dict[str, Path]]:
     other = store.namespace("type=Add,value=1-cd34/cache")
     paths: dict[str, Path] = {}
 
-    def put(name: str, namespace, key: str, value, codec: str | None = None) -> None:  # noqa: ANN001
+    def put(
+        name: str, namespace: Namespace, key: str, value: object, codec: str | None = None
+    ) -> None:
         entry = namespace.put(key, value, codec=codec)
         paths[name] = store.objects.locate(entry.objects[0])
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .codecs.base import Encoded
 from .entries import Entry, new_entry
 from .entry_table import EntryTable
+from .errors import NotAStoreFolderError
 
 if TYPE_CHECKING:
     from .store import Store
@@ -35,6 +36,11 @@ class Namespace:
         self.store = store
         self.relpath = relpath
         self.folder = store.folder / relpath
+        if self.folder.is_file():
+            raise NotAStoreFolderError(
+                f"entry folder {self.folder} exists and is not a folder; "
+                "choose another path or remove that file"
+            )
         self._table = EntryTable(self.folder, durable=store.durable, read_only=store.read_only)
         self._layers = [
             EntryTable(layer.folder / relpath, read_only=True) for layer in store.layers
