@@ -31,6 +31,18 @@ _FLUSH_SECONDS = 1.0
 _FEW_KEYS = 8
 
 
+_NAMESPACES: dict[tuple[int, str], tuple[Store, tp.Any]] = {}
+
+
+def _namespace(store: Store, relpath: str) -> tp.Any:
+    """One namespace object per store and folder in a process (opening one costs)."""
+    key = (id(store), relpath)
+    known = _NAMESPACES.get(key)
+    if known is None:  # the entry keeps the store alive, so its id is never reused
+        known = _NAMESPACES[key] = (store, store.namespace(relpath))
+    return known[1]
+
+
 class Cell:
     """Entries of one cell: ``backend.folder / relpath``, with the backend's RAM cache."""
 
@@ -48,8 +60,8 @@ class Cell:
         self.paths = StepPaths(backend.folder / relpath, backend.folder / relpath / "cache")
         self.cache_folder = self.paths.cache_folder
         store = backend._open_store()
-        self._ns = store.namespace(f"{relpath}/{_CACHE_NAMESPACE}")
-        self._meta = store.namespace(relpath)
+        self._ns = _namespace(store, f"{relpath}/{_CACHE_NAMESPACE}")
+        self._meta = _namespace(store, relpath)
         self._configs = configs  # full configs (defaults included) of the cell's steps
         self._config_recorded = False
         self.attempted: set[str] = set()  # keys recomputed by force/retry: once per instance
