@@ -12,8 +12,8 @@ Examples
 30.0
 """
 
-from . import backends, helpers
+from . import backends, helpers, identity, items
 from .base import Step
 from .chain import Chain
 
-__all__ = ["Step", "Chain", "backends", "helpers"]
+__all__ = ["Step", "Chain", "backends", "helpers", "identity", "items"]
