@@ -231,18 +231,21 @@ class EntryTable:
             old_packs = self._current_packs()
             merge = len(old_packs) > MERGE_PACKS_OVER or (not loose and len(old_packs) > 1)
             records = self._merged_records(old_packs) if merge else {}
-            for item in loose:
-                records[item.digest] = (item.record, item.entry)
+            for item in loose:  # read before the packs were listed: it may be the older
+                known = records.get(item.digest)
+                if known is None or known[1].created <= item.entry.created:
+                    records[item.digest] = (item.record, item.entry)
             if merge:
                 records = {d: r for d, r in records.items() if r[1].status != "deleted"}
             if not loose and not merge:
                 return 0
-            self._publish_pack([(d, r[0]) for d, r in records.items()])
+            published = self._publish_pack([(d, r[0]) for d, r in records.items()])
+            if merge:  # before claiming: a loose tombstone must outlive the packs it hides
+                for pack in old_packs:
+                    if pack.path != published:  # a merge identical to an old pack is that pack
+                        _unlink_quietly(pack.path)
             for item in loose:
                 self._claim_loose(item)
-            if merge:
-                for pack in old_packs:
-                    _unlink_quietly(pack.path)
         return len(records)
 
     def _merged_records(self, packs: list[Pack]) -> dict[bytes, tuple[bytes, Entry]]:
@@ -254,10 +257,11 @@ class EntryTable:
                     merged[digest] = (record, entry)
         return merged
 
-    def _publish_pack(self, records: list[tuple[bytes, bytes]]) -> None:
+    def _publish_pack(self, records: list[tuple[bytes, bytes]]) -> Path:
         data = build_pack(records)
         final = pack_path(self.folder, digest_bytes(data))
         publish_bytes(final, data, durable=self.durable)
+        return final
 
     def _retire_older_loose(self, packed: dict[bytes, Entry]) -> None:
         """Loose records must stay the newest: remove those older than the pack just

@@ -17,7 +17,7 @@ from .codecs.base import ObjectRef
 from .digest import digest_bytes, new_hasher
 from .errors import CorruptArtifactError, ReadOnlyStoreError
 from .layout import OBJECTS_DIR, object_path, temp_path
-from .publish import publish_tree, rename_tree, translate_write_errors
+from .publish import _fsync_dir, publish_tree, rename_tree, translate_write_errors
 
 __all__ = ["ObjectStore", "VerifyReads", "tree_digest"]
 
@@ -146,6 +146,8 @@ class ObjectStore:
             except BaseException:
                 _unlink_quietly(tmp)
                 raise
+            if self.durable:  # the rename, too, must survive a power loss
+                _fsync_dir(final.parent)
             _KNOWN_BAD.discard(ref.digest)
         return ref
 
