@@ -153,12 +153,6 @@ def test_a_refused_value_inside_write_loses_none_of_the_buffered_writes(tmp_path
     assert sorted(fresh.keys()) == ["after", "before"] and fresh["before"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Namespace.put calls store.prepare_write (creating the folder and its "
-    "exca-store.json) before the codec refuses the value",
-)
 def test_a_refused_first_value_creates_no_store_folder(tmp_path: Path) -> None:
     with pytest.raises(CodecError):
         CacheDict(tmp_path / "new")["key"] = lambda: 1

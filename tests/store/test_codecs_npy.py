@@ -96,12 +96,6 @@ def test_non_array_is_refused(store: ObjectStore) -> None:
         CODEC.encode([1, 2], store)
 
 
-@pytest.mark.xfail(
-    raises=UnicodeEncodeError,
-    strict=True,
-    reason="exca.store.npy writes .npy format 1.0/2.0 headers, latin-1 only; "
-    "field names beyond latin-1 need format 3.0 (utf-8), as np.save writes",
-)
 def test_structured_field_name_beyond_latin1_round_trips(store: ObjectStore) -> None:
     array = np.zeros(2, dtype=[("Ā", "?")])
     assert_same_value(CODEC.decode(CODEC.encode(array, store), store, CODEC.version), array)

@@ -120,11 +120,7 @@ def _check_store_after_workers(root: Path, reports: list[dict]) -> None:
     assert len(_object_files(root)) == len(payloads), "one object per distinct payload"
     report = Store(root).verify(grace_s=0)
     assert report.ok, str(report)
-    if resurrected:  # every other check passed: only this known defect remains
-        pytest.xfail(
-            f"{len(resurrected)} deleted keys came back ({resurrected[:3]}): merges drop "
-            "tombstones, see test_a_packer_that_read_a_record_before_its_delete_..."
-        )
+    assert not resurrected, f"{len(resurrected)} deleted keys came back: {resurrected[:3]}"
 
 
 def test_processes_and_threads_writing_reading_packing_and_deleting_keep_the_store_exact(
@@ -206,11 +202,6 @@ def test_a_merge_keeps_a_packed_record_newer_than_the_loose_one_it_read(
     assert len(os.listdir(tmp_path / "packs")) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="EntryTable.pack drops tombstones when merging; a slower packer that read the "
-    "record before its delete publishes it afterwards, and nothing hides it any more",
-)
 def test_a_packer_that_read_a_record_before_its_delete_does_not_resurrect_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -232,11 +223,6 @@ def test_a_packer_that_read_a_record_before_its_delete_does_not_resurrect_it(
     assert "k" not in CacheDict(tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Namespace.batch buffers on the Namespace shared by every thread: a put from "
-    "another thread during a batch returns unpublished (and is lost if the flush fails)",
-)
 def test_a_put_from_another_thread_during_a_batch_is_published_when_it_returns(
     tmp_path: Path,
 ) -> None:

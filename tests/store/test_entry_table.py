@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from exca.store import entry_table
 from exca.store.codecs.base import Encoded, ObjectRef
 from exca.store.entries import Entry, new_entry
 from exca.store.entry_table import MERGE_PACKS_OVER, EntryTable
@@ -48,7 +49,10 @@ def test_a_newer_loose_record_wins_over_a_packed_one(tmp_path: Path) -> None:
     assert table.get_many(["k"])["k"].inline == b"new"
 
 
-def test_a_tombstone_hides_a_packed_record_until_a_merge_drops_both(tmp_path: Path) -> None:
+def test_a_tombstone_hides_a_packed_record_until_a_merge_drops_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(entry_table, "TOMBSTONE_GRACE_S", 0.0)
     table = EntryTable(tmp_path)
     table.put(_entry("k"))
     table.put(_entry("kept"))
@@ -60,6 +64,18 @@ def test_a_tombstone_hides_a_packed_record_until_a_merge_drops_both(tmp_path: Pa
     assert table.get("k") is None
     assert table.get("kept") is not None
     assert len(list((tmp_path / PACKS_DIR).iterdir())) == 1
+
+
+def test_a_merge_keeps_young_tombstones_so_a_slow_packer_cannot_resurrect_a_key(
+    tmp_path: Path,
+) -> None:
+    table = EntryTable(tmp_path)
+    table.put(_entry("k"))
+    table.pack()
+    table.put(_entry("k", status="deleted"))
+    table.pack()
+    table.pack()  # full merge: the deletion is younger than the grace period
+    assert table.get("k").status == "deleted"  # type: ignore[union-attr]
 
 
 def test_bulk_writes_become_one_pack_and_many_packs_get_merged(tmp_path: Path) -> None:

@@ -114,12 +114,6 @@ def test_a_flipped_byte_in_an_npy_header_fails_a_memory_mapped_open(tmp_path: Pa
         namespace.load(namespace.entry("key"))  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="verify._npy_is_short answers True when the header does not parse, so a "
-    "full-length object with a damaged header is reported 'truncated', not 'corrupt'",
-)
 def test_a_flipped_byte_in_an_npy_header_is_reported_corrupt_not_truncated(
     tmp_path: Path,
 ) -> None:
@@ -251,12 +245,6 @@ def test_a_value_found_corrupt_on_read_is_rewritten_by_the_next_put_of_it(
     assert np.array_equal(loaded[...] if codec == "zarr" else loaded, value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="objects._KNOWN_BAD is per process: a put in another process (a Slurm job "
-    "recomputing the value) reuses the same-size corrupt object by its name",
-)
 def test_a_corrupt_object_is_rewritten_by_a_put_of_the_same_value_in_another_process(
     tmp_path: Path,
 ) -> None:

@@ -161,16 +161,12 @@ class Cell:
             self._ns.flush()
             self._last_flush = now
 
-    def put(
-        self, key: str, value: tp.Any, duration: float | None = None, replace: bool = False
-    ) -> None:
-        """Store ``value``; ``replace`` republishes its payloads (forced or damaged ones)."""
+    def put(self, key: str, value: tp.Any, duration: float | None = None) -> None:
+        """Store ``value`` (the store re-checks an existing payload before reusing it)."""
         self._record_config()
         codec = self.cache_type.codec_for(value)
         self.backend._ram.pop((self.relpath, key), None)
-        self.known[key] = self._ns.put(
-            key, value, codec=codec, duration=duration, replace_objects=replace
-        )
+        self.known[key] = self._ns.put(key, value, codec=codec, duration=duration)
         self._maybe_flush()
 
     def put_error(self, key: str, error: BaseException, duration: float | None = None) -> None:

@@ -56,11 +56,10 @@ class CellSource:
                 misses.append(key)
         return misses
 
-    def _compute(self, keys: list[str], replace: bool = False) -> None:
+    def _compute(self, keys: list[str]) -> None:
         inputs = self.inputs.select(keys)
         inputs.prepare()  # upstream cached boundaries compute here, before the work ships
-        replace = replace or self.ctx.mode in ("force", "retry")
-        work = CellWork(self.cell, self.step, self.ctx, inputs, replace)
+        work = CellWork(self.cell, self.step, self.ctx, inputs)
         before = {key: self.cell.known.get(key) for key in keys}
         try:
             assert self.step.infra is not None
@@ -92,21 +91,18 @@ class CellSource:
                 raise
             self.cell.warn_corrupt(key, error)
             self._entries.pop(key, None)
-            self._compute([key], replace=True)
+            self._compute([key])
             return self.cell.read(self._entries[key])
 
 
 class CellWork:
     """Compute some items of one cell and store them (results are read back from the cell)."""
 
-    def __init__(
-        self, cell: Cell, step: Step, ctx: Context, inputs: StepItems, replace: bool
-    ) -> None:
+    def __init__(self, cell: Cell, step: Step, ctx: Context, inputs: StepItems) -> None:
         self.cell = cell
         self.step = step
         self.ctx = ctx
         self.inputs = inputs
-        self.replace = replace
         self.failures: dict[str, Failure] = {}  # seen by the driver only when run inline
 
     def __call__(self) -> None:
@@ -127,7 +123,7 @@ class CellWork:
         for key, outcome in zip(keys, outcomes, strict=True):
             duration = time.perf_counter() - start
             if not isinstance(outcome, Failure):
-                self.cell.put(key, outcome, duration=duration, replace=self.replace)
+                self.cell.put(key, outcome, duration=duration)
             else:
                 if outcome.origin != self.cell.relpath:
                     self.cell.put_error(key, outcome.error, duration=duration)

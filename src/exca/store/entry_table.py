@@ -23,9 +23,10 @@ from .layout import LOOSE_DIR, PACKS_DIR, loose_entry_path, pack_path, temp_path
 from .packs import Pack, build_pack
 from .publish import publish_bytes, translate_write_errors
 
-__all__ = ["EntryTable", "MERGE_PACKS_OVER"]
+__all__ = ["EntryTable", "MERGE_PACKS_OVER", "TOMBSTONE_GRACE_S"]
 
 MERGE_PACKS_OVER = 8  # more packs than this: the next packing merges them all into one
+TOMBSTONE_GRACE_S = 3600.0  # merges keep deletions younger than this
 _TRUSTED_AGE_S = 2.0  # a packs-folder time stamp older than this is trusted to reveal changes
 
 
@@ -236,7 +237,7 @@ class EntryTable:
                 if known is None or known[1].created <= item.entry.created:
                     records[item.digest] = (item.record, item.entry)
             if merge:
-                records = {d: r for d, r in records.items() if r[1].status != "deleted"}
+                records = _without_old_tombstones(records)
             if not loose and not merge:
                 return 0
             published = self._publish_pack([(d, r[0]) for d, r in records.items()])
@@ -310,6 +311,19 @@ class EntryTable:
     def _check_writable(self, attempted: str) -> None:
         if self.read_only:
             raise ReadOnlyStoreError(self.folder, attempted, reason="opened with read_only=True")
+
+
+def _without_old_tombstones(
+    records: dict[bytes, tuple[bytes, Entry]],
+) -> dict[bytes, tuple[bytes, Entry]]:
+    """Drop deletions older than ``TOMBSTONE_GRACE_S``: a slow packer may still publish a
+    record it read before the delete, and only the tombstone keeps it hidden."""
+    horizon = time.time() - TOMBSTONE_GRACE_S
+    return {
+        digest: record
+        for digest, record in records.items()
+        if record[1].status != "deleted" or record[1].created > horizon
+    }
 
 
 _HEX = frozenset("0123456789abcdef")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import threading
 import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -45,7 +46,7 @@ class Namespace:
         self._layers = [
             EntryTable(layer.folder / relpath, read_only=True) for layer in store.layers
         ]
-        self._buffer: dict[str, Entry] | None = None
+        self._local = threading.local()  # each thread batches its own writes
         self._readers: dict[bool, Any] = {}
 
     def __repr__(self) -> str:
@@ -59,23 +60,19 @@ class Namespace:
         *,
         codec: str | None = None,
         duration: float | None = None,
-        replace_objects: bool = False,
     ) -> Entry:
         """Store ``value`` under ``key`` (replacing any previous entry) and return its entry.
 
-        ``replace_objects=True`` republishes payloads even when an object with their
-        digest exists (for forced recomputes: an unchecked existing file is not reused).
+        A payload whose object exists already is not written again once that object's
+        content checks out (a damaged one is replaced).
         """
         from .codecs import choose_codec, get_codec
 
         _check_key(key)
         chosen = get_codec(codec) if codec is not None else choose_codec(value)
+        self.store.check_writable("write a value")
+        encoded = chosen.encode(value, self.store.objects)  # a refused value writes nothing
         self.store.prepare_write("write a value")
-        writer = self.store.objects
-        if replace_objects:
-            writer = copy.copy(writer)
-            writer.trust_existing = False
-        encoded = chosen.encode(value, writer)
         entry = new_entry(key, "success", chosen.name, chosen.version, encoded, duration=duration)
         self._publish(entry)
         return entry
@@ -88,8 +85,9 @@ class Namespace:
         text = "".join(traceback.format_exception(error))
         storable = _picklable_error(error, text)
         codec = get_codec("pickle")
-        self.store.prepare_write("write an error")
+        self.store.check_writable("write an error")
         encoded = codec.encode(storable, self.store.objects)
+        self.store.prepare_write("write an error")
         entry = new_entry(
             key, "error", codec.name, codec.version, encoded, duration=duration, error_text=text
         )
@@ -106,6 +104,14 @@ class Namespace:
             self._publish(tombstone)
         return present
 
+    @property
+    def _buffer(self) -> dict[str, Entry] | None:
+        return getattr(self._local, "buffer", None)
+
+    @_buffer.setter
+    def _buffer(self, value: dict[str, Entry] | None) -> None:
+        self._local.buffer = value
+
     def _publish(self, entry: Entry) -> None:
         if self._buffer is not None:
             self._buffer[entry.key] = entry
@@ -116,7 +122,8 @@ class Namespace:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Buffer writes and publish them as one pack when the block ends (nestable)."""
+        """Buffer this thread's writes and publish them as one pack when the block ends
+        (nestable). Other threads and processes see them from then on."""
         if self._buffer is not None:
             yield
             return

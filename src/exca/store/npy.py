@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from typing import IO
 
@@ -25,7 +26,8 @@ class NpyHeader:
 
 
 def header_bytes(array: np.ndarray) -> bytes:
-    """The ``.npy`` header (format 1.0, or 2.0 for very long dtypes) for ``array``.
+    """The ``.npy`` header for ``array``: format 1.0, 2.0 for very long dtypes, 3.0 when
+    field names need utf-8 (as ``np.save`` chooses).
 
     Fortran-ordered arrays that are not also C-contiguous are declared ``fortran_order``
     so their bytes are written as they lie in memory.
@@ -36,15 +38,20 @@ def header_bytes(array: np.ndarray) -> bytes:
         "fortran_order": fortran,
         "shape": tuple(array.shape),
     }
-    text = repr(fields).encode("latin1")
-    for version, size_bytes in ((1, 2), (2, 4)):
+    text = repr(fields)
+    versions: tuple[tuple[int, int], ...]
+    try:
+        encoded, versions = text.encode("latin1"), ((1, 2), (2, 4))
+    except UnicodeEncodeError:
+        encoded, versions = text.encode("utf8"), ((3, 4),)
+    for version, size_bytes in versions:
         prefix = len(_MAGIC) + 2 + size_bytes
-        padded = -(-(prefix + len(text) + 1) // 64) * 64  # aligned data, as numpy does
+        padded = -(-(prefix + len(encoded) + 1) // 64) * 64  # aligned data, as numpy does
         length = padded - prefix
         if length < 256**size_bytes:
-            body = text + b" " * (length - len(text) - 1) + b"\n"
+            body = encoded + b" " * (length - len(encoded) - 1) + b"\n"
             return _MAGIC + bytes([version, 0]) + length.to_bytes(size_bytes, "little") + body
-    raise ValueError(f"dtype description too long for a .npy header: {len(text)} bytes")
+    raise ValueError(f"dtype description too long for a .npy header: {len(encoded)} bytes")
 
 
 def array_data_view(array: np.ndarray) -> memoryview:
@@ -59,13 +66,30 @@ def array_data_view(array: np.ndarray) -> memoryview:
     return flat.view(np.uint8).data
 
 
+_LENGTH_BYTES = {1: 2, 2: 4, 3: 4}
+
+
 def read_header(handle: IO[bytes]) -> NpyHeader:
-    """Parse the header at the start of an open ``.npy`` file."""
-    version = np.lib.format.read_magic(handle)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
-    else:
-        raise ValueError(f"unsupported .npy format version {version}")
-    return NpyHeader(np.dtype(dtype), tuple(shape), bool(fortran), handle.tell())
+    """Parse the header at the start of an open ``.npy`` file (formats 1.0 to 3.0).
+
+    Raises ``ValueError`` when it is not a well-formed header.
+    """
+    start = handle.read(len(_MAGIC) + 2)
+    if len(start) != len(_MAGIC) + 2 or not start.startswith(_MAGIC):
+        raise ValueError("not a .npy file (bad magic)")
+    major = start[len(_MAGIC)]
+    if major not in _LENGTH_BYTES:
+        raise ValueError(f"unsupported .npy format version {major}")
+    length_bytes = handle.read(_LENGTH_BYTES[major])
+    length = int.from_bytes(length_bytes, "little")
+    raw = handle.read(length)
+    if len(length_bytes) != _LENGTH_BYTES[major] or len(raw) != length:
+        raise ValueError("the .npy header is cut short")
+    try:
+        fields = ast.literal_eval(raw.decode("utf8" if major == 3 else "latin1"))
+        dtype = np.lib.format.descr_to_dtype(fields["descr"])
+        shape = tuple(int(n) for n in fields["shape"])
+        fortran = bool(fields["fortran_order"])
+    except (SyntaxError, ValueError, TypeError, KeyError, UnicodeDecodeError) as err:
+        raise ValueError(f"unreadable .npy header: {err}") from err
+    return NpyHeader(dtype, shape, fortran, handle.tell())

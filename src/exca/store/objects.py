@@ -23,9 +23,6 @@ __all__ = ["ObjectStore", "VerifyReads", "tree_digest"]
 
 VerifyReads = Literal["header", "full"]
 _CHUNK = 8 << 20
-# Digests found corrupt by this process: a later put of the same bytes must rewrite the
-# object instead of trusting the (bad) file that already carries that name.
-_KNOWN_BAD: set[str] = set()
 _HEADERS: dict[str, npy.NpyHeader] = {}  # objects are immutable: a header never changes
 
 
@@ -71,16 +68,15 @@ class ObjectStore:
         self.verify_reads: VerifyReads = verify_reads
         self.read_only = read_only
         self._roots = (self.root, *(Path(layer) for layer in layers))
-        # False: republish objects that already exist (a forced recompute must not keep
-        # an existing file it never checked)
-        self.trust_existing = True
 
     # ----------------------------------------------------------------- writing
     def put_bytes(self, data: bytes | bytearray | memoryview, suffix: str) -> ObjectRef:
         digest = digest_bytes(data)
         ref = ObjectRef(digest, memoryview(data).nbytes, suffix)
-        if self._reuse_existing(ref):
-            return ref
+        self._check_writable("write an object")
+        with translate_write_errors(self.root, "write an object"):
+            if self._reuse_existing(ref):
+                return ref
         return self._publish(lambda handle: handle.write(data), suffix)
 
     def put_array(self, array: np.ndarray) -> ObjectRef:
@@ -103,31 +99,44 @@ class ObjectStore:
         incoming = self.root / OBJECTS_DIR / "incoming"
         with translate_write_errors(self.root, "write an object"):
             tmp = publish_tree(incoming, build, durable=self.durable)
-            digest, size = tree_digest(tmp)
-            ref = ObjectRef(digest, size, suffix)
-            final = object_path(self.root, digest, suffix)
-            os.makedirs(final.parent, exist_ok=True)
-            if (digest in _KNOWN_BAD or not self.trust_existing) and final.exists():
-                shutil.rmtree(final)
-                _KNOWN_BAD.discard(digest)
-            if not rename_tree(tmp, final, durable=self.durable):
-                os.utime(final)  # keep a reused object younger than gc's grace period
+            try:
+                digest, size = tree_digest(tmp)
+                ref = ObjectRef(digest, size, suffix)
+                if self._reuse_existing(ref):
+                    shutil.rmtree(tmp)
+                    return ref
+                _make_tree_read_only(tmp)
+                final = object_path(self.root, digest, suffix)
+                os.makedirs(final.parent, exist_ok=True)
+                if final.exists():  # damaged: move it aside first (a folder is not replaced)
+                    aside = temp_path(final)
+                    os.rename(final, aside)
+                    shutil.rmtree(aside, ignore_errors=True)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            rename_tree(tmp, final, durable=self.durable)
         return ref
 
     def _reuse_existing(self, ref: ObjectRef) -> bool:
-        """Whether an object of that digest is already published and may be trusted."""
-        if ref.digest in _KNOWN_BAD or not self.trust_existing:
-            return False
+        """Whether an object with that digest is published and its content checks out.
+
+        The trap of content addressing: a damaged file carries the name of the good
+        content, so an existing object is re-hashed (a read, cheaper than the write it
+        saves) before it is reused. A good one is kept rather than replaced: readers on
+        other NFS hosts may have it open, and a replaced file turns their handles stale.
+        """
         final = object_path(self.root, ref.digest, ref.suffix)
         try:
-            if os.stat(final).st_size != ref.size:
-                return False
-            with translate_write_errors(self.root, "refresh an object's time"):
-                self._check_writable("write an object")
-                os.utime(final)
+            if os.path.isdir(final):
+                good = tree_digest(final)[0] == ref.digest
+            else:
+                good = _file_digest(final, ref.size) == ref.digest
         except FileNotFoundError:
             return False
-        return True
+        if good:
+            os.utime(final)  # keep a reused object younger than gc's grace period
+        return good
 
     def _publish(self, write: Callable[[IO[bytes]], object], suffix: str) -> ObjectRef:
         self._check_writable("write an object")
@@ -142,13 +151,12 @@ class ObjectStore:
                     return ref
                 final = object_path(self.root, ref.digest, suffix)
                 os.makedirs(final.parent, exist_ok=True)
-                os.replace(tmp, final)
+                os.replace(tmp, final)  # replaces only a damaged object
             except BaseException:
                 _unlink_quietly(tmp)
                 raise
             if self.durable:  # the rename, too, must survive a power loss
                 _fsync_dir(final.parent)
-            _KNOWN_BAD.discard(ref.digest)
         return ref
 
     def _write_hashed(
@@ -190,7 +198,7 @@ class ObjectStore:
     def open_array(self, ref: ObjectRef) -> np.ndarray:
         if self.keep_in_ram:
             data = self.read_bytes(ref)
-            header = npy.read_header(io.BytesIO(data))
+            header = _read_header(self.locate(ref), io.BytesIO(data), ref)
             return _array_from_buffer(header, data, ref)
         path = self.locate(ref)
         with open(path, "rb") as handle:
@@ -225,8 +233,7 @@ class ObjectStore:
 def _read_header(path: Path, handle: IO[bytes], ref: ObjectRef) -> npy.NpyHeader:
     try:
         header = npy.read_header(handle)
-    except (ValueError, SyntaxError, EOFError) as err:
-        _KNOWN_BAD.add(ref.digest)
+    except ValueError as err:
         raise CorruptArtifactError(path, f"unreadable .npy header ({err})") from err
     _HEADERS[ref.digest] = header
     return header
@@ -253,8 +260,27 @@ def _check_digest(path: Path, ref: ObjectRef, data: bytes | mmap.mmap) -> None:
 
 
 def _corrupt(path: Path, ref: ObjectRef, detail: str) -> None:
-    _KNOWN_BAD.add(ref.digest)
+    _HEADERS.pop(ref.digest, None)
     raise CorruptArtifactError(path, detail)
+
+
+def _file_digest(path: Path, expected_size: int) -> str | None:
+    """Digest of a file's content, or None when its size is not ``expected_size``."""
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size != expected_size:
+            return None
+        if size == 0:
+            return digest_bytes(b"")
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return digest_bytes(mapped)
+
+
+def _make_tree_read_only(folder: Path) -> None:
+    for current, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(current, name)
+            os.chmod(path, os.stat(path).st_mode & ~0o222)
 
 
 def tree_digest(folder: Path) -> tuple[str, int]:

@@ -129,10 +129,14 @@ class Store:
             raise ValueError(f"expected a relative path inside the store, got {str(rel)!r}")
         return self.folder / rel
 
-    def prepare_write(self, attempted: str) -> None:
-        """Refuse if read-only; else create the folder and its format marker once."""
+    def check_writable(self, attempted: str) -> None:
+        """Refuse with ``ReadOnlyStoreError`` if the store was opened read-only."""
         if self.read_only:
             raise ReadOnlyStoreError(self.folder, attempted, reason="opened with read_only=True")
+
+    def prepare_write(self, attempted: str) -> None:
+        """Refuse if read-only; else create the folder and its format marker once."""
+        self.check_writable(attempted)
         if self._format_checked:
             return
         marker = {

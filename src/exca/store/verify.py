@@ -111,12 +111,14 @@ def _object_problem(path: Path) -> Problem | None:
 
 
 def _npy_is_short(path: Path) -> bool:
-    try:
-        with open(path, "rb") as handle:
+    """Whether the file is shorter than its (readable) header declares."""
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        try:
             header = npy.read_header(handle)
-            return os.fstat(handle.fileno()).st_size < header.data_offset + header.data_size
-    except (ValueError, SyntaxError, EOFError):
-        return True
+        except ValueError:
+            return size < 128  # too short to hold any header: cut, rather than damaged
+        return size < header.data_offset + header.data_size
 
 
 def _check_namespace(store: Store, folder: Path, report: VerifyReport, fix: bool) -> None:
