@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 
 from exca.store.codecs import get_codec
 from exca.store.codecs._common import INLINE_LIMIT
+from exca.store.codecs._packable import MAX_DEPTH, MAX_SET_DEPTH
 from exca.store.codecs.base import Encoded
 from exca.store.codecs.msgpack_ext import packb, unpackb
 from exca.store.codecs.testing import assert_same_value, msgpack_values, numpy_scalars
@@ -125,6 +128,42 @@ def test_same_set_encodes_to_the_same_bytes_in_every_process() -> None:
         for seed in (1, 2, 3)
     }
     assert len(outputs) == 1
+
+
+def nest(make: Callable[[Any], Any], depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = make(value)
+    return value
+
+
+NESTINGS = {
+    "lists": (lambda v: [v], MAX_DEPTH),
+    "tuples": (lambda v: (v, 1), MAX_DEPTH),
+    "dicts": (lambda v: {"k": v}, MAX_DEPTH),
+    "frozensets": (lambda v: frozenset([v, 1]), MAX_SET_DEPTH),
+    "frozensets in tuples": (lambda v: (frozenset([v]),), MAX_SET_DEPTH),
+}
+
+
+@pytest.mark.parametrize(("make", "depth"), NESTINGS.values(), ids=NESTINGS.keys())
+def test_deepest_accepted_nesting_round_trips_on_a_small_thread_stack(
+    make: Callable[[Any], Any], depth: int
+) -> None:
+    value, results = nest(make, depth), []
+
+    def work() -> None:  # a crash here (C stack overflow) would kill the interpreter
+        results.append(CODEC.decode(CODEC.encode(value, writer=None), None, CODEC.version))
+
+    previous = threading.stack_size(256 * 1024)
+    try:
+        thread = threading.Thread(target=work)
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    thread.join(timeout=20)
+    assert results == [value]
+    assert CODEC.accepts(value) and not CODEC.accepts(make(value))
 
 
 REFUSED = {

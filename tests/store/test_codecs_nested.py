@@ -25,7 +25,17 @@ CODEC = get_codec("nested")
 PROPERTY = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-LARGE_ARRAYS = hnp.arrays(array_dtypes(), st.tuples(st.integers(SMALL_ARRAY_BYTES + 1, 6000)))
+
+
+@st.composite
+def large_arrays(draw: st.DrawFn) -> np.ndarray:
+    """1-d arrays just above the small-array size, of any dtype ``npy`` stores."""
+    dtype = draw(array_dtypes())
+    length = SMALL_ARRAY_BYTES // max(1, dtype.itemsize) + 1 + draw(st.integers(0, 20))
+    return draw(hnp.arrays(dtype, length))
+
+
+LARGE_ARRAYS = large_arrays()
 CHILDREN = msgpack_values(max_leaves=5) | LARGE_ARRAYS
 NESTED = st.dictionaries(
     st.text(max_size=3),

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exca.store.codecs import get_codec
 from exca.store.errors import CodecError, CorruptArtifactError
@@ -15,7 +17,30 @@ from exca.store.objects import ObjectStore
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")
+hpd = pytest.importorskip("hypothesis.extra.pandas")
 CODEC = get_codec("parquet")
+PROPERTY = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+DTYPES = ["i1", "i8", "u2", "u8", "f4", "f8", "?", "M8[ns]", "M8[ms]", "m8[ns]", "m8[s]"]
+
+
+@st.composite
+def frames(draw: st.DrawFn) -> pd.DataFrame:
+    """Frames of 1 to 4 named columns of numeric, bool and datetime dtypes, on a range,
+    integer or datetime index."""
+    names = draw(st.lists(st.text(min_size=1, max_size=4), unique=True, min_size=1, max_size=4))
+    columns = [hpd.column(name, dtype=draw(st.sampled_from(DTYPES))) for name in names]
+    index = draw(
+        st.sampled_from(
+            [
+                hpd.range_indexes(max_size=6),
+                hpd.indexes(dtype="i8", max_size=6),
+                hpd.indexes(dtype="M8[ns]", max_size=6),
+            ]
+        )
+    )
+    return draw(hpd.data_frames(columns, index=index))
 
 
 @pytest.fixture
@@ -69,12 +94,24 @@ def test_frame_comes_back_equal_with_index_and_dtypes(
     pd.testing.assert_frame_equal(loaded, frame, check_exact=True, check_freq=False)
 
 
+@PROPERTY
+@given(frame=frames())
+def test_any_generated_frame_round_trips_exactly(frame: pd.DataFrame, store: ObjectStore) -> None:
+    assert CODEC.accepts(frame)
+    pd.testing.assert_frame_equal(round_trip(frame, store), frame, check_exact=True)
+
+
 UNSAFE = {
     "object column": pd.DataFrame({"o": pd.Series(["x", 1], dtype=object)}),
     "object index": pd.DataFrame({"a": [1]}, index=pd.Index(["x"], dtype=object)),
     "complex column": pd.DataFrame({"c": [1j]}),
     "duplicate columns": pd.DataFrame([[1, 2]], columns=["a", "a"]),
     "mixed column labels": pd.DataFrame([[1, 2]], columns=[0, "a"]),
+    "datetimes in seconds": pd.DataFrame({"t": np.array([0], "M8[s]")}),
+    "tz-aware datetimes in seconds": pd.DataFrame(
+        {"t": pd.Series(np.array([0], "M8[s]")).dt.tz_localize("UTC")}
+    ),
+    "rows without columns": pd.DataFrame(index=pd.RangeIndex(2)),
 }
 
 

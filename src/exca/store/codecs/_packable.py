@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from ._common import SMALL_ARRAY_BYTES, describe_type, is_plain_array
+from ._time_fields import is_supported_tz
 
-__all__ = ["MAX_DEPTH", "find_unsupported"]
+__all__ = ["MAX_DEPTH", "MAX_SET_DEPTH", "find_unsupported"]
 
 #: Deeper values (and reference cycles, which are infinitely deep) are left to pickle.
 MAX_DEPTH = 200
+#: Sets nest less deep: packing sorts a set's items by their packed bytes, which goes
+#: through the C packer once more per nested set level (stack, not heap: threads with
+#: small stacks must not overflow). Each set level counts as this fraction of MAX_DEPTH.
+MAX_SET_DEPTH = 8
+_SET_LEVEL = MAX_DEPTH // MAX_SET_DEPTH
 
 # Exact types only: a subclass (IntEnum, OrderedDict, pandas.Timestamp...) would come
 # back as its base type.
 _LEAVES = frozenset({type(None), bool, int, float, str, bytes, complex, date, timedelta})
-_SEQUENCES = frozenset({list, tuple, set, frozenset})
 
 
 def find_unsupported(value: Any, *, large_arrays: bool) -> str | None:
@@ -47,14 +51,19 @@ def _find(value: Any, path: str, depth: int, large_arrays: bool) -> str | None:
     if kind in _LEAVES:
         return None
     if depth >= MAX_DEPTH:
-        return f"{path} (nested deeper than {MAX_DEPTH} levels, or a reference cycle)"
-    if kind in _SEQUENCES:
-        return _find_in(enumerate(value), path, depth, large_arrays, keyed=kind in (list, tuple))
+        return (
+            f"{path} (nested deeper than {MAX_DEPTH} levels or {MAX_SET_DEPTH} levels of "
+            "sets, or a reference cycle)"
+        )
+    if kind is list or kind is tuple:
+        return _find_in(enumerate(value), path, depth, large_arrays, keyed=True)
+    if kind is set or kind is frozenset:
+        return _find_in(enumerate(value), path, depth + _SET_LEVEL - 1, large_arrays, keyed=False)
     if kind is dict:
         keys = _find_in(enumerate(value), path + ".keys()", depth, large_arrays, keyed=True)
         return keys or _find_in(value.items(), path, depth, large_arrays, keyed=True)
     if kind is datetime or kind is time:
-        return None if _is_supported_tz(value.tzinfo) else f"{path} (time zone {value.tzinfo!r})"
+        return None if is_supported_tz(value.tzinfo) else f"{path} (time zone {value.tzinfo!r})"
     if isinstance(value, np.generic) or is_plain_array(value):
         return _find_numpy(value, path, large_arrays)
     return f"{path} ({describe_type(value)})"
@@ -64,7 +73,7 @@ def _find_in(
     items: Iterable[tuple[Any, Any]], path: str, depth: int, large_arrays: bool, keyed: bool
 ) -> str | None:
     for key, item in items:
-        label = f"{path}[{_short_repr(key)}]" if keyed else f"{path} element"
+        label = f"{path}[{_short_repr(key)}]" if keyed else f"{path}{{...}}"
         problem = _find(item, label, depth + 1, large_arrays)
         if problem is not None:
             return problem
@@ -77,10 +86,6 @@ def _find_numpy(value: np.generic | np.ndarray, path: str, large_arrays: bool) -
     if not large_arrays and isinstance(value, np.ndarray) and value.nbytes > SMALL_ARRAY_BYTES:
         return f"{path} (array of {value.nbytes} bytes, above {SMALL_ARRAY_BYTES})"
     return None
-
-
-def _is_supported_tz(tz: tzinfo | None) -> bool:
-    return tz is None or type(tz) is timezone or (type(tz) is ZoneInfo and tz.key is not None)
 
 
 def _short_repr(key: Any) -> str:

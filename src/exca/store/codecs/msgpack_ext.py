@@ -1,26 +1,29 @@
 """The byte format of the msgpack and nested codecs: msgpack extended with exact types.
 
-Extension types carry what plain msgpack would change on the way back: tuples, sets and
-frozensets, integers beyond 64 bits, complex numbers, dates and times (with fixed-offset
-or IANA time zones), numpy scalars and arrays with their dtype, and (for the nested
-codec only) references to arrays stored as separate objects. The codes below are part
-of the stored format: never renumber them, only add new ones.
+What plain msgpack would change on the way back is written as a *tagged array*: a
+msgpack array whose first item is an empty extension value naming the type, followed
+by the fields (``[<tuple>, 1, 2]`` for ``(1, 2)``). So tuples, sets, frozensets, dates
+and times (fixed-offset or IANA zones), numpy scalars and arrays (dtype, shape, order,
+bytes) and, for the nested codec, references to arrays stored as objects, all nest
+inside one msgpack document, decoded without recursion in C (an extension value whose
+payload is a packed document would be decoded recursively, and crash the interpreter
+once nested a few hundred deep). Integers beyond 64 bits and complex numbers are plain
+extension values. The codes are part of the stored format: never renumber them.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from functools import partial
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import msgpack
 import numpy as np
 
 from ..errors import CodecError
 from ._common import SMALL_ARRAY_BYTES, describe_type
+from ._time_fields import datetime_from_fields, datetime_to_fields, time_from_fields, time_to_fields
 
 __all__ = ["LoadArray", "StoreArray", "packb", "unpackb"]
 
@@ -44,7 +47,6 @@ LoadArray = Callable[[int], np.ndarray]
 
 _Order = Literal["C", "F"]
 _COMPLEX = struct.Struct("<dd")
-_ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 def packb(value: Any, *, store_array: StoreArray | None = None) -> bytes:
@@ -54,26 +56,27 @@ def packb(value: Any, *, store_array: StoreArray | None = None) -> bytes:
 
 
 def unpackb(data: bytes, *, load_array: LoadArray | None = None) -> Any:
-    """Inverse of :func:`packb` (``load_array`` resolves array references)."""
-    return msgpack.unpackb(
-        data,
-        ext_hook=partial(_ext_hook, load_array),
-        raw=False,
-        strict_map_key=False,
-        unicode_errors="surrogatepass",
-    )
+    """Inverse of :func:`packb` (``load_array`` resolves array references).
+
+    Raises ``ValueError`` (or ``TypeError``) when ``data`` is not such a document.
+    """
+    return _Unpacker(load_array).unpackb(data)
+
+
+def _tag(code: int) -> msgpack.ExtType:
+    return msgpack.ExtType(code, b"")
 
 
 class _Packer:
-    """Turns the values plain msgpack would alter into extension types."""
+    """Turns the values plain msgpack would alter into tagged arrays."""
 
     def __init__(self, store_array: StoreArray | None) -> None:
         self._store_array = store_array
+        self._sets: dict[int, list[Any]] = {}  # by id: the packed value keeps sets alive
 
     def packb(self, value: Any) -> bytes:
         # strict_types: subclasses (np.float64 is a float, bool an int...) reach
         # _default instead of being packed as their base type and losing their type.
-        # A fresh packer per call: _default packs nested payloads re-entrantly.
         return msgpack.packb(
             value,
             default=self._default,
@@ -82,156 +85,144 @@ class _Packer:
             unicode_errors="surrogatepass",
         )
 
-    def _default(self, obj: Any) -> msgpack.ExtType:
+    def _default(self, obj: Any) -> msgpack.ExtType | list[Any]:
         kind = type(obj)
         if kind is tuple:
-            return msgpack.ExtType(TUPLE, self.packb(list(obj)))
+            return [_tag(TUPLE), *obj]
         if kind is set or kind is frozenset:
-            return msgpack.ExtType(SET if kind is set else FROZENSET, self._pack_set(obj))
-        simple = _SIMPLE_ENCODERS.get(kind)
-        if simple is not None:
-            code, payload = simple(obj)
-            return msgpack.ExtType(code, payload)
+            return self._set_fields(obj)
+        if kind is int:  # only ints beyond msgpack's 64-bit range get here
+            return msgpack.ExtType(
+                BIG_INT, obj.to_bytes(obj.bit_length() // 8 + 1, "big", signed=True)
+            )
+        if kind is complex:
+            return msgpack.ExtType(COMPLEX, _COMPLEX.pack(obj.real, obj.imag))
+        fields = _FIELD_ENCODERS.get(kind)
+        if fields is not None:
+            return fields(obj)
         if isinstance(obj, np.generic) and not obj.dtype.hasobject:
             # through a 0-d array: np.str_("") has dtype <U0 yet 4 bytes, its array <U1
             zero_d = np.asarray(obj)
-            descr = np.lib.format.dtype_to_descr(zero_d.dtype)
-            return msgpack.ExtType(NUMPY_SCALAR, self.packb([descr, zero_d.tobytes()]))
+            return [
+                _tag(NUMPY_SCALAR),
+                np.lib.format.dtype_to_descr(zero_d.dtype),
+                zero_d.tobytes(),
+            ]
         if kind is np.ndarray or kind is np.memmap:
-            return self._pack_array(obj)
+            return self._array_fields(obj)
         raise CodecError(f"msgpack cannot store a value of type {describe_type(obj)} exactly")
 
-    def _pack_set(self, items: set[Any] | frozenset[Any]) -> bytes:
+    def _set_fields(self, items: set[Any] | frozenset[Any]) -> list[Any]:
         # Sorted by packed bytes: the same set packs to the same bytes in every process
-        # (iteration order of str elements depends on the per-process hash seed).
-        packed = sorted(self.packb(item) for item in items)
-        header: bytes = msgpack.Packer().pack_array_header(len(packed))
-        return header + b"".join(packed)
+        # (iteration order of str elements depends on the per-process hash seed). Cached
+        # per set: packing an outer set's items (its sort keys) packs the inner sets, which
+        # must not be sorted again at every level (2**depth work for nested frozensets).
+        cached = self._sets.get(id(items))
+        if cached is None:
+            tag = _tag(SET if type(items) is set else FROZENSET)
+            cached = self._sets[id(items)] = [tag, *sorted(items, key=self.packb)]
+        return cached
 
-    def _pack_array(self, array: np.ndarray) -> msgpack.ExtType:
+    def _array_fields(self, array: np.ndarray) -> list[Any]:
         if array.dtype.hasobject:
             raise CodecError(
                 f"msgpack cannot store object-dtype arrays ({array.dtype}); use cache_type='pickle'"
             )
         if self._store_array is not None and array.nbytes > SMALL_ARRAY_BYTES:
-            return msgpack.ExtType(OBJECT_REF, _plain_packb(self._store_array(array)))
+            return [_tag(OBJECT_REF), self._store_array(array)]
         order: _Order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
         descr = np.lib.format.dtype_to_descr(array.dtype)
-        fields = [descr, list(array.shape), order, array.tobytes(order=order)]
-        return msgpack.ExtType(NUMPY_ARRAY, self.packb(fields))
+        return [_tag(NUMPY_ARRAY), descr, list(array.shape), order, array.tobytes(order=order)]
 
 
-def _plain_packb(value: Any) -> bytes:
-    """Pack ``value`` made only of msgpack's own types (ints, str, None, lists)."""
-    return msgpack.packb(value, use_bin_type=True, strict_types=True)
-
-
-def _tz_fields(tz: tzinfo | None) -> str | list[Any] | None:
-    if tz is None:
-        return None
-    if type(tz) is ZoneInfo and tz.key is not None:
-        return tz.key
-    if type(tz) is timezone:
-        offset = tz.utcoffset(None)
-        return [offset // _ONE_MICROSECOND, tz.tzname(None)]
-    raise CodecError(
-        f"msgpack stores time zones of type datetime.timezone or zoneinfo.ZoneInfo (with a "
-        f"key), got {describe_type(tz)}; use cache_type='pickle'"
-    )
-
-
-def _tz_from_fields(fields: str | list[Any] | None) -> tzinfo | None:
-    if fields is None:
-        return None
-    if isinstance(fields, str):
-        return ZoneInfo(fields)
-    micros, name = fields
-    plain = timezone(timedelta(microseconds=micros))
-    return plain if plain.tzname(None) == name else timezone(plain.utcoffset(None), name)
-
-
-def _encode_int(value: int) -> tuple[int, bytes]:
-    # Reached only for ints beyond msgpack's 64-bit range.
-    return BIG_INT, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True)
-
-
-def _encode_datetime(value: datetime) -> tuple[int, bytes]:
-    fields = [value.year, value.month, value.day, value.hour, value.minute, value.second]
-    return DATETIME, _plain_packb(
-        [*fields, value.microsecond, value.fold, _tz_fields(value.tzinfo)]
-    )
-
-
-def _encode_time(value: time) -> tuple[int, bytes]:
-    fields = [value.hour, value.minute, value.second, value.microsecond, value.fold]
-    return TIME, _plain_packb([*fields, _tz_fields(value.tzinfo)])
-
-
-_SIMPLE_ENCODERS: dict[type, Callable[[Any], tuple[int, bytes]]] = {
-    int: _encode_int,
-    complex: lambda value: (COMPLEX, _COMPLEX.pack(value.real, value.imag)),
-    datetime: _encode_datetime,
-    date: lambda value: (DATE, _plain_packb(value.toordinal())),
-    time: _encode_time,
-    timedelta: lambda v: (TIMEDELTA, _plain_packb([v.days, v.seconds, v.microseconds])),
+_FIELD_ENCODERS: dict[type, Callable[[Any], list[Any]]] = {
+    datetime: lambda value: [_tag(DATETIME), *datetime_to_fields(value)],
+    date: lambda value: [_tag(DATE), value.toordinal()],
+    time: lambda value: [_tag(TIME), *time_to_fields(value)],
+    timedelta: lambda value: [_tag(TIMEDELTA), value.days, value.seconds, value.microseconds],
 }
 
 
-def _datetime(fields: list[Any]) -> datetime:
-    year, month, day, hour, minute, second, micro, fold, tz = fields
-    tzinfo = _tz_from_fields(tz)
-    return datetime(year, month, day, hour, minute, second, micro, tzinfo, fold=fold)
+class _Tag:
+    """Decoded form of a tag: marks the list it starts for conversion by ``list_hook``."""
 
+    __slots__ = ("code",)
 
-def _time(fields: list[Any]) -> time:
-    hour, minute, second, micro, fold, tz = fields
-    return time(hour, minute, second, micro, _tz_from_fields(tz), fold=fold)
+    def __init__(self, code: int) -> None:
+        self.code = code
 
 
 def _from_buffer(raw: bytes, dtype: np.dtype, shape: tuple[int, ...], order: _Order) -> np.ndarray:
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) != expected:
-        raise ValueError(f"array payload has {len(raw)} bytes, expected {expected}")
+    if type(raw) is not bytes or len(raw) != expected:
+        raise ValueError(f"array payload is not {expected} bytes")
     # a bytearray copy: the result owns writable memory, like the array that was stored
     return np.ndarray(shape, dtype=dtype, buffer=bytearray(raw), order=order)
 
 
-def _scalar(fields: list[Any]) -> np.generic:
-    descr, raw = fields
+def _scalar(descr: Any, raw: bytes) -> np.generic:
     zero_d = _from_buffer(raw, np.lib.format.descr_to_dtype(descr), (), "C")
     return zero_d[()]  # type: ignore[return-value]  # the stubs say array: it is a scalar
 
 
-def _array(fields: list[Any]) -> np.ndarray:
-    descr, shape, order, raw = fields
+def _array(descr: Any, shape: list[int], order: _Order, raw: bytes) -> np.ndarray:
     if order not in ("C", "F"):
         raise ValueError(f"array order must be 'C' or 'F', got {order!r}")
     return _from_buffer(raw, np.lib.format.descr_to_dtype(descr), tuple(shape), order)
 
 
-_FIELD_DECODERS: dict[int, Callable[[Any], Any]] = {
-    TUPLE: tuple,
-    SET: set,
-    FROZENSET: frozenset,
-    DATETIME: _datetime,
+_FIELD_DECODERS: dict[int, Callable[..., Any]] = {
+    TUPLE: lambda *items: items,
+    SET: lambda *items: set(items),
+    FROZENSET: lambda *items: frozenset(items),
+    DATETIME: datetime_from_fields,
     DATE: date.fromordinal,
-    TIME: _time,
-    TIMEDELTA: lambda fields: timedelta(*fields),
+    TIME: time_from_fields,
+    TIMEDELTA: timedelta,
     NUMPY_SCALAR: _scalar,
     NUMPY_ARRAY: _array,
 }
+_TAGS = {code: _Tag(code) for code in (*_FIELD_DECODERS, OBJECT_REF)}
 
 
-def _ext_hook(load_array: LoadArray | None, code: int, payload: bytes) -> Any:
-    if code == BIG_INT:
-        return int.from_bytes(payload, "big", signed=True)
-    if code == COMPLEX:
-        return complex(*_COMPLEX.unpack(payload))
-    if code == OBJECT_REF:
-        if load_array is None:
-            raise ValueError("array reference found outside a nested-codec payload")
-        return load_array(unpackb(payload))
-    decode = _FIELD_DECODERS.get(code)
-    if decode is None:
-        raise ValueError(f"unknown msgpack extension type {code} (written by a newer exca?)")
-    return decode(unpackb(payload, load_array=load_array))
+class _Unpacker:
+    """One decoding: turns tags back into values, counting them so none can leak."""
+
+    def __init__(self, load_array: LoadArray | None) -> None:
+        self._load_array = load_array
+        self._open_tags = 0  # tags decoded but not yet consumed as a list's first item
+
+    def unpackb(self, data: bytes) -> Any:
+        value = msgpack.unpackb(
+            data,
+            ext_hook=self._ext_hook,
+            list_hook=self._list_hook,
+            raw=False,
+            strict_map_key=False,
+            unicode_errors="surrogatepass",
+        )
+        if self._open_tags:
+            raise ValueError(f"{self._open_tags} type tag(s) outside the first place of a list")
+        return value
+
+    def _ext_hook(self, code: int, payload: bytes) -> Any:
+        if code == BIG_INT:
+            return int.from_bytes(payload, "big", signed=True)
+        if code == COMPLEX:
+            return complex(*_COMPLEX.unpack(payload))
+        tag = _TAGS.get(code)
+        if tag is None or payload:
+            raise ValueError(f"unknown msgpack extension type {code} (written by a newer exca?)")
+        self._open_tags += 1
+        return tag
+
+    def _list_hook(self, items: list[Any]) -> Any:
+        if not items or type(items[0]) is not _Tag:
+            return items
+        self._open_tags -= 1
+        code = items[0].code
+        if code == OBJECT_REF:
+            if self._load_array is None:
+                raise ValueError("array reference found outside a nested-codec payload")
+            return self._load_array(*items[1:])
+        return _FIELD_DECODERS[code](*items[1:])
