@@ -124,3 +124,18 @@ def test_a_read_only_table_refuses_writes_and_creates_nothing(tmp_path: Path) ->
         table.put(_entry("k"))
     assert table.get("k") is None
     assert not (tmp_path / "t").exists()
+
+
+def test_a_writer_packs_loose_records_once_there_are_many(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(entry_table, "PACK_CHECK_EVERY", 4)
+    monkeypatch.setattr(entry_table, "PACK_LOOSE_OVER", 10)
+    table = EntryTable(tmp_path)
+    for i in range(12):
+        table.put(_entry(f"k{i}"))
+    assert len(table.loose_names()) == 0
+    assert len(list((tmp_path / PACKS_DIR).iterdir())) == 1
+    assert set(EntryTable(tmp_path).get_many([f"k{i}" for i in range(12)])) == {
+        f"k{i}" for i in range(12)
+    }

@@ -26,6 +26,8 @@ from .publish import publish_bytes, translate_write_errors
 __all__ = ["EntryTable", "MERGE_PACKS_OVER", "TOMBSTONE_GRACE_S"]
 
 MERGE_PACKS_OVER = 8  # more packs than this: the next packing merges them all into one
+PACK_LOOSE_OVER = 1024  # a writer packs when it finds more loose records than this
+PACK_CHECK_EVERY = 256  # ... counting them every that many of its own single writes
 TOMBSTONE_GRACE_S = 3600.0  # merges keep deletions younger than this
 _TRUSTED_AGE_S = 2.0  # a packs-folder time stamp older than this is trusted to reveal changes
 
@@ -52,6 +54,7 @@ class EntryTable:
         self._packs: dict[str, Pack] = {}
         self._packs_stamp: tuple[int, int] | None = None
         self._stamp_is_recent = True
+        self._puts_since_check = 0
 
     # ----------------------------------------------------------------- reading
     def get(self, key: str) -> Entry | None:
@@ -207,6 +210,11 @@ class EntryTable:
         path = loose_entry_path(self.folder, key_digest(entry.key).hex())
         with translate_write_errors(self.folder, "write an entry"):
             publish_bytes(path, seal(encode_entry(entry)), durable=self.durable)
+        self._puts_since_check += 1
+        if self._puts_since_check >= PACK_CHECK_EVERY:
+            self._puts_since_check = 0
+            if len(self.loose_names()) > PACK_LOOSE_OVER:  # bulk reads list this folder
+                self.pack()
 
     def put_many(self, entries: Sequence[Entry]) -> None:
         """Publish many records at once as one pack (atomic: all or none)."""
