@@ -1,13 +1,14 @@
 """``Cell``: the cached results of one step at one pipeline position, through the store.
 
 The only module of ``exca.steps`` that talks to ``exca.store``; it knows keys, values
-and statuses, never file names (``cache`` is the namespace of entries inside a step
-folder, ``config`` the record of the configs that computed them).
+and statuses, and two names inside a step folder: ``cache``, the namespace of its
+entries, and ``config.json``, the readable record of the configs that computed them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 import typing as tp
@@ -26,7 +27,7 @@ if tp.TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _CACHE_NAMESPACE = "cache"
-_CONFIG_KEY = "config"
+_CONFIG_FILE = "config.json"  # full configs, defaults included: for humans and defect 1
 _FLUSH_SECONDS = 1.0
 _FEW_KEYS = 8
 
@@ -61,7 +62,6 @@ class Cell:
         self.cache_folder = self.paths.cache_folder
         store = backend._open_store()
         self._ns = _namespace(store, f"{relpath}/{_CACHE_NAMESPACE}")
-        self._meta = _namespace(store, relpath)
         self._configs = configs  # full configs (defaults included) of the cell's steps
         self._config_recorded = False
         self.attempted: set[str] = set()  # keys recomputed by force/retry: once per instance
@@ -188,16 +188,24 @@ class Cell:
 
         ``force`` recomputes instead, and records the current configs at the next write.
         """
-        entry = None if force else self._meta.entry(_CONFIG_KEY)
-        if entry is None or self._configs is None:
+        if force or self._configs is None:
             return
-        self._config_recorded = True
-        current = self._configs
+        current = json.loads(json.dumps(self._configs))  # as a record of them would read
         try:
-            recorded = self._meta.load(entry).get("steps", [])
-        except Exception as error:  # noqa: BLE001 - an advisory record: its loss costs the check
+            text = self.store.read_text(f"{self.relpath}/{_CONFIG_FILE}")
+            if text is None:
+                return
+            self._config_recorded = True  # kept as found: a damaged record is not rewritten
+            recorded = json.loads(text)["steps"]
+            if not all(isinstance(config, dict) for config in recorded):
+                raise TypeError(f"expected a list of step configs, got {recorded!r:.80}")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            # an advisory record: its loss costs the check, never a result
             logger.warning(
-                "ignoring unreadable config record of %s: %s", self.paths.step_folder, error
+                "ignoring unreadable config record %s/%s: %s",
+                self.paths.step_folder,
+                _CONFIG_FILE,
+                error,
             )
             return
         for old, new, names in zip(recorded, current, at_default, strict=False):
@@ -214,5 +222,7 @@ class Cell:
     def _record_config(self) -> None:
         if self._config_recorded or self._configs is None:
             return
-        self._meta.put(_CONFIG_KEY, {"steps": self._configs}, codec="msgpack")
+        # one step config per step of the cell (upstream first), each with its type first
+        text = json.dumps({"steps": self._configs}, indent=2, ensure_ascii=False)
+        self.store.write_text(f"{self.relpath}/{_CONFIG_FILE}", text + "\n")
         self._config_recorded = True
