@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import msgpack
 import xxhash
@@ -32,9 +31,11 @@ _SEAL_MAGIC = b"EXE1"
 _HOST = socket.gethostname()
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """What the store knows of one cached key.
+
+    An immutable named tuple (not a frozen dataclass) because bulk lookups decode one
+    per key: tuple construction is several times cheaper.
 
     ``status`` is ``"success"`` or ``"error"`` (``"deleted"`` marks a tombstone and is
     never returned by the public API). ``error_text`` holds the traceback of a cached
@@ -117,19 +118,16 @@ def decode_entry(data: bytes | memoryview, where: object) -> Entry:
     """Decode a record; ``where`` names its file in errors."""
     try:
         record = msgpack.unpackb(data, raw=False, use_list=True)
-        version = record[0]
+        if record[0] > ENTRY_FORMAT_VERSION:
+            raise FormatVersionError(
+                f"entry {where} has format version {record[0]}, this exca reads up to "
+                f"{ENTRY_FORMAT_VERSION}; upgrade exca to read this store"
+            )
+        objects = record[6]
+        record[6] = tuple([ObjectRef(*ref) for ref in objects]) if objects else ()
+        return Entry(*record[1:])
     except (ValueError, msgpack.ExtraData, TypeError, IndexError) as err:
         raise CorruptArtifactError(where, f"unreadable entry record ({err})") from err
-    if version > ENTRY_FORMAT_VERSION:
-        raise FormatVersionError(
-            f"entry {where} has format version {version}, this exca reads up to "
-            f"{ENTRY_FORMAT_VERSION}; upgrade exca to read this store"
-        )
-    (_, key, status, codec, codec_version, inline, objects, created, duration, host, pid,
-     error_text) = record  # fmt: skip
-    refs = tuple(ObjectRef(d, s, x) for d, s, x in objects)
-    return Entry(key, status, codec, codec_version, inline, refs, created, duration, host, pid,
-                 error_text)  # fmt: skip
 
 
 def seal(record: bytes) -> bytes:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .codecs import choose_codec, get_codec
 from .codecs.base import Encoded
 from .entries import Entry, new_entry
 from .entry_table import EntryTable
@@ -66,8 +67,6 @@ class Namespace:
         A payload whose object exists already is not written again once that object's
         content checks out (a damaged one is replaced).
         """
-        from .codecs import choose_codec, get_codec
-
         _check_key(key)
         chosen = get_codec(codec) if codec is not None else choose_codec(value)
         self.store.check_writable("write a value")
@@ -79,8 +78,6 @@ class Namespace:
 
     def put_error(self, key: str, error: BaseException, *, duration: float | None = None) -> Entry:
         """Store a computation's exception under ``key`` (with its traceback text)."""
-        from .codecs import get_codec
-
         _check_key(key)
         text = "".join(traceback.format_exception(error))
         storable = _picklable_error(error, text)
@@ -181,8 +178,6 @@ class Namespace:
 
     def load(self, entry: Entry, keep_in_ram: bool = False) -> Any:
         """Decode the value of a success entry (``CorruptArtifactError`` if damaged)."""
-        from .codecs import get_codec
-
         codec = get_codec(entry.codec)
         return codec.decode(entry.encoded, self._reader(keep_in_ram), entry.codec_version)
 

@@ -100,11 +100,22 @@ class Pack:
         """``(position in digests, record)`` for each of ``digests`` (an ``S16`` array) found."""
         if not len(self._keys) or not len(digests):
             return
-        rows = self._keys.searchsorted(digests)
-        clipped = np.minimum(rows, len(self._keys) - 1)
-        found = np.flatnonzero(self._keys[clipped] == digests)
-        for position in found.tolist():
-            yield position, self.record(int(clipped[position]))
+        rows = np.minimum(self._keys.searchsorted(digests), len(self._keys) - 1)
+        found = np.flatnonzero(self._keys[rows] == digests)
+        selected = self.index[rows[found]]  # one gather, then plain Python lists: no
+        offsets = selected["offset"].tolist()  # per-row numpy scalar overhead
+        lengths = selected["length"].tolist()
+        checks = selected["check"].tolist()
+        data = self._data
+        for position, offset, length, check in zip(
+            found.tolist(), offsets, lengths, checks, strict=True
+        ):
+            record = data[offset : offset + length]
+            if len(record) != length or _check(record) != check:
+                raise CorruptArtifactError(
+                    self.path, f"record at {offset} does not match its checksum"
+                )
+            yield position, record
 
     def record(self, row: int) -> bytes:
         _, offset, length, check = self.index[row].item()

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import IO, Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
 __all__ = ["ObjectRef", "Encoded", "ObjectWriter", "ObjectReader", "Codec"]
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectRef:
+class ObjectRef(NamedTuple):
     """A stored immutable object: digest of its bytes, size in bytes, file suffix.
+
+    A named tuple rather than a frozen dataclass: bulk reads build one per object of
+    every entry, and a tuple costs a fifth of the time to construct.
 
     For a directory object (a zarr array folder) ``digest`` is the digest of its manifest
     (sorted relative paths with the digests of their files) and ``size`` the sum of
@@ -26,8 +27,7 @@ class ObjectRef:
     suffix: str
 
 
-@dataclass(frozen=True, slots=True)
-class Encoded:
+class Encoded(NamedTuple):
     """What a codec produced: a small inline payload and/or references to objects."""
 
     inline: bytes | None

@@ -46,7 +46,11 @@ class MsgpackCodec:
         return store_payload(packb(value), writer, ".msgpack")
 
     def decode(self, encoded: Encoded, reader: ObjectReader, version: int) -> Any:
-        check_version(self, version)
+        if version != self.version:  # the common case costs one comparison
+            check_version(self, version)
         data = load_payload(encoded, reader, self.name)
-        with corrupt_payloads(self.name, ValueError, TypeError, msgpack.UnpackException):
+        try:  # a plain try, not corrupt_payloads(): this is every small cache hit's path
             return unpackb(data)
+        except (ValueError, TypeError, msgpack.UnpackException):
+            with corrupt_payloads(self.name, ValueError, TypeError, msgpack.UnpackException):
+                raise
