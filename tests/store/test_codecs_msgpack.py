@@ -195,9 +195,23 @@ def test_explicit_msgpack_stores_a_large_array_inline_in_the_payload(store: Obje
     assert_same_value(round_trip(value, store), value)
 
 
-def test_garbled_inline_payload_is_reported_corrupt(store: ObjectStore) -> None:
+TAG = msgpack.ExtType(1, b"")  # the tuple tag
+GARBLED = {
+    "invalid msgpack": b"\xc1",
+    "trailing bytes": msgpack.packb(1) + b"\x00",
+    "tag out of first place": msgpack.packb([1, TAG]),
+    "tag outside any list": msgpack.packb({"a": TAG}),
+    "tag with a payload": msgpack.packb([msgpack.ExtType(1, b"x")]),
+    "datetime missing fields": msgpack.packb([msgpack.ExtType(6, b""), 2020]),
+    "array of the wrong size": msgpack.packb([msgpack.ExtType(11, b""), "<i4", [2], "C", b"x"]),
+    "unhashable set item": msgpack.packb([msgpack.ExtType(2, b""), [1]]),
+}
+
+
+@pytest.mark.parametrize("data", GARBLED.values(), ids=GARBLED.keys())
+def test_garbled_inline_payload_is_reported_corrupt(data: bytes, store: ObjectStore) -> None:
     with pytest.raises(CorruptArtifactError, match="codec 'msgpack'"):
-        CODEC.decode(Encoded(inline=b"\xc1"), store, CODEC.version)
+        CODEC.decode(Encoded(inline=data), store, CODEC.version)
 
 
 def test_unknown_extension_type_is_reported_corrupt(store: ObjectStore) -> None:
@@ -221,3 +235,31 @@ def test_entry_with_an_unexpected_shape_is_reported_corrupt(store: ObjectStore) 
     ref = store.put_bytes(b"\x01", ".msgpack")
     with pytest.raises(CorruptArtifactError, match="exactly one object"):
         CODEC.decode(Encoded(inline=b"\x01", objects=(ref,)), store, CODEC.version)
+
+
+GOLDEN_VALUE = {
+    "tuple": (1, "a"),
+    "frozenset": frozenset({1, 2}),
+    "big": 2**70,
+    "complex": 1 + 2j,
+    "datetime": dt.datetime(2020, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
+    "date": dt.date(2020, 1, 2),
+    "time": dt.time(1, 2, 3),
+    "timedelta": dt.timedelta(1, 2, 3),
+    "float32": np.float32(1.5),
+    "array": np.arange(3, dtype="<i2"),
+    2: None,
+}
+# Stored entries hold these bytes: a change here breaks every store written before it.
+GOLDEN_HEX = (
+    "8ba57475706c6593c7000101a161a966726f7a656e73657493c700030102a3626967c70904400000000000"
+    "000000a7636f6d706c6578d805000000000000f03f0000000000000040a86461746574696d659ac70006cd"
+    "07e4010203040506009200a3555443a46461746592c70007ce000b4092a474696d6597c700080102030000"
+    "c0a974696d6564656c746194c70009010203a7666c6f6174333293c7000aa33c6634c4040000c03fa56172"
+    "72617995c7000ba33c69329103a143c40600000100020002c0"
+)
+
+
+def test_encoding_format_stays_the_same_forever() -> None:
+    assert packb(GOLDEN_VALUE).hex() == GOLDEN_HEX
+    assert_same_value(unpackb(bytes.fromhex(GOLDEN_HEX)), GOLDEN_VALUE)
