@@ -134,17 +134,21 @@ def array_writes(repeat: int, base: str | None) -> list[Row]:
     return rows
 
 
-def _best_keeping(run: Callable[[], Any], repeat: int, number: int) -> float:
-    """Best time per call; results are kept until timed, so no unmapping is counted."""
-    best = float("inf")
+def _best_pair(
+    run_a: Callable[[], Any], run_b: Callable[[], Any], repeat: int, number: int
+) -> tuple[float, float]:
+    """Best time per call of each, rounds alternating between them. Results are kept
+    until the round is timed, so unmapping an earlier array is never counted."""
+    best = [float("inf"), float("inf")]
     for _ in range(repeat):
-        kept = []
-        start = time.perf_counter()
-        for _ in range(number):
-            kept.append(run())
-        best = min(best, (time.perf_counter() - start) / number)
-        del kept
-    return best
+        for side, run in enumerate((run_a, run_b)):
+            kept = []
+            start = time.perf_counter()
+            for _ in range(number):
+                kept.append(run())
+            best[side] = min(best[side], (time.perf_counter() - start) / number)
+            del kept
+    return best[0], best[1]
 
 
 def array_opens(repeat: int, base: str | None) -> list[Row]:
@@ -158,11 +162,16 @@ def array_opens(repeat: int, base: str | None) -> list[Row]:
             first = _child_best("open_array", args, repeat)["seconds"]
             first_np = _child_best("np_load_mmap", {"path": path}, repeat)["seconds"]
             cache[key].max(), np.load(path, mmap_mode="r").max()  # both in the page cache
-            opened = _best_keeping(lambda: cache[key], repeat, 100)  # noqa: B023
-            opened_np = _best_keeping(lambda: np.load(path, mmap_mode="r"), repeat, 100)  # noqa: B023
-            number = max(1, 64 // mib)  # rounds of >= 64 MiB: small reads are noisy
-            read = _best_keeping(lambda: cache[key].max(), repeat, number)  # noqa: B023
-            read_np = _best_keeping(lambda: np.load(path, mmap_mode="r").max(), repeat, number)  # noqa: B023
+            opened, opened_np = _best_pair(
+                lambda: cache[key],  # noqa: B023
+                lambda: np.load(path, mmap_mode="r"),  # noqa: B023
+                repeat, 100)  # fmt: skip
+            read, read_np = _best_pair(
+                lambda: cache[key].max(),  # noqa: B023
+                lambda: np.load(path, mmap_mode="r").max(),  # noqa: B023
+                repeat,
+                max(1, 64 // mib),
+            )  # fmt: skip (rounds of >= 64 MiB)
             rows += [
                 Row(f"open a cached {mib} MiB array, warm process", _us(opened), _us(opened_np),
                     f"{opened / opened_np:.2f}x time", "< 1 ms", _verdict(opened < 1e-3)),
