@@ -77,3 +77,30 @@ def test_a_damaged_config_file_costs_only_the_check_with_a_warning(
         assert FileScale(infra=cached(tmp_path)).run(2.0) == 4.0  # type: ignore[arg-type]
     assert any("config.json" in record.message for record in caplog.records)
     assert path.read_text() == "{not json"  # not rewritten: the old values stay unknown
+
+
+class FileStage(Step, discriminator_key="stage"):
+    pass
+
+
+def test_a_custom_discriminator_is_first_in_the_file_and_names_the_changed_default(
+    tmp_path: Path,
+) -> None:
+    class Level(FileStage):
+        n: int = 1
+
+        def _run(self, x: int) -> int:
+            return x + self.n
+
+    Level(infra=cached(tmp_path)).run(1)  # type: ignore[arg-type]
+    [path] = tmp_path.rglob("config.json")
+    assert json.loads(path.read_text())["steps"] == [{"stage": "Level", "n": 1}]
+
+    class Level(FileStage):  # type: ignore[no-redef]  # the default edited
+        n: int = 2
+
+        def _run(self, x: int) -> int:
+            return x + self.n
+
+    with pytest.raises(DefaultChangedError, match=r"Level\.n changed from 1 to 2"):
+        Level(infra=cached(tmp_path)).run(1)  # type: ignore[arg-type]

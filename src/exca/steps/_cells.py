@@ -212,7 +212,7 @@ class Cell:
             for name in sorted(names & set(old) & set(new)):
                 if old[name] != new[name]:
                     raise DefaultChangedError(
-                        f"the default of {new.get('type', '?')}.{name} changed from "
+                        f"the default of {next(iter(new.values()))}.{name} changed from "
                         f"{old[name]!r} to {new[name]!r} since {self.paths.step_folder} was "
                         f"written: its results used {name}={old[name]!r}. Pass "
                         f"{name}={old[name]!r} explicitly to reuse them, or recompute them "
