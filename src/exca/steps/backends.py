@@ -114,10 +114,11 @@ def _shared_store(folder: Path) -> tp.Any:
     """One ``Store`` per folder in a process: opening one checks its format marker."""
     from exca.store import Store
 
-    key = str(folder)
+    absolute = Path(folder).expanduser().absolute()  # a relative folder must not follow chdir
+    key = str(absolute)
     store = _STORES.get(key)
     if store is None:
-        store = _STORES[key] = Store(folder)
+        store = _STORES[key] = Store(absolute)
     return store
 
 
@@ -147,9 +148,10 @@ class _NotYetExecutable(Backend):
         if not work:
             return
         raise NotImplementedError(
-            f"backend {type(self).__name__!r} cannot execute work yet: pool and submitit "
-            "execution comes with the issue after issue 3 (pools and submitit backends); "
-            "its cached results can be read, and backend='Cached' computes inline meanwhile"
+            f"backend {type(self).__name__!r} cannot compute yet: this version of exca "
+            "executes work only inline; results already cached can be read through it. "
+            "Use infra={'backend': 'Cached', ...} to compute (pool and submitit execution "
+            "is coming in a next release)"
         )
 
 

@@ -38,8 +38,8 @@ class CorruptArtifactError(StoreError, ValueError):
         self.path = path
         super().__init__(
             f"corrupt artifact {path}: {detail}; run Store(folder).verify(fix=True) "
-            "to quarantine it, or recompute the value (steps do so with mode='retry' or "
-            "automatically on read)"
+            "to quarantine it, or write the value again (steps recompute a damaged value "
+            "automatically when they read it)"
         )
 
 
