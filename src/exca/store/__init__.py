@@ -23,6 +23,10 @@ from .namespace import Namespace
 from .store import Store
 from .verify import Problem, VerifyReport
 
+# The two codecs of nearly every read load with the package, not on the first read: a
+# first cache hit in a fresh process should cost a hit, not imports.
+get_codec("npy"), get_codec("msgpack")
+
 __all__ = [
     "CacheDict",
     "Codec",

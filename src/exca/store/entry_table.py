@@ -69,35 +69,38 @@ class EntryTable:
         """Records of the ``keys`` present (tombstones included): one folder listing and
         one index search per pack, not one file open per key."""
         digests = [key_digest(key) for key in keys]
-        loose_names = set(self.loose_names())
+        loose_names = self.loose_names()
         found: dict[str, Entry] = {}
-        rest: list[int] = []
-        for position, digest in enumerate(digests):
-            entry = self._read_loose(digest) if digest.hex() in loose_names else None
-            if entry is None:
-                rest.append(position)
-            else:
-                found[keys[position]] = entry
+        rest = list(range(len(keys)))
+        if loose_names:
+            names = set(loose_names)
+            rest = []
+            for position, digest in enumerate(digests):
+                entry = self._read_loose(digest) if digest.hex() in names else None
+                if entry is None:
+                    rest.append(position)
+                else:
+                    found[keys[position]] = entry
         if rest:
-            self._search_packs(keys, digests, rest, found)
+            self._search_packs([keys[p] for p in rest], [digests[p] for p in rest], found)
         return found
 
-    def _search_packs(
-        self,
-        keys: Sequence[str],
-        digests: list[bytes],
-        positions: list[int],
-        found: dict[str, Entry],
-    ) -> None:
-        query = np.array([digests[p] for p in positions], dtype="S16")
-        candidates: dict[int, list[bytes]] = {}
-        for pack in self._current_packs():
-            for row, record in pack.find_many(query):
-                candidates.setdefault(positions[row], []).append(record)
-        for position, records in candidates.items():
-            entry = self._newest(records, keys[position])
-            if entry is not None:
-                found[keys[position]] = entry
+    def _search_packs(self, keys: list[str], digests: list[bytes], found: dict[str, Entry]) -> None:
+        query = np.array(digests, dtype="S16")
+        packs = self._current_packs()
+        where = self._packs_dir
+        if len(packs) == 1:  # the common case: no record can shadow another
+            for position, record in packs[0].find_many(query):
+                entry = decode_entry(record, where)
+                if entry.key == keys[position]:
+                    found[entry.key] = entry
+            return
+        for pack in packs:
+            for position, record in pack.find_many(query):
+                entry = decode_entry(record, where)
+                known = found.get(entry.key)
+                if entry.key == keys[position] and (known is None or known.created < entry.created):
+                    found[entry.key] = entry
 
     def iter_entries(self) -> Iterator[Entry]:
         """The newest record of every key (tombstones included), loose first."""

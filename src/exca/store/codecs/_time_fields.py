@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, time, timedelta, timezone, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ..errors import CodecError
 from ._common import describe_type
@@ -22,7 +22,7 @@ _ONE_MICROSECOND = timedelta(microseconds=1)
 
 def is_supported_tz(tz: tzinfo | None) -> bool:
     """Whether ``tz`` round-trips: none, a ``datetime.timezone``, or a keyed ``ZoneInfo``."""
-    return tz is None or type(tz) is timezone or (type(tz) is ZoneInfo and tz.key is not None)
+    return tz is None or type(tz) is timezone or _zone_key(tz) is not None
 
 
 def datetime_to_fields(value: datetime) -> list[Any]:
@@ -54,8 +54,9 @@ def _tz_fields(tz: tzinfo | None) -> str | list[Any] | None:
     """None, an IANA key, or ``[offset in microseconds, name]``."""
     if tz is None:
         return None
-    if type(tz) is ZoneInfo and tz.key is not None:
-        return tz.key
+    key = _zone_key(tz)
+    if key is not None:
+        return key
     if type(tz) is timezone:
         offset = tz.utcoffset(None)
         return [offset // _ONE_MICROSECOND, tz.tzname(None)]
@@ -69,8 +70,20 @@ def _tz_from_fields(fields: str | list[Any] | None) -> tzinfo | None:
     if fields is None:
         return None
     if isinstance(fields, str):
+        from zoneinfo import ZoneInfo  # imported when needed: it costs ~2 ms
+
         return ZoneInfo(fields)
     micros, name = fields
     plain = timezone(timedelta(microseconds=micros))
     # an explicit name equal to the default one cannot be told apart; it reads the same
     return plain if plain.tzname(None) == name else timezone(plain.utcoffset(None), name)
+
+
+def _zone_key(tz: tzinfo | None) -> str | None:
+    """The key of a ``zoneinfo.ZoneInfo`` time zone, else None (without importing zoneinfo:
+    if it was never imported, ``tz`` cannot be one)."""
+    zoneinfo = sys.modules.get("zoneinfo")
+    if zoneinfo is None or type(tz) is not zoneinfo.ZoneInfo:
+        return None
+    key: str | None = getattr(tz, "key", None)
+    return key

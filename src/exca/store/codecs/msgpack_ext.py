@@ -60,7 +60,25 @@ def unpackb(data: bytes, *, load_array: LoadArray | None = None) -> Any:
 
     Raises ``ValueError`` (or ``TypeError``) when ``data`` is not such a document.
     """
+    if load_array is None:
+        try:  # most documents hold no tags: plain msgpack decodes them as they are
+            return msgpack.unpackb(data, **_PLAIN_OPTIONS)
+        except _HasTags:
+            pass
     return _Unpacker(load_array).unpackb(data)
+
+
+class _HasTags(Exception):
+    """Raised by the plain decoding's ext hook: the document needs the full unpacker."""
+
+
+def _has_tags(code: int, payload: bytes) -> Any:
+    raise _HasTags
+
+
+_PLAIN_OPTIONS: dict[str, Any] = dict(
+    ext_hook=_has_tags, raw=False, strict_map_key=False, unicode_errors="surrogatepass"
+)
 
 
 def _tag(code: int) -> msgpack.ExtType:
