@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from exca.steps import Chain, Step
+from exca.steps import Chain, Step, _cells
 from exca.steps.errors import DefaultChangedError
 
 
@@ -56,12 +56,19 @@ def test_a_downstream_cell_records_every_step_of_its_pipeline_in_order(tmp_path:
     ]
 
 
+def _forget_checks_as_a_new_process_would() -> None:
+    """A process checks a step folder's file once; class defaults only change between
+    processes, which these tests play within one."""
+    _cells._CONSISTENT.clear()
+
+
 def test_the_default_check_reads_the_file(tmp_path: Path) -> None:
     FileScale(infra=cached(tmp_path)).run(1.0)  # type: ignore[arg-type]
     [path] = tmp_path.rglob("config.json")
     record = json.loads(path.read_text())
     record["steps"][0]["coeff"] = 5.0  # as if the results had been computed with coeff=5
     path.write_text(json.dumps(record))
+    _forget_checks_as_a_new_process_would()
     with pytest.raises(DefaultChangedError, match=r"FileScale\.coeff changed from 5\.0 to 2\.0"):
         FileScale(infra=cached(tmp_path)).run(1.0)  # type: ignore[arg-type]
 
@@ -72,6 +79,7 @@ def test_a_damaged_config_file_costs_only_the_check_with_a_warning(
     FileScale(infra=cached(tmp_path)).run(1.0)  # type: ignore[arg-type]
     [path] = tmp_path.rglob("config.json")
     path.write_text("{not json")
+    _forget_checks_as_a_new_process_would()
     with caplog.at_level(logging.WARNING):
         assert FileScale(infra=cached(tmp_path)).run(1.0) == 2.0  # type: ignore[arg-type]
         assert FileScale(infra=cached(tmp_path)).run(2.0) == 4.0  # type: ignore[arg-type]

@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 _CACHE_NAMESPACE = "cache"
 _CONFIG_FILE = "config.json"  # full configs, defaults included: for humans and defect 1
+# (store, cell, configs) -> whether the config file exists, for configs this process found
+# consistent with the file (or wrote): later instances of the same step skip reading it
+_CONSISTENT: dict[tuple[str, str, str], bool] = {}
 _FLUSH_SECONDS = 1.0
 _FEW_KEYS = 8
 
@@ -190,7 +193,15 @@ class Cell:
         """
         if force or self._configs is None:
             return
-        current = json.loads(json.dumps(self._configs))  # as a record of them would read
+        dumped = json.dumps(self._configs)
+        memo = (str(self.store.folder), self.relpath, dumped)
+        if memo in _CONSISTENT:  # checked by this process already: new instances skip the read
+            self._config_recorded = _CONSISTENT[memo]
+            return
+        self._check_recorded_defaults(json.loads(dumped), at_default)
+        _CONSISTENT[memo] = self._config_recorded
+
+    def _check_recorded_defaults(self, current: list[tp.Any], at_default: list[set[str]]) -> None:
         try:
             text = self.store.read_text(f"{self.relpath}/{_CONFIG_FILE}")
             if text is None:
@@ -226,3 +237,4 @@ class Cell:
         text = json.dumps({"steps": self._configs}, indent=2, ensure_ascii=False)
         self.store.write_text(f"{self.relpath}/{_CONFIG_FILE}", text + "\n")
         self._config_recorded = True
+        _CONSISTENT[(str(self.store.folder), self.relpath, json.dumps(self._configs))] = True
