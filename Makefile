@@ -23,6 +23,7 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/.exca-installed
+	$(BIN)/asv machine --yes >/dev/null  # asv needs a machine file; defaults describe this one
 	$(BIN)/asv run --python=same --quick
 
 clean:
