@@ -127,22 +127,7 @@ class Cached(Backend):
 
 
 class _NotYetExecutable(Backend):
-    """A backend whose configs validate but whose execution arrives in a later issue."""
-
-    def model_copy(
-        self, *, update: tp.Mapping[str, tp.Any] | None = None, deep: bool = False
-    ) -> tp.Self:
-        copied = super().model_copy(update=update, deep=deep)
-        copied._frozen, copied._ram, copied._store = False, {}, None
-        return copied
-
-    def _open_store(self) -> tp.Any:
-        """The artifact store rooted at ``folder`` (one per folder and process)."""
-        if self._store is None:
-            if self.folder is None:
-                raise RuntimeError(f"{type(self).__name__} has no folder to store results in")
-            self._store = _shared_store(self.folder)
-        return self._store
+    """A backend whose configs validate but whose execution arrives in a later release."""
 
     def _execute(self, work: tp.Sequence[Work]) -> None:
         if not work:
