@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import os
 import socket
 import time
-from typing import Literal, NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, NamedTuple
 
 import msgpack
 import xxhash
@@ -19,9 +22,11 @@ __all__ = [
     "ENTRY_FORMAT_VERSION",
     "encode_entry",
     "decode_entry",
+    "decode_entries",
     "seal",
     "unseal",
     "key_digest",
+    "key_digests",
     "new_entry",
 ]
 
@@ -95,6 +100,12 @@ def key_digest(key: str) -> bytes:
     return xxhash.xxh3_128_digest(key.encode("utf-8", "surrogatepass"))
 
 
+def key_digests(keys: Iterable[str]) -> list[bytes]:
+    """:func:`key_digest` of each of ``keys`` (one call for a bulk lookup)."""
+    digest = xxhash.xxh3_128_digest
+    return [digest(key.encode("utf-8", "surrogatepass")) for key in keys]
+
+
 def encode_entry(entry: Entry) -> bytes:
     objects = [[ref.digest, ref.size, ref.suffix] for ref in entry.objects]
     record = [
@@ -117,17 +128,63 @@ def encode_entry(entry: Entry) -> bytes:
 def decode_entry(data: bytes | memoryview, where: object) -> Entry:
     """Decode a record; ``where`` names its file in errors."""
     try:
-        record = msgpack.unpackb(data, raw=False, use_list=True)
+        record = msgpack.unpackb(data, raw=False, use_list=False)
+        if type(record) is not tuple or not record:
+            raise ValueError(f"expected a list of {_RECORD_FIELDS} fields, got {record!r:.40}")
         if record[0] > ENTRY_FORMAT_VERSION:
             raise FormatVersionError(
                 f"entry {where} has format version {record[0]}, this exca reads up to "
                 f"{ENTRY_FORMAT_VERSION}; upgrade exca to read this store"
             )
         objects = record[6]
-        record[6] = tuple([ObjectRef(*ref) for ref in objects]) if objects else ()
-        return Entry(*record[1:])
+        if len(record) == _RECORD_FIELDS and type(objects) is tuple and not objects:
+            # exactly Entry's fields: build the tuple without the (Python-level) checking
+            # constructor, as every bulk hit decodes one of these
+            return _new_tuple(Entry, record[1:])
+        fields = list(record)
+        fields[6] = tuple([ObjectRef(*ref) for ref in objects]) if objects else ()
+        return Entry(*fields[1:])
     except (ValueError, msgpack.ExtraData, TypeError, IndexError) as err:
         raise CorruptArtifactError(where, f"unreadable entry record ({err})") from err
+
+
+def decode_entries(records: Sequence[bytes], where: object) -> list[Entry]:
+    """:func:`decode_entry` of each record (the same entries, the same first error)."""
+    entries: list[Entry] = []
+    for start in range(0, len(records), _DECODE_CHUNK):
+        chunk = records[start : start + _DECODE_CHUNK]
+        try:
+            decoded = [msgpack.unpackb(data, raw=False, use_list=False) for data in chunk]
+        except (ValueError, msgpack.ExtraData, TypeError):
+            decoded = None
+        if decoded is None or not _plain_records(decoded):
+            entries += [decode_entry(data, where) for data in chunk]
+        else:
+            entries += map(_entry_of_record, map(_fields_of_record, decoded))
+    return entries
+
+
+def _plain_records(decoded: list[Any]) -> bool:
+    """Whether every record is a tuple of the current format holding no object
+    references: :func:`decode_entry` would take the fields of each as they are."""
+    return (
+        set(map(type, decoded)) == {tuple}
+        and set(map(len, decoded)) == {_RECORD_FIELDS}
+        and set(map(_version_of_record, decoded)) == {ENTRY_FORMAT_VERSION}
+        and list(map(_objects_of_record, decoded)).count(()) == len(decoded)
+    )
+
+
+_RECORD_FIELDS = 12  # the format version, then Entry's fields in order
+# records decoded at a time: their transient tuples, freed soon, neither crowd the
+# processor's caches nor trigger the garbage collector more often
+_DECODE_CHUNK = 64
+_new_tuple = tuple.__new__
+# C-level callables, for bulk decoding without a Python call per record
+_version_of_record = operator.itemgetter(0)
+_objects_of_record = operator.itemgetter(1 + Entry._fields.index("objects"))
+_fields_of_record = operator.itemgetter(slice(1, None))
+_entry_of_record = functools.partial(_new_tuple, Entry)
 
 
 def seal(record: bytes) -> bytes:

@@ -8,6 +8,7 @@ first, then the packs, newest record winning between packs.
 
 from __future__ import annotations
 
+import operator
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,7 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from .digest import digest_bytes
-from .entries import Entry, decode_entry, encode_entry, key_digest, seal, unseal
+from .entries import (
+    Entry,
+    decode_entries,
+    decode_entry,
+    encode_entry,
+    key_digest,
+    key_digests,
+    seal,
+    unseal,
+)
 from .errors import CorruptArtifactError, ReadOnlyStoreError
 from .layout import LOOSE_DIR, PACKS_DIR, loose_entry_path, pack_path, temp_path
 from .packs import Pack, build_pack
@@ -29,6 +39,8 @@ MERGE_PACKS_OVER = 8  # more packs than this: the next packing merges them all i
 PACK_LOOSE_OVER = 1024  # a writer packs when it finds more loose records than this
 PACK_CHECK_EVERY = 256  # ... counting them every that many of its own single writes
 TOMBSTONE_GRACE_S = 3600.0  # merges keep deletions younger than this
+_key_of = operator.itemgetter(Entry._fields.index("key"))
+_SEARCH_CHUNK = 1024  # keys searched (and their records decoded) at a time
 _TRUSTED_AGE_S = 2.0  # a packs-folder time stamp older than this is trusted to reveal changes
 
 
@@ -68,36 +80,56 @@ class EntryTable:
     def get_many(self, keys: Sequence[str]) -> dict[str, Entry]:
         """Records of the ``keys`` present (tombstones included): one folder listing and
         one index search per pack, not one file open per key."""
-        digests = [key_digest(key) for key in keys]
+        digests = key_digests(keys)
         loose_names = self.loose_names()
         found: dict[str, Entry] = {}
-        rest = list(range(len(keys)))
-        if loose_names:
-            names = set(loose_names)
-            rest = []
-            for position, digest in enumerate(digests):
-                entry = self._read_loose(digest) if digest.hex() in names else None
-                if entry is None:
-                    rest.append(position)
-                else:
-                    found[keys[position]] = entry
+        if not loose_names:
+            self._search_packs(keys, digests, found)
+            return found
+        names = set(loose_names)
+        rest = []
+        for position, digest in enumerate(digests):
+            entry = self._read_loose(digest) if digest.hex() in names else None
+            if entry is None:
+                rest.append(position)
+            else:
+                found[keys[position]] = entry
         if rest:
             self._search_packs([keys[p] for p in rest], [digests[p] for p in rest], found)
         return found
 
-    def _search_packs(self, keys: list[str], digests: list[bytes], found: dict[str, Entry]) -> None:
-        query = np.array(digests, dtype="S16")
+    def _search_packs(
+        self, keys: Sequence[str], digests: list[bytes], found: dict[str, Entry]
+    ) -> None:
         packs = self._current_packs()
-        where = self._packs_dir
-        if len(packs) == 1:  # the common case: no record can shadow another
-            for position, record in packs[0].find_many(query):
-                entry = decode_entry(record, where)
-                if entry.key == keys[position]:
-                    found[entry.key] = entry
-            return
+        # in chunks: the records read and decoded stay in the processor's caches
+        for start in range(0, len(keys) if packs else 0, _SEARCH_CHUNK):
+            chunk = slice(start, start + _SEARCH_CHUNK)
+            # each digest is 16 bytes: one S16 row each
+            query = np.frombuffer(b"".join(digests[chunk]), dtype="S16")
+            if len(packs) == 1:  # the common case: no record can shadow another
+                self._search_one(packs[0], keys[chunk], query, found)
+            else:
+                self._search_all(packs, keys[chunk], query, found)
+
+    def _search_one(
+        self, pack: Pack, keys: Sequence[str], query: np.ndarray, found: dict[str, Entry]
+    ) -> None:
+        positions, records = pack.find_many(query)
+        entries = decode_entries(records, self._packs_dir)
+        wanted = [keys[position] for position in positions]
+        if list(map(_key_of, entries)) == wanted:  # (a digest collision would differ)
+            found.update(zip(wanted, entries, strict=True))
+        else:
+            found.update((e.key, e) for e, k in zip(entries, wanted, strict=True) if e.key == k)
+
+    def _search_all(
+        self, packs: list[Pack], keys: Sequence[str], query: np.ndarray, found: dict[str, Entry]
+    ) -> None:
         for pack in packs:
-            for position, record in pack.find_many(query):
-                entry = decode_entry(record, where)
+            positions, records = pack.find_many(query)
+            decoded = decode_entries(records, self._packs_dir)
+            for position, entry in zip(positions, decoded, strict=True):
                 known = found.get(entry.key)
                 if entry.key == keys[position] and (known is None or known.created < entry.created):
                     found[entry.key] = entry

@@ -3,6 +3,7 @@ arrays, inline in the entry when small."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgpack
@@ -11,7 +12,7 @@ from ..errors import CodecError
 from ._common import check_version, corrupt_payloads, load_payload, store_payload
 from ._packable import find_unsupported
 from .base import Encoded, ObjectReader, ObjectWriter
-from .msgpack_ext import packb, unpackb
+from .msgpack_ext import packb, unpackb, unpackb_many
 
 __all__ = ["MsgpackCodec"]
 
@@ -51,6 +52,17 @@ class MsgpackCodec:
         data = load_payload(encoded, reader, self.name)
         try:  # a plain try, not corrupt_payloads(): this is every small cache hit's path
             return unpackb(data)
+        except (ValueError, TypeError, msgpack.UnpackException):
+            with corrupt_payloads(self.name, ValueError, TypeError, msgpack.UnpackException):
+                raise
+
+    def decode_inline_many(self, payloads: Sequence[bytes], version: int) -> list[Any]:
+        """:meth:`decode` of entries stored wholly inline, given their payloads: the same
+        values and errors, at a fraction of the cost per value (bulk reads)."""
+        if version != self.version:
+            check_version(self, version)
+        try:
+            return unpackb_many(payloads)
         except (ValueError, TypeError, msgpack.UnpackException):
             with corrupt_payloads(self.name, ValueError, TypeError, msgpack.UnpackException):
                 raise

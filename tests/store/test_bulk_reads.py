@@ -1,0 +1,194 @@
+"""Contract of bulk reads: ``Namespace.load_many``, ``decode_entries``, ``unpackb_many`` and
+``Pack.find_many`` give exactly what their one-at-a-time forms give, values and errors."""
+
+from __future__ import annotations
+
+import typing as tp
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exca.store import Store
+from exca.store.codecs import get_codec
+from exca.store.codecs.base import Encoded, ObjectRef
+from exca.store.codecs.msgpack_ext import packb, unpackb, unpackb_many
+from exca.store.codecs.testing import assert_same_value, msgpack_values
+from exca.store.entries import (
+    ENTRY_FORMAT_VERSION,
+    decode_entries,
+    decode_entry,
+    encode_entry,
+    key_digest,
+    new_entry,
+)
+from exca.store.entry_table import EntryTable
+from exca.store.errors import CorruptArtifactError, FormatVersionError
+from exca.store.layout import object_path
+from exca.store.packs import Pack, build_pack
+
+MIXED_VALUES: dict[str, tp.Any] = {
+    "float": 1.5,
+    "dict": {"a": [1, 2], 3: None},  # an int map key: not plain msgpack
+    "tuple": (1, "x"),  # a tagged document
+    "large": list(range(30_000)),  # a payload stored as an object
+    "array": np.arange(5000, dtype=np.float32),  # npy: an object, memory-mapped
+    "text": "surrogate \udc80",
+    "object": {1, 2, 3},
+}
+
+
+def _stored(tmp_path: Path, values: dict[str, tp.Any]) -> tuple[tp.Any, list[tp.Any]]:
+    namespace = Store(tmp_path).namespace("values")
+    for key, value in values.items():
+        namespace.put(key, value)
+    namespace.put_error("failed", ValueError("boom"))
+    found = namespace.entries([*values, "failed"])
+    return namespace, [found[key] for key in [*values, "failed"]]
+
+
+@pytest.mark.parametrize("keep_in_ram", [False, True])
+def test_load_many_gives_the_values_load_gives_in_order(tmp_path: Path, keep_in_ram: bool) -> None:
+    namespace, entries = _stored(tmp_path, MIXED_VALUES)
+    entries = entries + entries[:3]  # repeated entries and interleaved codecs
+    values = namespace.load_many(entries, keep_in_ram=keep_in_ram)
+    expected = [namespace.load(entry, keep_in_ram=keep_in_ram) for entry in entries]
+    assert len(values) == len(expected)
+    for value, reference in zip(values, expected, strict=True):
+        if isinstance(reference, BaseException):  # an error entry: its exception
+            assert type(value) is type(reference) and value.args == reference.args
+        else:
+            assert_same_value(value, reference)
+    assert namespace.load_many([]) == []
+
+
+def _message(call: tp.Callable[[], tp.Any]) -> tuple[type[BaseException], str]:
+    with pytest.raises(Exception) as info:
+        call()
+    return type(info.value), str(info.value)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"\xc1", packb(1) + b"\x00", msgpack.packb([msgpack.ExtType(6, b""), 2020]), b""],
+    ids=["invalid", "trailing bytes", "garbled tag", "empty"],
+)
+def test_a_damaged_inline_value_raises_in_load_many_as_in_load(
+    tmp_path: Path, payload: bytes
+) -> None:
+    namespace, entries = _stored(tmp_path, {"a": 1.0, "b": 2.0, "c": 3.0})
+    damaged = entries[1]._replace(inline=payload)
+    block = [entries[0], damaged, entries[2]]
+    error = _message(lambda: namespace.load(damaged))
+    assert error[0] is CorruptArtifactError
+    assert _message(lambda: namespace.load_many(block)) == error
+
+
+def test_a_damaged_object_raises_in_load_many_as_in_load(tmp_path: Path) -> None:
+    namespace, entries = _stored(tmp_path, {"small": 1, "large": list(range(30_000))})
+    [ref] = entries[1].objects
+    path = object_path(tmp_path, ref.digest, ref.suffix)
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:100])
+    error = _message(lambda: namespace.load(entries[1]))
+    assert error[0] is CorruptArtifactError
+    assert _message(lambda: namespace.load_many(entries[:2])) == error
+
+
+def test_an_entry_of_a_newer_codec_version_raises_in_load_many_as_in_load(tmp_path: Path) -> None:
+    namespace, entries = _stored(tmp_path, {"a": 1.0})
+    newer = entries[0]._replace(codec_version=99)
+    error = _message(lambda: namespace.load(newer))
+    assert error[0] is FormatVersionError
+    assert _message(lambda: namespace.load_many([entries[0], newer])) == error
+
+
+@settings(max_examples=50, deadline=None)
+@given(values=st.lists(msgpack_values(), max_size=6))
+def test_unpackb_many_gives_what_unpackb_gives(values: list[tp.Any]) -> None:
+    payloads = [packb(value) for value in values]
+    for decoded, value in zip(unpackb_many(payloads), values, strict=True):
+        assert_same_value(decoded, value)
+    codec = get_codec("msgpack")
+    decoded = codec.decode_inline_many(payloads, codec.version)
+    assert len(decoded) == len(values)
+
+
+def test_unpackb_many_raises_the_first_error_unpackb_raises() -> None:
+    good, tagged, bad = packb(1), packb((1, 2)), b"\xc1"
+    with pytest.raises(Exception) as expected:
+        unpackb(bad)
+    for payloads in ([good, bad, tagged], [tagged, bad, good], [bad]):
+        with pytest.raises(type(expected.value)):
+            unpackb_many(payloads)
+
+
+def _record(key: str, **fields: tp.Any) -> bytes:
+    objects = fields.pop("objects", ())
+    entry = new_entry(key, "success", "msgpack", 1, Encoded(b"\x01", objects), **fields)
+    return encode_entry(entry)
+
+
+def test_decode_entries_gives_what_decode_entry_gives() -> None:
+    ref = ObjectRef("ab" * 16, 10, ".npy")
+    records = [_record(f"k{i}", duration=0.5, error_text=None) for i in range(150)]
+    records[70] = _record("with objects", objects=(ref,))
+    records[71] = msgpack.packb([1, "short", "success", "msgpack", 1, b"", [], 1.0])
+    assert decode_entries(records, "here") == [decode_entry(r, "here") for r in records]
+    assert decode_entries(records[:3], "here") == [decode_entry(r, "here") for r in records[:3]]
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        (b"\xc1", CorruptArtifactError),
+        (msgpack.packb(5), CorruptArtifactError),
+        (msgpack.packb([1, "k"]), CorruptArtifactError),
+        (msgpack.packb([ENTRY_FORMAT_VERSION + 1, "k"]), FormatVersionError),
+    ],
+)
+def test_decode_entries_raises_as_decode_entry(damage: bytes, error: type[Exception]) -> None:
+    records = [_record("a"), damage, _record("b")]
+    expected = _message(lambda: decode_entry(damage, "here"))
+    assert expected[0] is error
+    assert _message(lambda: decode_entries(records, "here")) == expected
+
+
+def test_find_many_finds_keys_sharing_their_first_eight_bytes(tmp_path: Path) -> None:
+    # crafted digests: a real collision of 64 bits never happens in a test
+    digests = [bytes([1] * 8 + [i] * 8) for i in (3, 1, 2)] + [bytes([0] * 15 + [1])]
+    records = [(digest, digest * 2) for digest in digests]
+    path = tmp_path / "crafted.pack"
+    path.write_bytes(build_pack(records))
+    pack = Pack.open(path)
+    absent = [bytes([1] * 8 + [9] * 8), bytes([1] * 8 + [0] * 8), bytes([255] * 16)]
+    query = np.frombuffer(b"".join(digests + absent), dtype="S16")
+    positions, found = pack.find_many(query)
+    assert positions == [0, 1, 2, 3]
+    assert found == [digest * 2 for digest in digests]
+
+
+def test_find_many_refuses_a_record_that_does_not_match_its_checksum(tmp_path: Path) -> None:
+    digests = [key_digest(f"k{i}") for i in range(20)]
+    data = bytearray(build_pack([(digest, b"record %d" % i) for i, digest in enumerate(digests)]))
+    data[-3] ^= 0xFF
+    path = tmp_path / "damaged.pack"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptArtifactError, match="does not match its checksum"):
+        Pack.open(path).find_many(np.frombuffer(b"".join(digests), dtype="S16"))
+
+
+def test_get_many_over_several_chunks_and_packs_gives_what_get_gives(tmp_path: Path) -> None:
+    table = EntryTable(tmp_path)
+    keys = [f"key{i}" for i in range(2500)]
+    for part in (keys[:1500], keys[1000:]):  # two packs, overlapping: the newest wins
+        table.put_many([new_entry(k, "success", "msgpack", 1, Encoded(k.encode())) for k in part])
+    table.put(new_entry("key5", "deleted", "", 0, Encoded(None)))  # a loose tombstone
+    fresh = EntryTable(tmp_path)
+    wanted = [*reversed(keys), "absent"]
+    assert fresh.get_many(wanted) == {k: e for k in wanted if (e := fresh.get(k)) is not None}
+    store_entries = Store(tmp_path / "store").namespace("n")
+    assert store_entries.entries([]) == {}
