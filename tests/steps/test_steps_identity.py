@@ -101,6 +101,14 @@ def test_item_keys_are_type_tagged(tmp_path: Path) -> None:
     assert identity.item_key(step, identity.NoValue()) == identity.NO_INPUT_KEY
 
 
+def test_item_keys_of_many_values_are_their_item_keys() -> None:
+    values = [5, 5.0, "x", (1, 2), "a" * 300]
+    for step, more in ((IdMult(), [identity.NoValue()]), (IdLongUid(), [])):
+        assert identity.item_keys(step, values + more) == [
+            identity.item_key(step, v) for v in values + more
+        ]
+
+
 def test_long_custom_uids_are_shortened_without_collisions() -> None:
     step = IdLongUid()
     a, b = "a" * 300 + "1", "a" * 300 + "2"

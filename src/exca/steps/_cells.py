@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import operator
 import time
 import typing as tp
 from pathlib import Path
@@ -32,6 +33,7 @@ _CONFIG_FILE = "config.json"  # full configs, defaults included: for humans and 
 # consistent with the file (or wrote): later instances of the same step skip reading it
 _CONSISTENT: dict[tuple[str, str, str], bool] = {}
 _FLUSH_SECONDS = 1.0
+_status = operator.attrgetter("status")
 _FEW_KEYS = 8
 
 
@@ -104,17 +106,19 @@ class Cell:
     def entries(self, keys: tp.Iterable[str]) -> dict[str, Entry]:
         """Entries of the ``keys`` present, those seen before by this instance from memory."""
         known = self.known
-        found = {key: known[key] for key in keys if key in known}
-        missing = [key for key in keys if key not in found]
+        found = {key: known[key] for key in keys if key in known} if known else {}
+        missing = [key for key in keys if key not in found] if found else list(keys)
         if len(missing) <= _FEW_KEYS:  # direct reads: a bulk read lists the whole folder
             for key in missing:
                 entry = self._ns.entry(key)
                 if entry is not None:
                     found[key] = known[key] = entry
-        else:
-            fresh = self._ns.entries(missing)
-            known.update(fresh)
-            found.update(fresh)
+            return found
+        fresh = self._ns.entries(missing)
+        known.update(fresh)
+        if not found:
+            return fresh
+        found.update(fresh)
         return found
 
     def read(self, entry: Entry) -> tp.Any:
@@ -137,6 +141,15 @@ class Cell:
         if ram is not None:
             ram[self.relpath, entry.key] = value
         return value
+
+    def read_many(self, entries: list[Entry]) -> list[tp.Any]:
+        """:meth:`read` of each entry, decoded together (for a few entries at a time).
+
+        Raises ``CorruptArtifactError`` if any value is damaged.
+        """
+        if self.backend.keep_in_ram or "error" in set(map(_status, entries)):
+            return [self.read(entry) for entry in entries]
+        return self._ns.load_many(entries, keep_in_ram=self.cache_type.keep_in_ram)
 
     def warn_corrupt(self, key: str, error: BaseException) -> None:
         """Log once per cell that a damaged value is being recomputed."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import operator
 import time
 import typing as tp
 
 from ._batch import Failure
+
+_BLOCK = 256  # values read together; inline payloads are small (at most 64 KiB each)
+_objects = operator.attrgetter("objects")
 
 if tp.TYPE_CHECKING:
     from exca.store import Entry
@@ -29,7 +33,7 @@ class CellSource:
 
     def prepare(self, keys: tp.Sequence[str]) -> None:
         """Compute what ``keys`` miss in the cell (for the mode), then note their entries."""
-        todo = [key for key in keys if key not in self._entries]
+        todo = [key for key in keys if key not in self._entries] if self._entries else keys
         if not todo:
             return
         found = self.cell.entries(todo)
@@ -38,8 +42,10 @@ class CellSource:
         if misses:
             self._compute(misses)
 
-    def _misses(self, keys: list[str], found: dict[str, Entry]) -> list[str]:
+    def _misses(self, keys: tp.Sequence[str], found: dict[str, Entry]) -> list[str]:
         mode, attempted = self.ctx.mode, self.cell.attempted
+        if len(found) == len(keys) and mode in ("cached", "read-only"):
+            return []  # all cached: only force and retry recompute cached items
         misses = []
         for key in keys:
             entry = found.get(key)
@@ -72,6 +78,25 @@ class CellSource:
                 if self.cell.known.get(key) is entry:
                     self.cell.known.pop(key, None)
             self._entries.update(self.cell.entries(keys))
+
+    def stream(self, keys: tp.Sequence[str]) -> tp.Iterator[tp.Any]:
+        """``self[key]`` for each key, in order; blocks of small cached values are read
+        together (a block at a time: the values of a large read are never all in RAM)."""
+        for start in range(0, len(keys), _BLOCK):
+            yield from self._block(keys[start : start + _BLOCK])
+
+    def _block(self, keys: tp.Sequence[str]) -> tp.Iterable[tp.Any]:
+        entries = [self._entries.get(key) for key in keys]
+        if None in entries or not self._fresh.keys().isdisjoint(keys):
+            return (self[key] for key in keys)
+        if any(map(_objects, entries)):  # values with objects (arrays...) one at a time
+            return (self[key] for key in keys)
+        from exca.store import CorruptArtifactError
+
+        try:
+            return self.cell.read_many(tp.cast("list[Entry]", entries))
+        except CorruptArtifactError:  # one by one: the damaged ones warn and recompute
+            return (self[key] for key in keys)
 
     def __getitem__(self, key: str) -> tp.Any:
         if key in self._fresh:

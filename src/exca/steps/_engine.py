@@ -56,7 +56,7 @@ def run_many(step: Step, values: tp.Iterable[tp.Any]) -> StepItems:
     original, step = step, _graph.resolved(step)
     _graph.freeze(step)
     values = list(values)
-    keys = [identity.item_key(step, value) for value in values]
+    keys = identity.item_keys(step, values)
     source = dict(zip(keys, values, strict=True))
     if len(source) < len(values) and step.item_uid(values[0]) is not None:
         _check_collisions(step, keys, values)

@@ -62,6 +62,7 @@ class Step(DiscriminatedModel):
     _resolves: tp.ClassVar[bool] = False  # overrides _resolve_step
     _batched: tp.ClassVar[bool] = False  # overrides _run_batch
     _generator: tp.ClassVar[bool] = False  # _run needs no input
+    _custom_item_uid: tp.ClassVar[bool] = False  # overrides item_uid
     _pure_generator: tp.ClassVar[bool] = False  # _run takes no positional input at all
     _chain_class: tp.ClassVar[type[Chain] | None] = None
     _state: _StepState = pydantic.PrivateAttr(default_factory=_StepState)
@@ -72,6 +73,7 @@ class Step(DiscriminatedModel):
         cls._batched = cls._run_batch is not Step._run_batch
         cls._computes = cls._computes or cls._batched or cls._run is not Step._run
         cls._resolves = cls._resolve_step is not Step._resolve_step
+        cls._custom_item_uid = cls.item_uid is not Step.item_uid
         params = [p for n, p in inspect.signature(cls._run).parameters.items() if n != "self"]
         cls._generator = all(p.default is not p.empty or p.kind in _VARIADIC for p in params)
         cls._pure_generator = cls._generator and not any(p.kind in _POSITIONAL for p in params)

@@ -15,7 +15,15 @@ import typing as tp
 if tp.TYPE_CHECKING:
     from .base import Step
 
-__all__ = ["NoValue", "ModeType", "NO_INPUT_KEY", "cell_path", "item_key", "shorten"]
+__all__ = [
+    "NoValue",
+    "ModeType",
+    "NO_INPUT_KEY",
+    "cell_path",
+    "item_key",
+    "item_keys",
+    "shorten",
+]
 
 ModeType = tp.Literal["cached", "force", "read-only", "retry"]
 NO_INPUT_KEY = "__exca_no_input__"  # item key of a generator run without input
@@ -79,6 +87,16 @@ def item_key(step: Step, value: object) -> str:
             "return None for NoValue or make _run take no positional input"
         )
     return shorten(custom, type(step)._ITEM_UID_MAX_LENGTH)
+
+
+def item_keys(step: Step, values: tp.Iterable[object]) -> list[str]:
+    """:func:`item_key` of each value (one pass, for ``run_many``)."""
+    if type(step)._custom_item_uid:
+        return [item_key(step, value) for value in values]
+    key_of("")  # loads the store's key_of
+    store_key_of = _store_key_of
+    assert store_key_of is not None
+    return [NO_INPUT_KEY if isinstance(v, NoValue) else store_key_of(v) for v in values]
 
 
 def segment(config: dict[str, tp.Any]) -> str:

@@ -24,7 +24,8 @@ __all__ = ["StepItems", "BatchProtocolError", "Failure"]
 
 
 class _Source(tp.Protocol):
-    """Anything indexable by uid; it may also offer ``prepare(uids)`` to compute eagerly."""
+    """Anything indexable by uid; it may also offer ``prepare(uids)`` to compute eagerly,
+    and ``stream(uids)`` to read many values at once (one outcome per uid, in order)."""
 
     def __getitem__(self, uid: str) -> tp.Any: ...
 
@@ -56,6 +57,8 @@ class StepItems:
             uids = list(source)
         self._source = source
         self._uids = list(uids)
+        self._unique: list[str] | None = None  # the uids without duplicates, in order
+        self._prepared = False
         self.upstream = tuple(upstream)
         self.pending = tuple(pending)
         self.mode = mode
@@ -73,7 +76,15 @@ class StepItems:
         return f"StepItems({len(self)} items, pending=[{steps}])"
 
     def __iter__(self) -> tp.Iterator[tp.Any]:
-        return _Results(self._uids, self._unique_outcomes())
+        outcomes = self._unique_outcomes()
+        if len(self._unique_uids()) == len(self._uids):
+            return _DistinctResults(len(self._uids), outcomes)
+        return _Results(self._uids, outcomes)
+
+    def _unique_uids(self) -> list[str]:
+        if self._unique is None:
+            self._unique = list(dict.fromkeys(self._uids))
+        return self._unique
 
     def then(self, step: Step) -> StepItems:
         """The same items, with ``step`` applied after the pending steps."""
@@ -97,9 +108,12 @@ class StepItems:
 
     def prepare(self) -> None:
         """Compute now what cached boundaries upstream need to compute for these items."""
+        if self._prepared:  # the source notes what it prepared: a second call finds nothing
+            return
         prepare = getattr(self._source, "prepare", None)
         if prepare is not None:
-            prepare(list(dict.fromkeys(self._uids)))
+            prepare(self._unique_uids())
+        self._prepared = True
 
     def outcomes(self) -> tp.Iterator[tp.Any]:
         """One value or :class:`Failure` per unique uid, in order of first appearance."""
@@ -108,7 +122,12 @@ class StepItems:
     def _unique_outcomes(self) -> tp.Iterator[tp.Any]:
         self.prepare()
         source = self._source
-        stream: tp.Iterator[tp.Any] = (source[uid] for uid in dict.fromkeys(self._uids))
+        read = getattr(source, "stream", None)  # reads many values at once
+        stream: tp.Iterator[tp.Any] = (
+            read(self._unique_uids())
+            if read is not None
+            else (source[uid] for uid in self._unique_uids())
+        )
         for batched, group in itertools.groupby(self.pending, key=lambda s: s._batched):
             for step in group:
                 apply = _batch.apply_batch if batched else _batch.apply_each
@@ -144,5 +163,29 @@ class _Results:
             if self._remaining[uid]:
                 self._memo[uid] = outcome
         if isinstance(outcome, Failure):
+            raise outcome.error
+        return outcome
+
+
+class _DistinctResults:
+    """:class:`_Results` when no uid repeats: one outcome per uid, failures raise."""
+
+    __slots__ = ("_left", "_unique")
+
+    def __init__(self, count: int, unique: tp.Iterator[tp.Any]) -> None:
+        self._left = count
+        self._unique = unique
+
+    def __iter__(self) -> _DistinctResults:
+        return self
+
+    def __next__(self) -> tp.Any:
+        if self._left <= 0:
+            for _ in self._unique:  # drained: lets _run_batch report extra results
+                raise BatchProtocolError("more results than inputs")
+            raise StopIteration
+        self._left -= 1
+        outcome = next(self._unique)
+        if type(outcome) is Failure:
             raise outcome.error
         return outcome

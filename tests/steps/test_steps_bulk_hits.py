@@ -1,0 +1,111 @@
+"""Contract: ``run_many`` over cached items reads them in blocks while iterating, and gives
+exactly what one-by-one reads give: order, duplicates, cached errors, damaged values."""
+
+from __future__ import annotations
+
+import logging
+import typing as tp
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exca.steps import Step
+from exca.store import Namespace
+
+CALLS: list[tp.Any] = []
+
+
+class BulkMult(Step):
+    coeff: float = 3.0
+
+    def _run(self, value: tp.Any) -> tp.Any:
+        CALLS.append(value)
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"negative {value}")
+        return value * self.coeff
+
+
+def cached(folder: Path, **kwargs: tp.Any) -> dict[str, tp.Any]:
+    return {"backend": "Cached", "folder": folder, **kwargs}
+
+
+@pytest.fixture
+def blocks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Sizes of the blocks read with ``Namespace.load_many``, in order."""
+    sizes: list[int] = []
+    load_many = Namespace.load_many
+
+    def recording(self: Namespace, entries: tp.Any, keep_in_ram: bool = False) -> list[tp.Any]:
+        sizes.append(len(entries))
+        return load_many(self, entries, keep_in_ram)
+
+    monkeypatch.setattr(Namespace, "load_many", recording)
+    CALLS.clear()
+    return sizes
+
+
+def test_cached_items_stream_in_bounded_blocks_as_iteration_proceeds(
+    tmp_path: Path, blocks: list[int]
+) -> None:
+    values = list(range(600))
+    assert list(BulkMult(infra=cached(tmp_path)).run_many(values)) == [v * 3.0 for v in values]
+    CALLS.clear()
+    blocks.clear()
+    iterator = iter(BulkMult(infra=cached(tmp_path)).run_many(values))
+    assert next(iterator) == 0.0
+    assert len(blocks) == 1 and blocks[0] <= 256  # nothing read beyond the first block
+    assert list(iterator) == [v * 3.0 for v in values[1:]]
+    assert sum(blocks) == 600 and max(blocks) <= 256 and CALLS == []
+
+
+def test_a_cached_error_inside_a_block_raises_at_its_place_and_iteration_goes_on(
+    tmp_path: Path, blocks: list[int]
+) -> None:
+    values = [1, 2, -3, 4]
+    list(BulkMult(infra=cached(tmp_path)).run_many(values[:2]))
+    with pytest.raises(ValueError, match="negative -3"):
+        list(BulkMult(infra=cached(tmp_path)).run_many(values))
+    CALLS.clear()
+    iterator = iter(BulkMult(infra=cached(tmp_path)).run_many(values))
+    assert [next(iterator), next(iterator)] == [3.0, 6.0]
+    with pytest.raises(ValueError, match="negative -3") as info:
+        next(iterator)
+    assert any("reraised from cache" in note for note in info.value.__notes__)
+    assert next(iterator) == 12.0 and CALLS == []
+
+
+def test_a_damaged_value_in_a_block_is_recomputed_alone_with_one_warning(
+    tmp_path: Path, blocks: list[int], caplog: pytest.LogCaptureFixture
+) -> None:
+    values = list(range(20))
+    step = BulkMult(infra=cached(tmp_path))
+    list(step.run_many(values))
+    namespace = step.lookup(5).cache_dict.namespace
+    key = step.lookup(5).uid
+    entry = namespace.entry(key)
+    assert entry is not None and entry.inline is not None
+    with namespace.batch():  # a record whose checksum holds but whose payload is garbage
+        namespace._publish(entry._replace(inline=b"\xc1"))
+    CALLS.clear()
+    with caplog.at_level(logging.WARNING):
+        out = list(BulkMult(infra=cached(tmp_path)).run_many(values))
+    assert out == [v * 3.0 for v in values] and CALLS == [5]
+    assert sum("damaged" in r.message for r in caplog.records) == 1
+
+
+def test_duplicates_arrays_and_ram_caches_read_back_as_one_by_one(
+    tmp_path: Path, blocks: list[int]
+) -> None:
+    arrays = [np.full(3000, i, dtype=np.float64) for i in range(3)]  # stored as objects
+    values: list[tp.Any] = [1, 2, 1, *arrays, 2.5, 1]
+    expected = list(BulkMult(infra=cached(tmp_path)).run_many(values))
+    for infra in (cached(tmp_path), cached(tmp_path, keep_in_ram=True)):
+        CALLS.clear()
+        out = list(BulkMult(infra=infra).run_many(values))
+        assert CALLS == [] and len(out) == len(expected)
+        for got, want in zip(out, expected, strict=True):
+            assert np.array_equal(got, want)
+    ram = BulkMult(infra=cached(tmp_path, keep_in_ram=True))
+    first = list(ram.run_many(values[:3]))
+    assert list(ram.run_many(values[:3]))[0] is first[0]  # served from RAM the second time
