@@ -109,3 +109,21 @@ def test_duplicates_arrays_and_ram_caches_read_back_as_one_by_one(
     ram = BulkMult(infra=cached(tmp_path, keep_in_ram=True))
     first = list(ram.run_many(values[:3]))
     assert list(ram.run_many(values[:3]))[0] is first[0]  # served from RAM the second time
+
+
+def test_modes_over_many_items_recompute_what_they_should(tmp_path: Path) -> None:
+    values = [-1, *range(1, 20), -2]
+    with pytest.raises(ValueError):
+        list(BulkMult(infra=cached(tmp_path)).run_many(values))
+    CALLS.clear()
+    with pytest.raises(ValueError):  # retry: the two cached errors only, once
+        list(BulkMult(infra=cached(tmp_path, mode="retry")).run_many(values))
+    assert sorted(CALLS) == [-2, -1]
+    CALLS.clear()
+    forced = BulkMult(infra=cached(tmp_path, mode="force"))
+    assert list(forced.run_many(values[1:-1])) == [v * 3.0 for v in values[1:-1]]
+    assert CALLS == values[1:-1]
+    with pytest.raises(RuntimeError, match="read-only"):
+        BulkMult(infra=cached(tmp_path, mode="read-only")).run_many([*values[1:-1], 100])
+    reader = BulkMult(infra=cached(tmp_path, mode="read-only"))
+    assert list(reader.run_many(values[1:-1])) == [v * 3.0 for v in values[1:-1]]

@@ -25,6 +25,7 @@ from exca.store.entries import (
     key_digest,
     new_entry,
 )
+from exca.store.entry_map import EntryMap, decoded
 from exca.store.entry_table import EntryTable
 from exca.store.errors import CorruptArtifactError, FormatVersionError
 from exca.store.layout import object_path
@@ -110,11 +111,10 @@ def test_an_entry_of_a_newer_codec_version_raises_in_load_many_as_in_load(tmp_pa
 @given(values=st.lists(msgpack_values(), max_size=6))
 def test_unpackb_many_gives_what_unpackb_gives(values: list[tp.Any]) -> None:
     payloads = [packb(value) for value in values]
-    for decoded, value in zip(unpackb_many(payloads), values, strict=True):
-        assert_same_value(decoded, value)
+    for back, value in zip(unpackb_many(payloads), values, strict=True):
+        assert_same_value(back, value)
     codec = get_codec("msgpack")
-    decoded = codec.decode_inline_many(payloads, codec.version)
-    assert len(decoded) == len(values)
+    assert len(codec.decode_inline_many(payloads, codec.version)) == len(values)
 
 
 def test_unpackb_many_raises_the_first_error_unpackb_raises() -> None:
@@ -192,3 +192,79 @@ def test_get_many_over_several_chunks_and_packs_gives_what_get_gives(tmp_path: P
     assert fresh.get_many(wanted) == {k: e for k in wanted if (e := fresh.get(k)) is not None}
     store_entries = Store(tmp_path / "store").namespace("n")
     assert store_entries.entries([]) == {}
+
+
+def _put_packed(table: EntryTable, entries: list[tp.Any]) -> None:
+    table.put_many(entries)  # one pack per call
+
+
+def test_find_keeps_records_undecoded_until_read_and_equals_entries(tmp_path: Path) -> None:
+    namespace = Store(tmp_path).namespace("n")
+    with namespace.batch():
+        for i in range(40):
+            namespace.put(f"k{i}", i)
+    namespace.delete("k3")
+    namespace.pack()  # the tombstone of k3 goes into a pack too
+    keys = [f"k{i}" for i in range(45)]
+    found = namespace.find(keys)
+    assert set(found) == {f"k{i}" for i in range(40)} - {"k3"} and "k3" not in found
+    assert any(type(item) is bytes for item in found._items.values())  # lazily decoded
+    assert found.decoded() == namespace.entries(keys) == {k: found[k] for k in found}
+    assert list(found.get_many(["k5", "k3", "k7"])) == [found["k5"], None, found["k7"]]
+    assert [namespace.load(e) for e in found.get_many(["k1", "k2"])] == [1, 2]  # type: ignore[arg-type]
+
+
+def test_entry_map_select_update_and_discard_leave_records_undecoded(tmp_path: Path) -> None:
+    namespace = Store(tmp_path).namespace("n")
+    with namespace.batch():
+        for i in range(20):
+            namespace.put(f"k{i}", i)
+    found = namespace.find([f"k{i}" for i in range(20)])
+    part = found.select(["k1", "k2", "absent"])
+    assert sorted(part) == ["k1", "k2"] and type(part._items["k1"]) is bytes
+    merged = type(found)()
+    merged.update(part)
+    merged.discard("k2")
+    merged.discard("absent")
+    assert list(merged) == ["k1"] and type(merged._items["k1"]) is bytes
+    assert merged["k1"] == found["k1"] and type(merged._items["k1"]) is not bytes
+
+
+def test_a_record_holding_another_key_is_an_error_when_read_and_absent_from_entries(
+    tmp_path: Path,
+) -> None:
+    table = EntryTable(tmp_path / "t")
+    _put_packed(
+        table, [new_entry(f"k{i}", "success", "msgpack", 1, Encoded(b"\x01")) for i in range(3)]
+    )
+    found = table.find_many(["k0", "k1"])
+    found["k1"] = found["k0"]  # the record of k0 under k1's name: as a damaged store would
+    emap = EntryMap(found, where="here")
+    with pytest.raises(CorruptArtifactError, match="holds key 'k0'"):
+        emap["k1"]
+    with pytest.raises(CorruptArtifactError, match="holds key 'k0'"):
+        emap.get_many(["k0", "k1"])
+    assert sorted(decoded(found.items(), "here")) == ["k0"]
+
+
+@pytest.mark.parametrize("count", [3, 400])  # sparse and dense lookups of one pack
+def test_search_finds_tombstones_and_the_newest_record_across_packs(
+    tmp_path: Path, count: int
+) -> None:
+    table = EntryTable(tmp_path / "t")
+    keys = [f"key{i}" for i in range(count)]
+    old = [new_entry(k, "success", "msgpack", 1, Encoded(b"old")) for k in keys]
+    _put_packed(
+        table,
+        old + [new_entry(f"other{i}", "success", "msgpack", 1, Encoded(b"o")) for i in range(1000)],
+    )
+    _put_packed(table, [new_entry(keys[0], "deleted", "", 0, Encoded(None))])
+    _put_packed(table, [new_entry(keys[-1], "success", "msgpack", 1, Encoded(b"new"))])
+    fresh = EntryTable(tmp_path / "t")
+    found = fresh.find_many(keys)
+    entries = fresh.get_many(keys)
+    assert entries == {k: fresh.get(k) for k in keys}
+    assert entries[keys[0]].status == "deleted" and entries[keys[-1]].inline == b"new"
+    assert type(found[keys[0]]) is not bytes  # a tombstone is decoded at once
+    namespace = Store(tmp_path).namespace("t")
+    assert keys[0] not in namespace.find(keys) and len(namespace.find(keys)) == count - 1

@@ -22,6 +22,7 @@ from .lookup import StepPaths
 
 if tp.TYPE_CHECKING:
     from exca.store import CacheDict, Entry, Store
+    from exca.store.entry_map import EntryMap
 
     from .backends import Backend
 
@@ -72,7 +73,9 @@ class Cell:
         self.attempted: set[str] = set()  # keys recomputed by force/retry: once per instance
         # entries this instance has read or written: a step instance trusts what it has
         # seen (as exca 0.6.0 did); new instances and lookups read the store afresh
-        self.known: dict[str, Entry] = {}
+        from exca.store.entry_map import EntryMap
+
+        self.known = EntryMap()
         self._warned_corrupt = False
         self._last_flush = time.monotonic()
 
@@ -98,15 +101,16 @@ class Cell:
         """The entry of ``key`` as stored now."""
         entry = self._ns.entry(key)
         if entry is None:
-            self.known.pop(key, None)
+            self.known.discard(key)
         else:
             self.known[key] = entry
         return entry
 
-    def entries(self, keys: tp.Iterable[str]) -> dict[str, Entry]:
-        """Entries of the ``keys`` present, those seen before by this instance from memory."""
+    def entries(self, keys: tp.Sequence[str]) -> EntryMap:
+        """Entries of the ``keys`` present, those seen before by this instance from memory
+        (a new map, the caller's to keep; records are decoded when read)."""
         known = self.known
-        found = {key: known[key] for key in keys if key in known} if known else {}
+        found = known.select(keys)
         missing = [key for key in keys if key not in found] if found else list(keys)
         if len(missing) <= _FEW_KEYS:  # direct reads: a bulk read lists the whole folder
             for key in missing:
@@ -114,7 +118,7 @@ class Cell:
                 if entry is not None:
                     found[key] = known[key] = entry
             return found
-        fresh = self._ns.entries(missing)
+        fresh = self._ns.find(missing)
         known.update(fresh)
         if not found:
             return fresh
@@ -194,7 +198,7 @@ class Cell:
 
     def delete(self, key: str) -> None:
         self.backend._ram.pop((self.relpath, key), None)
-        self.known.pop(key, None)
+        self.known.discard(key)
         self._ns.delete(key)
 
     # ---- configs (defect 1: a changed class default must not serve old results) --------

@@ -13,6 +13,7 @@ _objects = operator.attrgetter("objects")
 
 if tp.TYPE_CHECKING:
     from exca.store import Entry
+    from exca.store.entry_map import EntryMap
 
     from ._cells import Cell
     from ._engine import Context
@@ -28,7 +29,9 @@ class CellSource:
         self.step = step
         self.ctx = ctx
         self.inputs = inputs
-        self._entries: dict[str, Entry] = {}
+        from exca.store.entry_map import EntryMap
+
+        self._entries = EntryMap()
         self._fresh: dict[str, Failure] = {}  # errors computed in this process: raised as is
 
     def prepare(self, keys: tp.Sequence[str]) -> None:
@@ -36,31 +39,35 @@ class CellSource:
         todo = [key for key in keys if key not in self._entries] if self._entries else keys
         if not todo:
             return
-        found = self.cell.entries(todo)
+        found = self.cell.entries(todo)  # a new dict: kept as is when nothing is noted yet
         misses = self._misses(todo, found)
-        self._entries.update(found)
+        if self._entries:
+            self._entries.update(found)
+        else:
+            self._entries = found
         if misses:
             self._compute(misses)
 
-    def _misses(self, keys: tp.Sequence[str], found: dict[str, Entry]) -> list[str]:
-        mode, attempted = self.ctx.mode, self.cell.attempted
-        if len(found) == len(keys) and mode in ("cached", "read-only"):
-            return []  # all cached: only force and retry recompute cached items
-        misses = []
-        for key in keys:
-            entry = found.get(key)
-            if entry is None:
-                if mode == "read-only":
-                    raise RuntimeError(
-                        f"no cached result for item {key!r} in {self.cell.cache_folder} and "
-                        "infra.mode is 'read-only'; run it once with mode 'cached' to compute it"
-                    )
-                misses.append(key)
-            elif key in attempted:
-                continue
-            elif mode == "force" or (mode == "retry" and entry.status == "error"):
-                misses.append(key)
-        return misses
+    def _misses(self, keys: tp.Sequence[str], found: EntryMap) -> list[str]:
+        mode = self.ctx.mode
+        if mode in ("cached", "read-only"):  # only force and retry recompute cached items
+            misses = [key for key in keys if key not in found] if len(found) < len(keys) else []
+            if misses and mode == "read-only":
+                raise RuntimeError(
+                    f"no cached result for item {misses[0]!r} in {self.cell.cache_folder} and "
+                    "infra.mode is 'read-only'; run it once with mode 'cached' to compute it"
+                )
+            return misses
+        attempted = self.cell.attempted
+        return [
+            key
+            for key in keys
+            if key not in found
+            or (
+                key not in attempted
+                and (mode == "force" or (mode == "retry" and found[key].status == "error"))
+            )
+        ]
 
     def _compute(self, keys: list[str]) -> None:
         inputs = self.inputs.select(keys)
@@ -76,7 +83,7 @@ class CellSource:
                 self.cell.attempted.update(keys)
             for key, entry in before.items():  # not rewritten here: maybe by another process
                 if self.cell.known.get(key) is entry:
-                    self.cell.known.pop(key, None)
+                    self.cell.known.discard(key)
             self._entries.update(self.cell.entries(keys))
 
     def stream(self, keys: tp.Sequence[str]) -> tp.Iterator[tp.Any]:
@@ -86,38 +93,42 @@ class CellSource:
             yield from self._block(keys[start : start + _BLOCK])
 
     def _block(self, keys: tp.Sequence[str]) -> tp.Iterable[tp.Any]:
-        entries = [self._entries.get(key) for key in keys]
-        if None in entries or not self._fresh.keys().isdisjoint(keys):
-            return (self[key] for key in keys)
-        if any(map(_objects, entries)):  # values with objects (arrays...) one at a time
-            return (self[key] for key in keys)
         from exca.store import CorruptArtifactError
 
+        one_by_one = (self[key] for key in keys)
         try:
+            entries = self._entries.get_many(keys)
+            if None in entries or not self._fresh.keys().isdisjoint(keys):
+                return one_by_one
+            if any(map(_objects, entries)):  # values with objects (arrays...) one at a time
+                return one_by_one
             return self.cell.read_many(tp.cast("list[Entry]", entries))
         except CorruptArtifactError:  # one by one: the damaged ones warn and recompute
-            return (self[key] for key in keys)
+            return one_by_one
 
     def __getitem__(self, key: str) -> tp.Any:
         if key in self._fresh:
             return self._fresh[key]
-        entry = self._entries.get(key) or self.cell.entry(key)
-        if entry is None:
-            raise RuntimeError(
-                f"the work for {self.cell.cache_folder}[{key!r}] completed without storing "
-                "its result; is another process clearing this cache?"
-            )
         try:
-            return self.cell.read(entry)
+            return self.cell.read(self._entry(key))
         except Exception as error:
             from exca.store import CorruptArtifactError
 
             if not isinstance(error, CorruptArtifactError):
                 raise
             self.cell.warn_corrupt(key, error)
-            self._entries.pop(key, None)
+            self._entries.discard(key)
             self._compute([key])
             return self.cell.read(self._entries[key])
+
+    def _entry(self, key: str) -> Entry:
+        entry = self._entries.get(key) or self.cell.entry(key)
+        if entry is None:
+            raise RuntimeError(
+                f"the work for {self.cell.cache_folder}[{key!r}] completed without storing "
+                "its result; is another process clearing this cache?"
+            )
+        return entry
 
 
 class CellWork:

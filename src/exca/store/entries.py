@@ -154,7 +154,7 @@ def decode_entries(records: Sequence[bytes], where: object) -> list[Entry]:
     for start in range(0, len(records), _DECODE_CHUNK):
         chunk = records[start : start + _DECODE_CHUNK]
         try:
-            decoded = [msgpack.unpackb(data, raw=False, use_list=False) for data in chunk]
+            decoded = [msgpack.unpackb(data, use_list=False) for data in chunk]  # raw=False
         except (ValueError, msgpack.ExtraData, TypeError):
             decoded = None
         if decoded is None or not _plain_records(decoded):

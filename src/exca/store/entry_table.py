@@ -8,28 +8,18 @@ first, then the packs, newest record winning between packs.
 
 from __future__ import annotations
 
-import operator
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from .digest import digest_bytes
-from .entries import (
-    Entry,
-    decode_entries,
-    decode_entry,
-    encode_entry,
-    key_digest,
-    key_digests,
-    seal,
-    unseal,
-)
+from .entries import Entry, decode_entry, encode_entry, key_digest, key_digests, seal, unseal
+from .entry_map import decoded
 from .errors import CorruptArtifactError, ReadOnlyStoreError
 from .layout import LOOSE_DIR, PACKS_DIR, loose_entry_path, pack_path, temp_path
+from .pack_search import search_packs
 from .packs import Pack, build_pack
 from .publish import publish_bytes, translate_write_errors
 
@@ -39,8 +29,6 @@ MERGE_PACKS_OVER = 8  # more packs than this: the next packing merges them all i
 PACK_LOOSE_OVER = 1024  # a writer packs when it finds more loose records than this
 PACK_CHECK_EVERY = 256  # ... counting them every that many of its own single writes
 TOMBSTONE_GRACE_S = 3600.0  # merges keep deletions younger than this
-_key_of = operator.itemgetter(Entry._fields.index("key"))
-_SEARCH_CHUNK = 1024  # keys searched (and their records decoded) at a time
 _TRUSTED_AGE_S = 2.0  # a packs-folder time stamp older than this is trusted to reveal changes
 
 
@@ -80,13 +68,17 @@ class EntryTable:
     def get_many(self, keys: Sequence[str]) -> dict[str, Entry]:
         """Records of the ``keys`` present (tombstones included): one folder listing and
         one index search per pack, not one file open per key."""
+        return decoded(self.find_many(keys).items(), self._packs_dir)
+
+    def find_many(self, keys: Sequence[str]) -> dict[str, Entry | bytes]:
+        """:meth:`get_many`, leaving undecoded (as their checked bytes) the packed records
+        that need no decoding to be resolved (see :mod:`.pack_search`)."""
         digests = key_digests(keys)
         loose_names = self.loose_names()
-        found: dict[str, Entry] = {}
         if not loose_names:
-            self._search_packs(keys, digests, found)
-            return found
+            return search_packs(self._current_packs(), keys, digests, self._packs_dir)
         names = set(loose_names)
+        found: dict[str, Entry | bytes] = {}
         rest = []
         for position, digest in enumerate(digests):
             entry = self._read_loose(digest) if digest.hex() in names else None
@@ -95,44 +87,10 @@ class EntryTable:
             else:
                 found[keys[position]] = entry
         if rest:
-            self._search_packs([keys[p] for p in rest], [digests[p] for p in rest], found)
+            packs = self._current_packs()
+            rest_keys, rest_digests = [keys[p] for p in rest], [digests[p] for p in rest]
+            found.update(search_packs(packs, rest_keys, rest_digests, self._packs_dir))
         return found
-
-    def _search_packs(
-        self, keys: Sequence[str], digests: list[bytes], found: dict[str, Entry]
-    ) -> None:
-        packs = self._current_packs()
-        # in chunks: the records read and decoded stay in the processor's caches
-        for start in range(0, len(keys) if packs else 0, _SEARCH_CHUNK):
-            chunk = slice(start, start + _SEARCH_CHUNK)
-            # each digest is 16 bytes: one S16 row each
-            query = np.frombuffer(b"".join(digests[chunk]), dtype="S16")
-            if len(packs) == 1:  # the common case: no record can shadow another
-                self._search_one(packs[0], keys[chunk], query, found)
-            else:
-                self._search_all(packs, keys[chunk], query, found)
-
-    def _search_one(
-        self, pack: Pack, keys: Sequence[str], query: np.ndarray, found: dict[str, Entry]
-    ) -> None:
-        positions, records = pack.find_many(query)
-        entries = decode_entries(records, self._packs_dir)
-        wanted = [keys[position] for position in positions]
-        if list(map(_key_of, entries)) == wanted:  # (a digest collision would differ)
-            found.update(zip(wanted, entries, strict=True))
-        else:
-            found.update((e.key, e) for e, k in zip(entries, wanted, strict=True) if e.key == k)
-
-    def _search_all(
-        self, packs: list[Pack], keys: Sequence[str], query: np.ndarray, found: dict[str, Entry]
-    ) -> None:
-        for pack in packs:
-            positions, records = pack.find_many(query)
-            decoded = decode_entries(records, self._packs_dir)
-            for position, entry in zip(positions, decoded, strict=True):
-                known = found.get(entry.key)
-                if entry.key == keys[position] and (known is None or known.created < entry.created):
-                    found[entry.key] = entry
 
     def iter_entries(self) -> Iterator[Entry]:
         """The newest record of every key (tombstones included), loose first."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .codecs import choose_codec, get_codec
 from .codecs.base import Encoded
 from .entries import Entry, new_entry
+from .entry_map import EntryMap
 from .entry_table import EntryTable
 from .errors import NotAStoreFolderError
 
@@ -171,21 +172,32 @@ class Namespace:
 
     def entries(self, keys: Iterable[str]) -> dict[str, Entry]:
         """Entries of the ``keys`` present; a few file operations whatever their number."""
-        wanted = list(dict.fromkeys(keys))
+        return self.find(keys).decoded()
+
+    def find(self, keys: Iterable[str]) -> EntryMap:
+        """:meth:`entries`, each decoded only when read: the lookup of many keys creates
+        no object per entry until a reader asks for it (see :class:`EntryMap`)."""
+        wanted = keys if isinstance(keys, list) else list(keys)  # (repeated keys are harmless)
         if not set(map(type, wanted)) <= {str}:  # (one C-level pass when all are str)
             for key in wanted:
                 _check_key(key)
-        found: dict[str, Entry] = {}
+        found: dict[str, Entry | bytes] = {}
         if self._buffer:
             found.update((k, self._buffer[k]) for k in wanted if k in self._buffer)
         for table in (self._table, *self._layers):
             missing = [k for k in wanted if k not in found] if found else wanted
             if not missing:
                 break
-            found.update(table.get_many(missing))
+            if found:
+                found.update(table.find_many(missing))
+            else:
+                found = table.find_many(missing)
+        # a status is "deleted" only on a decoded entry (item 1 of a record is a byte)
         if "deleted" in set(map(_status_of, found.values())):
-            return {k: e for k, e in found.items() if e.status != "deleted"}
-        return found
+            found = {
+                k: e for k, e in found.items() if isinstance(e, bytes) or e.status != "deleted"
+            }
+        return EntryMap(found, where=self.folder)
 
     def load(self, entry: Entry, keep_in_ram: bool = False) -> Any:
         """Decode the value of a success entry (``CorruptArtifactError`` if damaged)."""
@@ -212,9 +224,13 @@ class Namespace:
         """
         reader = self._reader(keep_in_ram)
         values: list[Any] = []
-        for (name, version), run in itertools.groupby(entries, _codec_of):
+        kinds = set(map(_codec_of, entries))
+        groups = (
+            [(kinds.pop(), entries)] if len(kinds) == 1 else itertools.groupby(entries, _codec_of)
+        )  # (one codec: no grouping)
+        for (name, version), run in groups:
             codec = get_codec(name)
-            group = list(run)
+            group = run if isinstance(run, list) else list(run)
             inline = list(map(_inline_of, group))
             decode_inline = getattr(codec, "decode_inline_many", None)  # optional, faster
             if (

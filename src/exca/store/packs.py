@@ -60,6 +60,7 @@ class Pack:
         self.index = index
         self._keys = index["key"]
         self._high: np.ndarray | None = None  # built by the first bulk search
+        self._contains: dict[bytes, bool] = {}
 
     @classmethod
     def open(cls, path: Path) -> Pack:
@@ -101,8 +102,8 @@ class Pack:
         """Positions in ``digests`` (an ``S16`` array) of those found, and their records."""
         if not len(self._keys) or not len(digests):
             return [], []
-        rows = self._rows(digests)
-        found = np.flatnonzero(self._keys[rows] == digests)
+        rows, hits = self._rows(digests)
+        found = np.flatnonzero(hits)
         selected = self.index[rows[found]]  # one gather, then plain Python lists: no
         offsets = selected["offset"].tolist()  # per-row numpy scalar overhead
         lengths = selected["length"].tolist()
@@ -125,8 +126,8 @@ class Pack:
                     self.path, f"record at {start} does not match its checksum"
                 )
 
-    def _rows(self, digests: np.ndarray) -> np.ndarray:
-        """For each digest, the row holding it if any (else a row that does not match)."""
+    def _rows(self, digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each digest, the row holding it if any; and whether it does."""
         last = len(self._keys) - 1
         if self._high is None:
             # the first 8 bytes of each key as a native integer: searching those is
@@ -136,11 +137,20 @@ class Pack:
             ).astype("<u8")
         wanted = np.ndarray((len(digests),), ">u8", digests, 0, (16,)).astype("<u8")
         rows = np.minimum(self._high.searchsorted(wanted), last)
+        hits = self._keys[rows] == digests
         # keys sharing their first 8 bytes (very rare): search those on the whole key
-        shared = (self._keys[rows] != digests) & (self._high[rows] == wanted)
+        shared = ~hits & (self._high[rows] == wanted)
         if shared.any():
             rows[shared] = np.minimum(self._keys.searchsorted(digests[shared]), last)
-        return rows
+            hits = self._keys[rows] == digests
+        return rows, hits
+
+    def contains(self, needle: bytes) -> bool:
+        """Whether ``needle`` occurs anywhere in the file (one scan, then remembered)."""
+        known = self._contains.get(needle)
+        if known is None:
+            known = self._contains[needle] = self._data.find(needle) >= 0
+        return known
 
     def record(self, row: int) -> bytes:
         _, offset, length, check = self.index[row].item()

@@ -1,0 +1,81 @@
+"""Bulk lookups in a folder's packs: the newest record of many keys, found at once.
+
+Found records are returned as their checked bytes, undecoded (an ``EntryMap`` decodes
+them when they are read), except those that must be decoded to be resolved: a record
+that may be a tombstone, and a key found in several packs (the newest record wins).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+
+from .entries import Entry, decode_entry
+from .packs import Pack
+
+__all__ = ["search_packs"]
+
+# every tombstone record holds its status as this msgpack string (a fixstr, as the
+# writer always encodes it); a record without these bytes is no tombstone
+_TOMBSTONE_MARK = b"\xa7deleted"
+
+_WHOLE_PACK_SCAN = 4  # scan the whole pack once for a lookup of over 1/4 of its records
+
+Found = dict[str, Entry | bytes]
+
+
+def search_packs(
+    packs: Sequence[Pack], keys: Sequence[str], digests: Sequence[bytes], where: object
+) -> Found:
+    """The newest record of each of ``keys`` (whose digests are ``digests``) in ``packs``,
+    tombstones included; ``where`` names the records' folder in errors."""
+    if not packs or not keys:
+        return {}
+    query = np.frombuffer(b"".join(digests), dtype="S16")  # 16 bytes each: one S16 row
+    found: Found = {}
+    for pack in packs:
+        positions, records = pack.find_many(query)
+        # positions are increasing: when all are found, they are every one in order
+        wanted = list(keys) if len(positions) == len(keys) else [keys[p] for p in positions]
+        hits: Found = dict(zip(wanted, records, strict=True))
+        if _may_hold_tombstones(pack, records):
+            _decode_marked(hits, wanted, records, where)
+        if not found:
+            found = hits
+            continue
+        for key in hits.keys() & found.keys():
+            _keep_newest(key, found, hits, where)
+        found.update(hits)
+    return found
+
+
+def _may_hold_tombstones(pack: Pack, records: list[bytes]) -> bool:
+    # a scan of the whole file (remembered) costs less than one search per record when
+    # the records are a good part of the pack
+    if len(records) * _WHOLE_PACK_SCAN >= len(pack) and not pack.contains(_TOMBSTONE_MARK):
+        return False
+    return any(map(bytes.__contains__, records, itertools.repeat(_TOMBSTONE_MARK)))
+
+
+def _decode_marked(hits: Found, keys: list[str], records: list[bytes], where: object) -> None:
+    """Decode the records that may be tombstones (they hide older records of their key)."""
+    for key, record in zip(keys, records, strict=True):
+        if _TOMBSTONE_MARK in record:
+            entry = decode_entry(record, where)
+            if entry.key == key:
+                hits[key] = entry
+            else:  # a record of another key under this digest: not this key's
+                del hits[key]
+
+
+def _keep_newest(key: str, found: Found, hits: Found, where: object) -> None:
+    """Leave in ``hits`` the newer of two records of ``key`` from different packs."""
+    best: Entry | None = None
+    for item in (found.pop(key), hits.pop(key)):
+        entry = decode_entry(item, where) if type(item) is bytes else item
+        if entry.key == key and (best is None or entry.created > best.created):  # type: ignore[union-attr]
+            best = entry  # type: ignore[assignment]
+    if best is not None:
+        hits[key] = best
