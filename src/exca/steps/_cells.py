@@ -50,6 +50,19 @@ def _namespace(store: Store, relpath: str) -> tp.Any:
     return known[1]
 
 
+_ENTRY_MAP: type[EntryMap] | None = None  # exca.store.entry_map.EntryMap, once imported
+
+
+def new_entry_map() -> EntryMap:
+    """An empty ``EntryMap`` (its module is imported with the first cell, not with steps)."""
+    global _ENTRY_MAP
+    if _ENTRY_MAP is None:
+        from exca.store.entry_map import EntryMap
+
+        _ENTRY_MAP = EntryMap
+    return _ENTRY_MAP()
+
+
 class Cell:
     """Entries of one cell: ``backend.folder / relpath``, with the backend's RAM cache."""
 
@@ -73,9 +86,7 @@ class Cell:
         self.attempted: set[str] = set()  # keys recomputed by force/retry: once per instance
         # entries this instance has read or written: a step instance trusts what it has
         # seen (as exca 0.6.0 did); new instances and lookups read the store afresh
-        from exca.store.entry_map import EntryMap
-
-        self.known = EntryMap()
+        self.known = new_entry_map()
         self._warned_corrupt = False
         self._last_flush = time.monotonic()
 

@@ -7,8 +7,10 @@ import time
 import typing as tp
 
 from ._batch import Failure
+from ._cells import new_entry_map
 
 _BLOCK = 256  # values read together; inline payloads are small (at most 64 KiB each)
+_FEW_KEYS = 4  # values read one by one
 _objects = operator.attrgetter("objects")
 
 if tp.TYPE_CHECKING:
@@ -29,9 +31,7 @@ class CellSource:
         self.step = step
         self.ctx = ctx
         self.inputs = inputs
-        from exca.store.entry_map import EntryMap
-
-        self._entries = EntryMap()
+        self._entries = new_entry_map()
         self._fresh: dict[str, Failure] = {}  # errors computed in this process: raised as is
 
     def prepare(self, keys: tp.Sequence[str]) -> None:
@@ -89,6 +89,10 @@ class CellSource:
     def stream(self, keys: tp.Sequence[str]) -> tp.Iterator[tp.Any]:
         """``self[key]`` for each key, in order; blocks of small cached values are read
         together (a block at a time: the values of a large read are never all in RAM)."""
+        if len(keys) <= _FEW_KEYS:  # (run() reads one: no bulk machinery)
+            for key in keys:
+                yield self[key]
+            return
         for start in range(0, len(keys), _BLOCK):
             yield from self._block(keys[start : start + _BLOCK])
 
