@@ -50,6 +50,19 @@ def _namespace(store: Store, relpath: str) -> tp.Any:
     return known[1]
 
 
+_PATHS: dict[tuple[str, str], StepPaths] = {}
+
+
+def _paths(folder: Path, relpath: str) -> StepPaths:
+    """The (immutable) paths of a cell, built once per folder and cell in a process."""
+    key = (str(folder), relpath)
+    paths = _PATHS.get(key)
+    if paths is None:
+        step_folder = folder / relpath
+        paths = _PATHS[key] = StepPaths(step_folder, step_folder / _CACHE_NAMESPACE)
+    return paths
+
+
 _ENTRY_MAP: type[EntryMap] | None = None  # exca.store.entry_map.EntryMap, once imported
 
 
@@ -77,7 +90,7 @@ class Cell:
         self.backend = backend
         self.relpath = relpath
         self.cache_type = cache_type or cache_types.resolve(None)
-        self.paths = StepPaths(backend.folder / relpath, backend.folder / relpath / "cache")
+        self.paths = _paths(backend.folder, relpath)
         self.cache_folder = self.paths.cache_folder
         store = backend._open_store()
         self._ns = _namespace(store, f"{relpath}/{_CACHE_NAMESPACE}")

@@ -12,6 +12,7 @@ import typing as tp
 
 from . import _graph, _uid, cache_types, identity
 from ._cells import Cell
+from ._state import state_of
 from .errors import ItemUidCollisionError
 from .identity import ModeType, NoValue
 from .items import StepItems
@@ -38,7 +39,7 @@ class Context:
 
 def run_one(step: Step, value: tp.Any) -> tp.Any:
     """``run_many([value])``'s only result, from memory when this instance saw it cached."""
-    hot = step._state.hot
+    hot = state_of(step).hot
     if hot is not None:
         resolved, cell = hot
         entry = cell.known.get(identity.item_key(resolved, value))
@@ -65,7 +66,7 @@ def run_many(step: Step, values: tp.Iterable[tp.Any]) -> StepItems:
     if items.mode in ("cached", "read-only") and not items.pending:
         cell = getattr(items._source, "cell", None)
         if cell is not None:  # later runs of this instance may read this cell directly
-            original._state.hot = (step, cell)
+            state_of(original).hot = (step, cell)
     return items
 
 
@@ -118,12 +119,12 @@ def cell_of(step: Step, ctx: Context, mode: ModeType = "cached") -> Cell:
     assert step.infra is not None and step.infra.folder is not None
     _graph.freeze(step)
     position = tuple(id(s) for s in ctx.upstream)  # upstream steps are frozen: ids are stable
-    known = step._state.cells.get(position)
+    known = state_of(step).cells.get(position)
     if known is not None:
         return known[1]
     steps = [*ctx.upstream, *_uid.uid_steps(step)]
     relpath = identity.cell_path([_uid.uid_config(s) for s in steps])
-    cells = step._state.cells
+    cells = state_of(step).cells
     cell = next((c for _, c in cells.values() if c.relpath == relpath), None)
     if cell is None:
         configs = [_uid.full_config(s) for s in steps]

@@ -7,6 +7,7 @@ import typing as tp
 import pydantic
 from pydantic_core import PydanticUndefined
 
+from ._state import state_of
 from .identity import ModeType
 
 if tp.TYPE_CHECKING:
@@ -44,7 +45,7 @@ def resolved(step: Step) -> Step:
     """The fixed point of ``_resolve_step()``; memoized once the step is frozen."""
     if not type(step)._resolves:
         return step
-    state = step._state
+    state = state_of(step)
     if state.resolution is not None:
         return state.resolution
     current = step
@@ -78,12 +79,12 @@ def walk(step: Step) -> tp.Iterator[Step]:
 
 def freeze(step: Step) -> None:
     """Forbid field assignment on ``step``, its nested steps and their backends."""
-    if step._state.frozen:  # frozen together with everything nested in it
+    if state_of(step).frozen:  # frozen together with everything nested in it
         return
     for sub in walk(step):
-        if sub._state.frozen:
+        if state_of(sub).frozen:
             continue
-        sub._state.frozen = True
+        state_of(sub).frozen = True
         if sub.infra is not None:
             sub.infra._frozen = True
 
@@ -120,9 +121,15 @@ def fold_modes(*modes: ModeType) -> ModeType:
 def own_mode(step: Step) -> ModeType:
     """The mode of ``step`` once the modes of its nested steps are folded in."""
     step = resolved(step)
+    state = state_of(step)
+    if state.own_mode is not None and state.frozen:  # a frozen step's modes cannot change
+        return tp.cast(ModeType, state.own_mode)
     own: ModeType = "cached" if step.infra is None else step.infra.mode
     subs = [own_mode(sub) for sub in nested_steps(step)]
-    return fold_modes(own, *subs, own) if subs else own
+    mode = fold_modes(own, *subs, own) if subs else own
+    if state.frozen:
+        state.own_mode = mode
+    return mode
 
 
 def is_model_default(field: pydantic.fields.FieldInfo, value: object) -> bool:

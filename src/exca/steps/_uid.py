@@ -11,11 +11,12 @@ from __future__ import annotations
 import typing as tp
 
 from . import _graph
+from ._state import state_of
 
 if tp.TYPE_CHECKING:
     from .base import Step
 
-__all__ = ["uid_config", "uid_steps", "full_config"]
+__all__ = ["uid_config", "uid_steps", "full_config", "json_dump"]
 
 
 def uid_steps(step: Step) -> list[Step]:
@@ -33,7 +34,7 @@ def uid_config(step: Step) -> dict[str, tp.Any]:
     from .chain import Chain
 
     step = _graph.resolved(step)
-    state = step._state
+    state = state_of(step)
     if state.uid_config is None:
         _graph.freeze(step)
         cls = type(step)
@@ -48,14 +49,25 @@ def uid_config(step: Step) -> dict[str, tp.Any]:
 
 def full_config(step: Step) -> dict[str, tp.Any]:
     """The config of ``step`` with its defaults, without infra (JSON-compatible)."""
-    dumped = _graph.resolved(step).model_dump(mode="json")
+    dumped = json_dump(_graph.resolved(step))
     return {name: _strip_infra(value) for name, value in dumped.items() if name != "infra"}
+
+
+def json_dump(step: Step) -> dict[str, tp.Any]:
+    """``step.model_dump(mode="json")``, memoized once the step is frozen (do not mutate)."""
+    state = state_of(step)
+    if state.json_dump is None or not state.frozen:
+        dumped = step.model_dump(mode="json")
+        if not state.frozen:
+            return dumped
+        state.json_dump = dumped
+    return state.json_dump
 
 
 def _own_fields(step: Step) -> dict[str, tp.Any]:
     cls = type(step)
     excluded = {"infra", *step._exclude_from_cls_uid()}
-    dumped = step.model_dump(mode="json")
+    dumped = json_dump(step)
     out: dict[str, tp.Any] = {}
     for name, field in cls.model_fields.items():
         value = getattr(step, name)

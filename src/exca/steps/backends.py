@@ -8,6 +8,7 @@ swapped in; executing work on them arrives with the issue that implements them.
 
 from __future__ import annotations
 
+import os
 import typing as tp
 from pathlib import Path
 
@@ -92,11 +93,14 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
 
     def _open_store(self) -> tp.Any:
         """The artifact store rooted at ``folder`` (one per folder and process)."""
-        if self._store is None:
+        private = self.__pydantic_private__  # (not self._store: pydantic's slow fallback)
+        assert private is not None
+        store = private["_store"]
+        if store is None:
             if self.folder is None:
                 raise RuntimeError(f"{type(self).__name__} has no folder to store results in")
-            self._store = _shared_store(self.folder)
-        return self._store
+            store = private["_store"] = _shared_store(self.folder)
+        return store
 
     def _execute(self, work: tp.Sequence[Work]) -> None:
         """Run every batch of ``work``, returning once all of it is stored.
@@ -107,18 +111,25 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
             batch()
 
 
-_STORES: dict[str, tp.Any] = {}
+_STORES: dict[tp.Any, tp.Any] = {}  # by absolute path, and by the folder as given
 
 
 def _shared_store(folder: Path) -> tp.Any:
     """One ``Store`` per folder in a process: opening one checks its format marker."""
+    # a relative folder is the store under the working directory of the moment
+    name = str(folder)
+    fast_key = name if folder.is_absolute() else (name, os.getcwd())
+    store = _STORES.get(fast_key)
+    if store is not None:
+        return store
     from exca.store import Store
 
-    absolute = Path(folder).expanduser().absolute()  # a relative folder must not follow chdir
+    absolute = Path(folder).expanduser().absolute()
     key = str(absolute)
     store = _STORES.get(key)
     if store is None:
         store = _STORES[key] = Store(absolute)
+    _STORES[fast_key] = store
     return store
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import dataclasses
 import inspect
 import typing as tp
 import warnings
@@ -12,6 +11,7 @@ import pydantic
 
 from . import _graph, _show, cache_types
 from ._discriminated import DiscriminatedModel
+from ._state import StepState, state_of
 from .backends import Backend
 from .identity import NoValue
 
@@ -21,17 +21,6 @@ if tp.TYPE_CHECKING:
     from .lookup import LookupHandle
 
 __all__ = ["Step"]
-
-
-@dataclasses.dataclass
-class _StepState:
-    """Runtime state of one step instance: never compared, never pickled."""
-
-    frozen: bool = False
-    resolution: Step | None = None
-    uid_config: dict[str, tp.Any] | None = None
-    cells: dict[tuple[int, ...], tp.Any] = dataclasses.field(default_factory=dict)
-    hot: tuple[Step, tp.Any] | None = None  # (resolved step, top-level cell) of run()
 
 
 class Step(DiscriminatedModel):
@@ -65,7 +54,7 @@ class Step(DiscriminatedModel):
     _custom_item_uid: tp.ClassVar[bool] = False  # overrides item_uid
     _pure_generator: tp.ClassVar[bool] = False  # _run takes no positional input at all
     _chain_class: tp.ClassVar[type[Chain] | None] = None
-    _state: _StepState = pydantic.PrivateAttr(default_factory=_StepState)
+    _state: StepState = pydantic.PrivateAttr(default_factory=StepState)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: tp.Any) -> None:
@@ -123,7 +112,7 @@ class Step(DiscriminatedModel):
             _graph.propagate_folder(self, self.infra.folder)
 
     def __setattr__(self, name: str, value: tp.Any) -> None:
-        if not name.startswith("_") and self._state.frozen:
+        if not name.startswith("_") and state_of(self).frozen:
             raise RuntimeError(
                 f"cannot set {type(self).__name__}.{name}: the step is frozen since it ran or "
                 f"was looked up (its caches depend on its config); use step.clone({name}=...)"
@@ -144,14 +133,14 @@ class Step(DiscriminatedModel):
     def __getstate__(self) -> dict[tp.Any, tp.Any]:
         state = super().__getstate__()
         private = dict(state.get("__pydantic_private__") or {})
-        private["_state"] = _StepState()  # a fresh runtime state after unpickling
+        private["_state"] = StepState()  # a fresh runtime state after unpickling
         return {**state, "__pydantic_private__": private}
 
     def model_copy(
         self, *, update: tp.Mapping[str, tp.Any] | None = None, deep: bool = False
     ) -> tp.Self:
         copied = super().model_copy(update=update, deep=deep)
-        copied._state = _StepState()  # a copy is a new, unfrozen instance
+        copied._state = StepState()  # a copy is a new, unfrozen instance
         return copied
 
     # ---- overridable computation -------------------------------------------------------

@@ -108,8 +108,24 @@ def segment(config: dict[str, tp.Any]) -> str:
     return f"{label}-{key_of(config)[:_HASH_LENGTH]}"
 
 
+_CELL_PATHS: dict[str, str] = {}  # repr of JSON-like configs -> their cell path
+_MAX_MEMO = 4096
+
+
 def cell_path(configs: tp.Sequence[dict[str, tp.Any]]) -> str:
     """Relative folder of the cell of these step uid configs (pipeline order)."""
+    # configs are JSON-like: equal reprs mean equal configs, in the same field order
+    memo = repr(configs)
+    path = _CELL_PATHS.get(memo)
+    if path is None:
+        path = _cell_path(configs)
+        if len(_CELL_PATHS) >= _MAX_MEMO:
+            _CELL_PATHS.clear()
+        _CELL_PATHS[memo] = path
+    return path
+
+
+def _cell_path(configs: tp.Sequence[dict[str, tp.Any]]) -> str:
     if not configs:
         raise ValueError("a cell needs at least one step")
     segments = [segment(config) for config in configs]
