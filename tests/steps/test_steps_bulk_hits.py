@@ -127,3 +127,47 @@ def test_modes_over_many_items_recompute_what_they_should(tmp_path: Path) -> Non
         BulkMult(infra=cached(tmp_path, mode="read-only")).run_many([*values[1:-1], 100])
     reader = BulkMult(infra=cached(tmp_path, mode="read-only"))
     assert list(reader.run_many(values[1:-1])) == [v * 3.0 for v in values[1:-1]]
+
+
+def test_failures_inside_a_large_block_raise_in_place_and_iteration_goes_on(
+    tmp_path: Path,
+) -> None:
+    values = [*range(1, 10), -1, *range(10, 20), -2, 20]
+    with pytest.raises(ValueError):
+        list(BulkMult(infra=cached(tmp_path)).run_many(values))
+    CALLS.clear()
+    out: list[tp.Any] = []
+    iterator = iter(BulkMult(infra=cached(tmp_path)).run_many(values))
+    for _ in values:
+        try:
+            out.append(next(iterator))
+        except ValueError as error:
+            out.append(str(error))
+    assert out == [v * 3.0 if v > 0 else f"negative {v}" for v in values] and CALLS == []
+    with pytest.raises(StopIteration):
+        next(iterator)
+
+
+def test_an_unexpected_error_while_reading_ends_the_iteration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exca.steps import _cellsource
+
+    values = [np.full(3000, float(i)) for i in range(12)]  # objects: read one by one
+    list(BulkMult(infra=cached(tmp_path)).run_many(values))
+    keys = [BulkMult(infra=cached(tmp_path)).lookup(v).uid for v in values]
+    real_entry = _cellsource.CellSource._entry
+
+    def failing(self: tp.Any, key: str) -> tp.Any:
+        if key == keys[5]:
+            raise OSError("disk gone")
+        return real_entry(self, key)
+
+    monkeypatch.setattr(_cellsource, "_BLOCK", 4)
+    monkeypatch.setattr(_cellsource.CellSource, "_entry", failing)
+    iterator = iter(BulkMult(infra=cached(tmp_path)).run_many(values))
+    for value in values[:5]:
+        assert np.array_equal(next(iterator), value * 3.0)
+    with pytest.raises(OSError, match="disk gone"):
+        next(iterator)
+    assert list(iterator) == []  # as a generator's: nothing after an unexpected error

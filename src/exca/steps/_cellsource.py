@@ -86,15 +86,15 @@ class CellSource:
                     self.cell.known.discard(key)
             self._entries.update(self.cell.entries(keys))
 
-    def stream(self, keys: tp.Sequence[str]) -> tp.Iterator[tp.Any]:
-        """``self[key]`` for each key, in order; blocks of small cached values are read
-        together (a block at a time: the values of a large read are never all in RAM)."""
+    def blocks(self, keys: tp.Sequence[str]) -> tp.Iterator[tp.Iterable[tp.Any]]:
+        """``self[key]`` for each key, in order, block after block; the small cached values
+        of a block are read together (one block at a time: a large read never has all its
+        values in RAM)."""
         if len(keys) <= _FEW_KEYS:  # (run() reads one: no bulk machinery)
-            for key in keys:
-                yield self[key]
+            yield (self[key] for key in keys)
             return
         for start in range(0, len(keys), _BLOCK):
-            yield from self._block(keys[start : start + _BLOCK])
+            yield self._block(keys[start : start + _BLOCK])
 
     def _block(self, keys: tp.Sequence[str]) -> tp.Iterable[tp.Any]:
         from exca.store import CorruptArtifactError

@@ -97,6 +97,7 @@ def for_step(step: tp.Any) -> CacheType:
 
     cls = type(step)
     name = cls.CACHE_TYPE
-    if name is None and hasattr(step, "_step_list"):
+    # (on the class: a missing attribute of a pydantic instance costs an exception)
+    if name is None and hasattr(cls, "_step_list"):
         return for_step(_uid.uid_steps(step)[-1])
     return resolve(name, where=f"{cls.__name__}.CACHE_TYPE", check=True)

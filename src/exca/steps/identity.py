@@ -96,7 +96,10 @@ def item_keys(step: Step, values: tp.Iterable[object]) -> list[str]:
     key_of("")  # loads the store's key_of
     store_key_of = _store_key_of
     assert store_key_of is not None
-    return [NO_INPUT_KEY if isinstance(v, NoValue) else store_key_of(v) for v in values]
+    values = values if isinstance(values, list) else list(values)
+    if any(issubclass(kind, NoValue) for kind in set(map(type, values))):
+        return [NO_INPUT_KEY if isinstance(v, NoValue) else store_key_of(v) for v in values]
+    return list(map(store_key_of, values))  # (no Python-level loop)
 
 
 def segment(config: dict[str, tp.Any]) -> str:

@@ -9,6 +9,7 @@ iteration reaches it; the other items are still produced.
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import typing as tp
 
@@ -25,7 +26,8 @@ __all__ = ["StepItems", "BatchProtocolError", "Failure"]
 
 class _Source(tp.Protocol):
     """Anything indexable by uid; it may also offer ``prepare(uids)`` to compute eagerly,
-    and ``stream(uids)`` to read many values at once (one outcome per uid, in order)."""
+    and ``blocks(uids)`` to read many values at once (iterables of one outcome per uid,
+    in order)."""
 
     def __getitem__(self, uid: str) -> tp.Any: ...
 
@@ -76,8 +78,13 @@ class StepItems:
         return f"StepItems({len(self)} items, pending=[{steps}])"
 
     def __iter__(self) -> tp.Iterator[tp.Any]:
+        distinct = len(self._unique_uids()) == len(self._uids)
+        blocks = getattr(self._source, "blocks", None)
+        if blocks is not None and distinct and not self.pending:  # read from a cell
+            self.prepare()
+            return _results_of_blocks(blocks(self._unique_uids()))
         outcomes = self._unique_outcomes()
-        if len(self._unique_uids()) == len(self._uids):
+        if distinct:
             return _DistinctResults(len(self._uids), outcomes)
         return _Results(self._uids, outcomes)
 
@@ -122,10 +129,10 @@ class StepItems:
     def _unique_outcomes(self) -> tp.Iterator[tp.Any]:
         self.prepare()
         source = self._source
-        read = getattr(source, "stream", None)  # reads many values at once
+        blocks = getattr(source, "blocks", None)  # reads many values at once
         stream: tp.Iterator[tp.Any] = (
-            read(self._unique_uids())
-            if read is not None
+            itertools.chain.from_iterable(blocks(self._unique_uids()))
+            if blocks is not None
             else (source[uid] for uid in self._unique_uids())
         )
         for batched, group in itertools.groupby(self.pending, key=lambda s: s._batched):
@@ -186,6 +193,53 @@ class _DistinctResults:
             raise StopIteration
         self._left -= 1
         outcome = next(self._unique)
+        if type(outcome) is Failure:
+            raise outcome.error
+        return outcome
+
+
+def _results_of_blocks(blocks: tp.Iterator[tp.Iterable[tp.Any]]) -> tp.Iterator[tp.Any]:
+    """The outcomes of consecutive blocks, each failure raised at its place.
+
+    ``itertools.chain`` hands out the values of a block without a Python call per value,
+    and reads on from the block that raised at the next call (so iteration goes on after
+    a failure); after an unexpected error, iteration ends, as a generator's would.
+    """
+    broken: list[BaseException] = []
+    return itertools.chain.from_iterable(
+        map(
+            functools.partial(_checked, broken=broken),
+            itertools.takewhile(lambda _: not broken, blocks),
+        )
+    )
+
+
+def _checked(block: tp.Iterable[tp.Any], broken: list[BaseException]) -> tp.Iterable[tp.Any]:
+    if type(block) is list and Failure not in set(map(type, block)):
+        return block
+    return _Raising(iter(block), broken)
+
+
+class _Raising:
+    """A block's outcomes, raising its failures."""
+
+    __slots__ = ("_outcomes", "_broken")
+
+    def __init__(self, outcomes: tp.Iterator[tp.Any], broken: list[BaseException]) -> None:
+        self._outcomes = outcomes
+        self._broken = broken
+
+    def __iter__(self) -> _Raising:
+        return self
+
+    def __next__(self) -> tp.Any:
+        try:
+            outcome = next(self._outcomes)
+        except StopIteration:
+            raise
+        except BaseException as error:
+            self._broken.append(error)
+            raise
         if type(outcome) is Failure:
             raise outcome.error
         return outcome

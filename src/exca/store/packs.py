@@ -107,8 +107,9 @@ class Pack:
         selected = self.index[rows[found]]  # one gather, then plain Python lists: no
         offsets = selected["offset"].tolist()  # per-row numpy scalar overhead
         lengths = selected["length"].tolist()
+        ends = (selected["offset"] + selected["length"]).tolist()
         data = self._data
-        records = [data[start : start + size] for start, size in zip(offsets, lengths, strict=True)]
+        records = [data[start:end] for start, end in zip(offsets, ends, strict=True)]
         # each record checked (C-level loops; a mismatch is then located one by one)
         checks = np.fromiter(map(xxhash.xxh3_64_intdigest, records), np.uint64, len(records))
         if list(map(len, records)) != lengths or not np.array_equal(
