@@ -157,10 +157,12 @@ def test_decode_entries_raises_as_decode_entry(damage: bytes, error: type[Except
     assert _message(lambda: decode_entries(records, "here")) == expected
 
 
-def test_find_many_finds_keys_sharing_their_first_eight_bytes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fillers", [0, 500])  # a dense and a sparse search of the pack
+def test_find_many_finds_keys_sharing_their_first_eight_bytes(tmp_path: Path, fillers: int) -> None:
     # crafted digests: a real collision of 64 bits never happens in a test
     digests = [bytes([1] * 8 + [i] * 8) for i in (3, 1, 2)] + [bytes([0] * 15 + [1])]
-    records = [(digest, digest * 2) for digest in digests]
+    others = [key_digest(f"filler{i}") for i in range(fillers)]
+    records = [(digest, digest * 2) for digest in digests + others]
     path = tmp_path / "crafted.pack"
     path.write_bytes(build_pack(records))
     pack = Pack.open(path)

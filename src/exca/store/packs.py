@@ -29,6 +29,7 @@ __all__ = ["Pack", "build_pack", "INDEX_DTYPE", "PACK_FORMAT_VERSION"]
 PACK_FORMAT_VERSION = 1
 _MAGIC = b"EXPK"
 _HEADER = struct.Struct("<4sIQ16s")
+_DENSE_QUERY = 16  # a bulk search of over 1/16 of a pack's keys builds its integer column
 INDEX_DTYPE = np.dtype([("key", "S16"), ("offset", "<u8"), ("length", "<u4"), ("check", "<u4")])
 
 
@@ -130,6 +131,11 @@ class Pack:
     def _rows(self, digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each digest, the row holding it if any; and whether it does."""
         last = len(self._keys) - 1
+        if self._high is None and len(digests) * _DENSE_QUERY < len(self._keys):
+            # a few keys in a large pack: search the whole keys (building the integer
+            # column would read the whole index)
+            rows = np.minimum(self._keys.searchsorted(digests), last)
+            return rows, self._keys[rows] == digests
         if self._high is None:
             # the first 8 bytes of each key as a native integer: searching those is
             # twice as fast as comparing 16-byte strings
