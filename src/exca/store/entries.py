@@ -61,7 +61,7 @@ class Entry(NamedTuple):
 
     @property
     def encoded(self) -> Encoded:
-        return Encoded(self.inline, self.objects)
+        return _new_tuple(Encoded, (self.inline, self.objects))  # (no argument checking)
 
     @property
     def size(self) -> int:

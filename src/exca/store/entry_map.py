@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Iterator, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any, cast
 
 from .entries import Entry, decode_entries, decode_entry
@@ -105,7 +105,7 @@ class EntryMap(MutableMapping[str, Entry]):
 
     def decoded(self) -> dict[str, Entry]:
         """Every entry, decoded; a record holding another key than its own is left out."""
-        return decoded(self._items.items(), self._where)
+        return decoded(self._items, self._where)
 
 
 def _decode_as(key: str, record: bytes, where: object) -> Entry:
@@ -117,18 +117,22 @@ def _decode_as(key: str, record: bytes, where: object) -> Entry:
     return entry
 
 
-def decoded(items: Iterable[tuple[str, Entry | bytes]], where: object) -> dict[str, Entry]:
+def decoded(items: Mapping[str, Entry | bytes], where: object) -> dict[str, Entry]:
     """``items`` with every record decoded; a record holding another key is left out."""
+    keys, values = list(items), list(items.values())
+    if set(map(type, values)) == {bytes}:  # all undecoded: in bulk
+        entries = decode_entries(cast(list[bytes], values), where)
+        if list(map(_key_of, entries)) == keys:
+            return dict(zip(keys, entries, strict=True))
     out: dict[str, Entry] = {}
-    keys: list[str] = []
-    records: list[bytes] = []
-    for key, item in items:
-        if type(item) is bytes:
-            keys.append(key)
-            records.append(item)
+    pending: list[tuple[str, bytes]] = []
+    for key, item in items.items():
+        if isinstance(item, bytes):
+            pending.append((key, item))
         else:
-            out[key] = item  # type: ignore[assignment]
-    for key, entry in zip(keys, decode_entries(records, where), strict=True):
+            out[key] = item
+    records = [record for _, record in pending]
+    for (key, _), entry in zip(pending, decode_entries(records, where), strict=True):
         if entry.key == key:
             out[key] = entry
     return out

@@ -68,7 +68,7 @@ class EntryTable:
     def get_many(self, keys: Sequence[str]) -> dict[str, Entry]:
         """Records of the ``keys`` present (tombstones included): one folder listing and
         one index search per pack, not one file open per key."""
-        return decoded(self.find_many(keys).items(), self._packs_dir)
+        return decoded(self.find_many(keys), self._packs_dir)
 
     def find_many(self, keys: Sequence[str]) -> dict[str, Entry | bytes]:
         """:meth:`get_many`, leaving undecoded (as their checked bytes) the packed records

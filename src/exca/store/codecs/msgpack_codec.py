@@ -49,7 +49,12 @@ class MsgpackCodec:
     def decode(self, encoded: Encoded, reader: ObjectReader, version: int) -> Any:
         if version != self.version:  # the common case costs one comparison
             check_version(self, version)
-        data = load_payload(encoded, reader, self.name)
+        inline = encoded.inline  # (the common case first, without a call)
+        data = (
+            inline
+            if inline is not None and not encoded.objects
+            else load_payload(encoded, reader, self.name)
+        )
         try:  # a plain try, not corrupt_payloads(): this is every small cache hit's path
             return unpackb(data)
         except (ValueError, TypeError, msgpack.UnpackException):

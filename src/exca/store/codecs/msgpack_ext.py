@@ -62,7 +62,14 @@ def unpackb(data: bytes, *, load_array: LoadArray | None = None) -> Any:
     """
     if load_array is None:
         try:  # most documents hold no tags: plain msgpack decodes them as they are
-            return _unpackb_plain(data)
+            # keywords spelled out: a ``**options`` call costs twice as much per small hit
+            return msgpack.unpackb(
+                data,
+                ext_hook=_has_tags,
+                raw=False,
+                strict_map_key=False,
+                unicode_errors="surrogatepass",
+            )
         except _HasTags:
             pass
     return _Unpacker(load_array).unpackb(data)
@@ -81,13 +88,6 @@ def unpackb_many(payloads: Sequence[bytes]) -> list[Any]:
         ]
     except _HasTags:
         return [unpackb(data) for data in payloads]
-
-
-def _unpackb_plain(data: bytes) -> Any:
-    # keywords spelled out: a ``**options`` call costs twice as much, on every small hit
-    return msgpack.unpackb(
-        data, ext_hook=_has_tags, raw=False, strict_map_key=False, unicode_errors="surrogatepass"
-    )
 
 
 class _HasTags(Exception):
