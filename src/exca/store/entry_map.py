@@ -89,11 +89,13 @@ class EntryMap(MutableMapping[str, Entry]):
     def select(self, keys: Iterable[str]) -> EntryMap:
         """The entries of those of ``keys`` present, as a new map (nothing decoded)."""
         items = self._items
+        if not items:
+            return EntryMap(where=self._where)
         return EntryMap({key: items[key] for key in keys if key in items}, self._where)
 
     def get_many(self, keys: Sequence[str]) -> Sequence[Entry | None]:
         """The entry of each key (None where absent); records decoded together, not kept."""
-        items = [self._items.get(key) for key in keys]
+        items = list(map(self._items.get, keys))
         if set(map(type, items)) == {bytes}:  # the common case: a block of found records
             entries = decode_entries(cast(list[bytes], items), self._where)
             if list(map(_key_of, entries)) == list(keys):
