@@ -135,7 +135,7 @@ class Cell:
         (a new map, the caller's to keep; records are decoded when read)."""
         known = self.known
         found = known.select(keys)
-        missing = [key for key in keys if key not in found] if found else list(keys)
+        missing = [key for key in keys if key not in found] if found else keys
         if len(missing) <= _FEW_KEYS:  # direct reads: a bulk read lists the whole folder
             for key in missing:
                 entry = self._ns.entry(key)

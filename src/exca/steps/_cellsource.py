@@ -39,7 +39,7 @@ class CellSource:
         todo = [key for key in keys if key not in self._entries] if self._entries else keys
         if not todo:
             return
-        found = self.cell.entries(todo)  # a new dict: kept as is when nothing is noted yet
+        found = self.cell.entries(todo)  # a new map: kept as is when nothing is noted yet
         misses = self._misses(todo, found)
         if self._entries:
             self._entries.update(found)

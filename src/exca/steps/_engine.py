@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing as tp
+from collections.abc import Mapping
 
 from . import _graph, _uid, cache_types, identity
 from ._cells import Cell
@@ -58,16 +59,40 @@ def run_many(step: Step, values: tp.Iterable[tp.Any]) -> StepItems:
     _graph.freeze(step)
     values = list(values)
     keys = identity.item_keys(step, values)
-    source = dict(zip(keys, values, strict=True))
-    if len(source) < len(values) and step.item_uid(values[0]) is not None:
+    if values and step.item_uid(values[0]) is not None and len(set(keys)) < len(keys):
         _check_collisions(step, keys, values)
-    items = dispatch(step, Context(), StepItems(source=source, uids=keys))
+    items = dispatch(step, Context(), StepItems(source=_Inputs(keys, values), uids=keys))
     items.prepare()  # cached boundaries compute now; uncached steps as results are read
     if items.mode in ("cached", "read-only") and not items.pending:
         cell = getattr(items._source, "cell", None)
         if cell is not None:  # later runs of this instance may read this cell directly
             state_of(original).hot = (step, cell)
     return items
+
+
+class _Inputs(Mapping[str, tp.Any]):
+    """The caller's values by item key, as a dict made when first read (only the items
+    that are computed read it: a run served from the cache never makes it)."""
+
+    __slots__ = ("_keys", "_values", "_by_key")
+
+    def __init__(self, keys: list[str], values: list[tp.Any]) -> None:
+        self._keys, self._values = keys, values
+        self._by_key: dict[str, tp.Any] | None = None
+
+    def _dict(self) -> dict[str, tp.Any]:
+        if self._by_key is None:
+            self._by_key = dict(zip(self._keys, self._values, strict=True))
+        return self._by_key
+
+    def __getitem__(self, key: str) -> tp.Any:
+        return self._dict()[key]
+
+    def __iter__(self) -> tp.Iterator[str]:
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._dict())
 
 
 def _check_collisions(step: Step, keys: list[str], values: list[tp.Any]) -> None:

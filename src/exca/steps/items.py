@@ -90,7 +90,8 @@ class StepItems:
 
     def _unique_uids(self) -> list[str]:
         if self._unique is None:
-            self._unique = list(dict.fromkeys(self._uids))
+            unique = list(dict.fromkeys(self._uids))
+            self._unique = self._uids if len(unique) == len(self._uids) else unique
         return self._unique
 
     def then(self, step: Step) -> StepItems:
