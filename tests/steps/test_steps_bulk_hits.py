@@ -32,15 +32,22 @@ def cached(folder: Path, **kwargs: tp.Any) -> dict[str, tp.Any]:
 
 @pytest.fixture
 def blocks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Sizes of the blocks read with ``Namespace.load_many``, in order."""
+    """Sizes of the blocks read at once (``Namespace.load_inline`` or ``load_many``)."""
     sizes: list[int] = []
-    load_many = Namespace.load_many
+    load_many, load_inline = Namespace.load_many, Namespace.load_inline
 
-    def recording(self: Namespace, entries: tp.Any, keep_in_ram: bool = False) -> list[tp.Any]:
+    def many(self: Namespace, entries: tp.Any, keep_in_ram: bool = False) -> list[tp.Any]:
         sizes.append(len(entries))
         return load_many(self, entries, keep_in_ram)
 
-    monkeypatch.setattr(Namespace, "load_many", recording)
+    def inline(self: Namespace, found: tp.Any, keys: tp.Any) -> list[tp.Any] | None:
+        values = load_inline(self, found, keys)
+        if values is not None:
+            sizes.append(len(values))
+        return values
+
+    monkeypatch.setattr(Namespace, "load_many", many)
+    monkeypatch.setattr(Namespace, "load_inline", inline)
     CALLS.clear()
     return sizes
 

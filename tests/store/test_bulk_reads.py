@@ -22,6 +22,7 @@ from exca.store.entries import (
     decode_entries,
     decode_entry,
     encode_entry,
+    inline_payloads,
     key_digest,
     new_entry,
 )
@@ -270,3 +271,54 @@ def test_search_finds_tombstones_and_the_newest_record_across_packs(
     assert type(found[keys[0]]) is not bytes  # a tombstone is decoded at once
     namespace = Store(tmp_path).namespace("t")
     assert keys[0] not in namespace.find(keys) and len(namespace.find(keys)) == count - 1
+
+
+def test_load_inline_gives_the_values_of_small_entries_and_none_for_any_other(
+    tmp_path: Path,
+) -> None:
+    namespace = Store(tmp_path).namespace("n")
+    values: dict[str, tp.Any] = {f"k{i}": {"i": i, "t": (i, "x")} for i in range(150)}
+    with namespace.batch():
+        for key, value in values.items():
+            namespace.put(key, value)
+        namespace.put("large", list(range(30_000)))  # an object
+        namespace.put("pickled", {1, 2}, codec="pickle")
+        namespace.put_error("failed", ValueError("boom"))
+    keys = list(values)
+    found = namespace.find([*keys, "large", "pickled", "failed"])
+    loaded = namespace.load_inline(found, keys)
+    assert loaded is not None
+    for back, key in zip(loaded, keys, strict=True):
+        assert_same_value(back, namespace.load(found[key]))
+    for other in ("absent", "large", "pickled", "failed"):
+        assert namespace.load_inline(found, [keys[0], other]) is None
+    found[keys[1]]  # decoded (and kept) on this read: no longer a record
+    assert namespace.load_inline(found, keys[:3]) is None
+    assert namespace.load_inline(found, []) is None
+
+
+def test_load_inline_raises_for_a_damaged_value_as_load_does(tmp_path: Path) -> None:
+    namespace = Store(tmp_path).namespace("n")
+    entries = [new_entry(f"k{i}", "success", "msgpack", 1, Encoded(packb(i))) for i in range(5)]
+    entries[3] = entries[3]._replace(inline=b"\xc1")  # its record's checksum holds
+    namespace._table.put_many(entries)
+    found = namespace.find([e.key for e in entries])
+    error = _message(lambda: namespace.load(found["k3"]))
+    assert error[0] is CorruptArtifactError
+    found = namespace.find([e.key for e in entries])
+    assert _message(lambda: namespace.load_inline(found, [e.key for e in entries])) == error
+
+
+def test_inline_payloads_refuses_records_of_another_shape() -> None:
+    good = [_record(f"k{i}") for i in range(3)]
+    keys = ["k0", "k1", "k2"]
+    assert inline_payloads(good, keys) == ("msgpack", 1, [b"\x01"] * 3)
+    newer = msgpack.packb([ENTRY_FORMAT_VERSION + 1, *msgpack.unpackb(good[0])[1:]])
+    for records, wanted in [
+        (good, ["k0", "k1", "other"]),  # a record holding another key
+        ([good[0], b"\xc1", good[2]], keys),  # not msgpack
+        ([good[0], msgpack.packb([1, "k1"]), good[2]], keys),  # too few fields
+        ([newer, good[1], good[2]], keys),  # a newer format
+        ([_record("k0", objects=(ObjectRef("ab" * 16, 1, ".npy"),)), *good[1:]], keys),
+    ]:
+        assert inline_payloads(records, wanted) is None

@@ -170,6 +170,13 @@ class Cell:
             ram[self.relpath, entry.key] = value
         return value
 
+    def read_inline(self, found: EntryMap, keys: tp.Sequence[str]) -> list[tp.Any] | None:
+        """:meth:`read_many` of ``keys`` found inline in ``found``, None if any is not a
+        small success value (or the backend keeps values in RAM): read those otherwise."""
+        if self.backend.keep_in_ram:
+            return None
+        return self._ns.load_inline(found, keys)
+
     def read_many(self, entries: list[Entry]) -> list[tp.Any]:
         """:meth:`read` of each entry, decoded together (for a few entries at a time).
 

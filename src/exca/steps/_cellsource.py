@@ -100,9 +100,14 @@ class CellSource:
         from exca.store import CorruptArtifactError
 
         one_by_one = (self[key] for key in keys)
+        if not self._fresh.keys().isdisjoint(keys):
+            return one_by_one
         try:
+            values = self.cell.read_inline(self._entries, keys)  # small values: fastest
+            if values is not None:
+                return values
             entries = self._entries.get_many(keys)
-            if None in entries or not self._fresh.keys().isdisjoint(keys):
+            if None in entries:
                 return one_by_one
             if any(map(_objects, entries)):  # values with objects (arrays...) one at a time
                 return one_by_one

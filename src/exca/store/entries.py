@@ -23,6 +23,7 @@ __all__ = [
     "encode_entry",
     "decode_entry",
     "decode_entries",
+    "inline_payloads",
     "seal",
     "unseal",
     "key_digest",
@@ -175,6 +176,39 @@ def _plain_records(decoded: list[Any]) -> bool:
     )
 
 
+def inline_payloads(
+    records: Sequence[bytes], keys: Sequence[str]
+) -> tuple[str, int, list[bytes]] | None:
+    """For the records of ``keys`` when each is a success entry of the current format
+    held wholly inline, all of one codec: that codec, its version and the payloads, in
+    order. None when any record is anything else (decode those with
+    :func:`decode_entries`, which says what is wrong with a damaged one).
+    """
+    payloads: list[bytes] = []
+    shapes: set[Any] = set()
+    for start in range(0, len(records), _DECODE_CHUNK):
+        chunk = records[start : start + _DECODE_CHUNK]
+        try:
+            decoded = [msgpack.unpackb(data, use_list=False) for data in chunk]  # raw=False
+        except (ValueError, msgpack.ExtraData, TypeError):
+            return None
+        if set(map(type, decoded)) != {tuple} or set(map(len, decoded)) != {_RECORD_FIELDS}:
+            return None
+        shapes.update(map(_shape_of_record, decoded))
+        if (
+            len(shapes) > 1
+            or list(map(_key_of_record, decoded)) != keys[start : start + len(chunk)]
+        ):
+            return None
+        payloads += map(_inline_of_record, decoded)
+    if len(shapes) != 1 or None in payloads:
+        return None
+    version, status, codec, codec_version, objects = shapes.pop()
+    if (version, status, objects) != (ENTRY_FORMAT_VERSION, "success", ()):
+        return None
+    return codec, codec_version, payloads
+
+
 _RECORD_FIELDS = 12  # the format version, then Entry's fields in order
 # records decoded at a time: their transient tuples, freed soon, neither crowd the
 # processor's caches nor trigger the garbage collector more often
@@ -184,6 +218,11 @@ _new_tuple = tuple.__new__
 _version_of_record = operator.itemgetter(0)
 _objects_of_record = operator.itemgetter(1 + Entry._fields.index("objects"))
 _fields_of_record = operator.itemgetter(slice(1, None))
+_key_of_record = operator.itemgetter(1 + Entry._fields.index("key"))
+_inline_of_record = operator.itemgetter(1 + Entry._fields.index("inline"))
+_shape_of_record = operator.itemgetter(  # (format, status, codec, codec version, objects)
+    0, *(1 + Entry._fields.index(name) for name in ("status", "codec", "codec_version", "objects"))
+)
 _entry_of_record = functools.partial(_new_tuple, Entry)
 
 

@@ -6,7 +6,7 @@ import operator
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any, cast
 
-from .entries import Entry, decode_entries, decode_entry
+from .entries import Entry, decode_entries, decode_entry, inline_payloads
 from .errors import CorruptArtifactError
 
 __all__ = ["EntryMap"]
@@ -104,6 +104,14 @@ class EntryMap(MutableMapping[str, Entry]):
             _decode_as(key, item, self._where) if isinstance(item, bytes) else item
             for key, item in zip(keys, items, strict=True)
         ]
+
+    def inline_payloads(self, keys: Sequence[str]) -> tuple[str, int, list[bytes]] | None:
+        """:func:`~exca.store.entries.inline_payloads` of the records of ``keys`` (None
+        also when one is absent or was decoded already)."""
+        records = list(map(self._items.get, keys))
+        if set(map(type, records)) != {bytes}:
+            return None
+        return inline_payloads(cast(list[bytes], records), list(keys))
 
     def decoded(self) -> dict[str, Entry]:
         """Every entry, decoded; a record holding another key than its own is left out."""

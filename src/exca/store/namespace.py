@@ -243,6 +243,19 @@ class Namespace:
                 values += [codec.decode(entry.encoded, reader, version) for entry in group]
         return values
 
+    def load_inline(self, found: EntryMap, keys: Sequence[str]) -> list[Any] | None:
+        """The values of ``keys`` straight from their records in ``found`` (no ``Entry``
+        made), when each is a success entry held wholly inline (a small value) by one
+        codec that decodes many at once; None otherwise: read those with
+        :meth:`load_many`. A damaged value raises as :meth:`load_many` would.
+        """
+        plain = found.inline_payloads(keys)
+        if plain is None:
+            return None
+        name, version, payloads = plain
+        decode_inline = getattr(get_codec(name), "decode_inline_many", None)
+        return None if decode_inline is None else decode_inline(payloads, version)
+
     def load_error(self, entry: Entry) -> BaseException:
         """The exception cached by an error entry."""
         error = self.load(entry, keep_in_ram=True)
