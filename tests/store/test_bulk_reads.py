@@ -24,6 +24,7 @@ from exca.store.entries import (
     encode_entry,
     inline_payloads,
     key_digest,
+    may_be_tombstones,
     new_entry,
 )
 from exca.store.entry_map import EntryMap, decoded
@@ -322,3 +323,12 @@ def test_inline_payloads_refuses_records_of_another_shape() -> None:
         ([_record("k0", objects=(ObjectRef("ab" * 16, 1, ".npy"),)), *good[1:]], keys),
     ]:
         assert inline_payloads(records, wanted) is None
+
+
+@pytest.mark.parametrize("names", [["k1", "k2", "k3"], ["k1", "key2", "kéy3"]])
+def test_may_be_tombstones_finds_every_tombstone_record(names: list[str]) -> None:
+    alive = [_record(name) for name in names]
+    dead = encode_entry(new_entry(names[1], "deleted", "", 0, Encoded(None)))
+    assert not may_be_tombstones(alive, names)
+    assert may_be_tombstones([alive[0], dead, alive[2]], names)
+    assert not may_be_tombstones([], [])

@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any, Literal, NamedTuple
 
 import msgpack
@@ -24,6 +25,8 @@ __all__ = [
     "decode_entry",
     "decode_entries",
     "inline_payloads",
+    "may_be_tombstones",
+    "TOMBSTONE_STATUS",
     "seal",
     "unseal",
     "key_digest",
@@ -34,6 +37,8 @@ __all__ = [
 Status = Literal["success", "error", "deleted"]
 ENTRY_FORMAT_VERSION = 1
 _SEAL_MAGIC = b"EXE1"
+#: The status of a tombstone as the writer encodes it in a record (a msgpack fixstr).
+TOMBSTONE_STATUS = b"\xa7deleted"
 _HOST = socket.gethostname()
 
 
@@ -207,6 +212,29 @@ def inline_payloads(
     if (version, status, objects) != (ENTRY_FORMAT_VERSION, "success", ()):
         return None
     return codec, codec_version, payloads
+
+
+def may_be_tombstones(records: Sequence[bytes], keys: Sequence[str]) -> bool:
+    """Whether any of ``records`` (those of ``keys``, in order) may be a tombstone.
+
+    Without decoding: a record's status follows its key, so for keys of one length in
+    ASCII it is looked for at one place (a record holding another key, found only in a
+    damaged store, fails when decoded); otherwise anywhere in the record.
+    """
+    if not records:
+        return False
+    lengths = set(map(len, keys))
+    if len(lengths) == 1 and all(map(str.isascii, keys)):
+        (size,) = lengths
+        at = 2 + _str_header(size) + size  # array and format bytes, then the key
+        starts = map(bytes.startswith, records, repeat(TOMBSTONE_STATUS), repeat(at))
+        return any(starts)
+    return any(map(bytes.__contains__, records, repeat(TOMBSTONE_STATUS)))
+
+
+def _str_header(size: int) -> int:
+    """Bytes of the msgpack header of a string of ``size`` bytes."""
+    return 1 if size < 32 else 2 if size < 1 << 8 else 3 if size < 1 << 16 else 5
 
 
 _RECORD_FIELDS = 12  # the format version, then Entry's fields in order

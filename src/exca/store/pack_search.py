@@ -7,19 +7,15 @@ that may be a tombstone, and a key found in several packs (the newest record win
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import numpy as np
 
-from .entries import Entry, decode_entry
+from .entries import TOMBSTONE_STATUS, Entry, decode_entry, may_be_tombstones
 from .packs import Pack
 
 __all__ = ["search_packs"]
 
-# every tombstone record holds its status as this msgpack string (a fixstr, as the
-# writer always encodes it); a record without these bytes is no tombstone
-_TOMBSTONE_MARK = b"\xa7deleted"
 
 _WHOLE_PACK_SCAN = 4  # scan the whole pack once for a lookup of over 1/4 of its records
 
@@ -40,7 +36,7 @@ def search_packs(
         # positions are increasing: when all are found, they are every one in order
         wanted = list(keys) if len(positions) == len(keys) else [keys[p] for p in positions]
         hits: Found = dict(zip(wanted, records, strict=True))
-        if _may_hold_tombstones(pack, records):
+        if _may_hold_tombstones(pack, records, wanted):
             _decode_marked(hits, wanted, records, where)
         if not found:
             found = hits
@@ -51,18 +47,18 @@ def search_packs(
     return found
 
 
-def _may_hold_tombstones(pack: Pack, records: list[bytes]) -> bool:
-    # a scan of the whole file (remembered) costs less than one search per record when
-    # the records are a good part of the pack
-    if len(records) * _WHOLE_PACK_SCAN >= len(pack) and not pack.contains(_TOMBSTONE_MARK):
+def _may_hold_tombstones(pack: Pack, records: list[bytes], keys: list[str]) -> bool:
+    # a scan of the whole file (remembered) costs little when the records are a good
+    # part of the pack, and a pack without tombstones holds none of them
+    if len(records) * _WHOLE_PACK_SCAN >= len(pack) and not pack.contains(TOMBSTONE_STATUS):
         return False
-    return any(map(bytes.__contains__, records, itertools.repeat(_TOMBSTONE_MARK)))
+    return may_be_tombstones(records, keys)
 
 
 def _decode_marked(hits: Found, keys: list[str], records: list[bytes], where: object) -> None:
     """Decode the records that may be tombstones (they hide older records of their key)."""
     for key, record in zip(keys, records, strict=True):
-        if _TOMBSTONE_MARK in record:
+        if TOMBSTONE_STATUS in record:
             entry = decode_entry(record, where)
             if entry.key == key:
                 hits[key] = entry
