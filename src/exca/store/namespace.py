@@ -30,7 +30,6 @@ _BUFFER_LIMIT = 65536  # buffered entries flushed as one pack beyond this
 # (by position: item access on a named tuple is cheaper than by attribute name)
 _codec_of = operator.itemgetter(Entry._fields.index("codec"), Entry._fields.index("codec_version"))
 _inline_of = operator.itemgetter(Entry._fields.index("inline"))
-_status_of = operator.itemgetter(Entry._fields.index("status"))
 _objects_of = operator.itemgetter(Entry._fields.index("objects"))
 
 
@@ -192,8 +191,8 @@ class Namespace:
                 found.update(table.find_many(missing))
             else:
                 found = table.find_many(missing)
-        # a status is "deleted" only on a decoded entry (item 1 of a record is a byte)
-        if "deleted" in set(map(_status_of, found.values())):
+        # undecoded records are no tombstones (the tables decode those that may be)
+        if set(map(type, found.values())) - {bytes}:
             found = {
                 k: e for k, e in found.items() if isinstance(e, bytes) or e.status != "deleted"
             }
