@@ -283,11 +283,9 @@ class EntryTable:
             except CorruptArtifactError:
                 newer = False
             if newer:
-                try:
-                    os.link(claimed, path)
-                except FileExistsError:
-                    pass  # an even newer record is there already
-            os.unlink(claimed)
+                self._put_back(claimed, path)
+            else:
+                os.unlink(claimed)
 
     def _read_claimed(self, path: Path) -> Entry:
         with open(path, "rb") as handle:
@@ -303,10 +301,27 @@ class EntryTable:
             return  # another packer took it
         stat = os.stat(claimed)
         if (stat.st_ino, stat.st_mtime_ns) != (item.inode, item.mtime_ns):
-            try:  # a newer record arrived after we read this one: put it back
-                os.link(claimed, path)
-            except FileExistsError:
-                pass  # an even newer one is there already
+            self._put_back(claimed, path)  # a newer record arrived after we read this one
+        else:
+            os.unlink(claimed)
+
+    def _put_back(self, claimed: Path, path: Path) -> None:
+        """Return a newer record a packer took by mistake, unless a yet newer one is there.
+
+        A hard link never replaces a record written meanwhile. Where linking fails (an
+        I/O error, a file system without hard links) the record is renamed back if its
+        place is still free: losing an acknowledged record is the worse outcome.
+        """
+        try:
+            os.link(claimed, path)
+        except FileExistsError:
+            pass  # an even newer record is there already
+        except OSError:
+            if os.path.exists(path):
+                os.unlink(claimed)  # a newer record took the place meanwhile
+            else:
+                os.rename(claimed, path)
+            return
         os.unlink(claimed)
 
     def _check_writable(self, attempted: str) -> None:
