@@ -8,6 +8,7 @@ import mmap
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Literal
 
@@ -23,13 +24,18 @@ from .publish import _fsync_dir, publish_tree, rename_tree, translate_write_erro
 __all__ = ["ObjectStore", "VerifyReads", "tree_digest"]
 
 VerifyReads = Literal["header", "full"]
-_CHUNK = 8 << 20
+_CHUNK = 4 << 20
+_OVERLAP_FROM = 8 << 20  # below this, handing a chunk to a thread costs more than it saves
 _PREALLOCATE_FROM = 1 << 20
 _HEADERS: dict[str, npy.NpyHeader] = {}  # objects are immutable: a header never changes
 
 
 class _HashingWriter:
-    """File-like wrapper hashing everything written through it."""
+    """File-like wrapper hashing everything written through it.
+
+    Large writes hash each chunk in a helper thread while the chunk is written: xxh3 and
+    file writes both release the GIL, so the digest costs little more than the write.
+    """
 
     def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
@@ -38,17 +44,37 @@ class _HashingWriter:
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         view = memoryview(data).cast("B")
-        for start in range(0, len(view), _CHUNK):  # hash each chunk while it is in cache
+        overlap = len(view) >= _OVERLAP_FROM
+        for start in range(0, len(view), _CHUNK):  # each chunk hashed while it is in cache
             part = view[start : start + _CHUNK]
-            self.hasher.update(part)
-            done = 0
-            while done < len(part):
-                done += self._handle.write(part[done:]) or 0
+            if overlap:
+                hashed = _hashing_thread().submit(self.hasher.update, part)
+                self._write_all(part)
+                hashed.result()  # in order: the next chunk's hash starts after this one
+            else:
+                self.hasher.update(part)
+                self._write_all(part)
         self.size += len(view)
         return len(view)
 
+    def _write_all(self, part: memoryview) -> None:
+        done = 0
+        while done < len(part):
+            done += self._handle.write(part[done:]) or 0
+
     def flush(self) -> None:
         self._handle.flush()
+
+
+_HASHING: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _hashing_thread() -> ThreadPoolExecutor:
+    """One helper thread per process (a forked child makes its own: threads do not fork)."""
+    global _HASHING
+    if _HASHING is None or _HASHING[0] != os.getpid():
+        _HASHING = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="exca-hash"))
+    return _HASHING[1]
 
 
 class ObjectStore:
