@@ -26,6 +26,7 @@ import pytest
 
 from exca.store import CacheDict, Store
 from exca.store import objects as objects_module
+from exca.store.codecs.testing import same_value
 
 OPS = ("write", "fsync", "replace", "rename", "link")
 ABSENT = object()
@@ -187,17 +188,6 @@ def _open(folder: Path, durable: bool = False) -> CacheDict:
     return CacheDict(folder, durable=durable)
 
 
-def _same(left: object, right: object) -> bool:
-    if isinstance(left, np.ndarray) or isinstance(right, np.ndarray):
-        return (
-            isinstance(left, np.ndarray)
-            and isinstance(right, np.ndarray)
-            and left.dtype == right.dtype
-            and np.array_equal(left, right)
-        )
-    return type(left) is type(right) and left == right
-
-
 def _read(folder: Path, key: str) -> object:
     cache = CacheDict(folder, verify_reads="full")  # a fresh view re-hashes every object
     return cache[key] if key in cache else ABSENT
@@ -220,7 +210,7 @@ def _check_whole_and_clean(folder: Path, scenario: Scenario) -> None:
     for key in sorted(_keys(scenario)):
         got = _read(folder, key)
         allowed = scenario.allowed(key)
-        assert any(_same(got, value) for value in allowed), f"{key!r} torn or wrong: {got!r}"
+        assert any(same_value(got, value) for value in allowed), f"{key!r} torn or wrong: {got!r}"
     assert _temporaries(folder) == []
     report = Store(folder).verify(grace_s=0)
     assert report.ok, str(report)
@@ -230,7 +220,7 @@ def _check_next_write_succeeds(folder: Path, scenario: Scenario) -> None:
     scenario.act(_open(folder))
     expected = {**scenario.visible_before(), **scenario.new}
     for key in sorted(_keys(scenario)):
-        assert _same(_read(folder, key), expected.get(key, ABSENT)), key
+        assert same_value(_read(folder, key), expected.get(key, ABSENT)), key
     Store(folder).gc(grace_s=0)
     assert Store(folder).verify(grace_s=0).ok
 
@@ -290,7 +280,7 @@ def test_short_writes_still_publish_whole_files(
     _batch({k: v for k, v in values.items() if k.startswith("b")})(cache)
     monkeypatch.undo()
     for key, value in values.items():
-        assert _same(_read(tmp_path, key), value), key
+        assert same_value(_read(tmp_path, key), value), key
     assert Store(tmp_path).verify(grace_s=0).ok
 
 

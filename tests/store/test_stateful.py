@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from exca.store import CacheDict, Store
+from exca.store.codecs.testing import same_value
 
 KEYS = st.sampled_from([f"key-{i}" for i in range(6)] + ["é/ü", ""])
 VALUES = st.one_of(
@@ -22,17 +23,6 @@ VALUES = st.one_of(
     st.integers(0, 300).map(lambda n: np.arange(n, dtype=np.float32)),
     st.binary(max_size=40),
 )
-
-
-def _same(left: object, right: object) -> bool:
-    if isinstance(left, np.ndarray) or isinstance(right, np.ndarray):
-        return (
-            isinstance(left, np.ndarray)
-            and isinstance(right, np.ndarray)
-            and left.dtype == right.dtype
-            and np.array_equal(left, right)
-        )
-    return type(left) is type(right) and left == right
 
 
 class StoreMachine(RuleBasedStateMachine):
@@ -56,7 +46,7 @@ class StoreMachine(RuleBasedStateMachine):
             for key, value in items:
                 self.cache[key] = value
                 self.model[key] = value
-                assert _same(self.cache[key], value)  # visible inside the batch already
+                assert same_value(self.cache[key], value)  # visible inside the batch already
 
     @precondition(lambda self: bool(self.model))
     @rule(data=st.data())
@@ -68,7 +58,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(key=KEYS)
     def get(self, key: str) -> None:
         if key in self.model:
-            assert _same(self.cache[key], self.model[key])
+            assert same_value(self.cache[key], self.model[key])
         else:
             assert key not in self.cache
 
@@ -89,7 +79,7 @@ class StoreMachine(RuleBasedStateMachine):
         entries = fresh.namespace.entries(list(self.model) + ["absent"])
         assert sorted(entries) == sorted(self.model)
         for key, value in fresh.items():
-            assert _same(value, self.model[key]), key
+            assert same_value(value, self.model[key]), key
 
 
 TestStoreMachine = StoreMachine.TestCase

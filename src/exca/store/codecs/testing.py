@@ -19,6 +19,7 @@ from hypothesis.extra import numpy as hnp
 from ._common import SMALL_ARRAY_BYTES
 
 __all__ = [
+    "same_value",
     "array_dtypes",
     "structured_dtypes",
     "arrays",
@@ -59,6 +60,15 @@ def assert_same_value(actual: Any, expected: Any, path: str = "value") -> None:
         assert repr(actual) == repr(expected), f"{path}: {actual!r} != {expected!r}"
     else:
         assert actual == expected, f"{path}: {actual!r} != {expected!r}"
+
+
+def same_value(actual: Any, expected: Any) -> bool:
+    """Whether :func:`assert_same_value` holds (for checks that allow several values)."""
+    try:
+        assert_same_value(actual, expected)
+    except AssertionError:
+        return False
+    return True
 
 
 def _float_bits(value: float | complex) -> tuple[str, ...]:
