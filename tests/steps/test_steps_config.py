@@ -227,3 +227,39 @@ def test_resolve_step_is_followed_to_a_fixed_point() -> None:
     step = WithTransforms(transforms=[CfgMult(coeff=10)])
     assert step.run(1.0) == 20.0
     assert "WithTransforms" in step.show() and "CfgMult" in step.show()
+
+
+def test_a_user_step_class_builds_its_validators_when_defined() -> None:
+    # like any pydantic model (and exca 0.6.0): the first instance costs no schema build,
+    # and a mistake in the annotations shows at the class statement
+    assert CfgMult.__pydantic_complete__
+
+    with pytest.raises(pydantic.PydanticSchemaGenerationError, match="Unsupported"):
+
+        class Unsupported:
+            pass
+
+        class WithBadField(Step):
+            thing: Unsupported
+
+            def _run(self, value: float) -> float:
+                return value
+
+
+def test_a_user_step_class_naming_a_class_defined_later_is_completed_on_first_use() -> None:
+    assert EarlyStep(later={"size": 3}).later == LaterModel(size=3)
+    assert EarlyStep.__pydantic_complete__
+
+
+class EarlyStep(Step):  # names a class defined below: completed on first use
+    later: LaterModel | None = None
+
+    def _run(self, value: float) -> float:
+        return value
+
+
+assert not EarlyStep.__pydantic_complete__
+
+
+class LaterModel(pydantic.BaseModel):
+    size: int = 1

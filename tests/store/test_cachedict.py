@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exca.store import CacheDict, Store, UnknownCodecError
+from exca.store import CacheDict, CorruptArtifactError, Store, UnknownCodecError
+from exca.store.layout import object_path
 
 
 def test_values_written_in_a_block_read_back_with_their_types(tmp_path: Path) -> None:
@@ -103,3 +104,57 @@ def test_a_cache_dict_inside_a_store_root_shares_its_objects(tmp_path: Path) -> 
     assert Store(tmp_path).verify().ok
     with pytest.raises(ValueError, match="not inside"):
         CacheDict(tmp_path / "a", root=tmp_path / "elsewhere")
+
+
+def _filled(folder: Path, count: int) -> CacheDict:
+    cache = CacheDict(folder)
+    with cache.write():
+        for index in range(count):
+            cache[f"k{index}"] = {"index": index, "half": index / 2}
+        cache["array"] = np.arange(1000, dtype=np.float32)
+        cache["tuple"] = (1, "one")
+    return CacheDict(folder)
+
+
+@pytest.mark.parametrize("keep_in_ram", [False, True])
+def test_get_many_gives_what_get_gives_in_order(tmp_path: Path, keep_in_ram: bool) -> None:
+    _filled(tmp_path, 600)  # more keys than one block of values read together
+    keys = ["k5", "absent", "array", *(f"k{i}" for i in range(599, -1, -1)), "tuple", "k5"]
+    cache = CacheDict(tmp_path, keep_in_ram=keep_in_ram)
+    values = cache.get_many(keys, default="none")
+    expected = [CacheDict(tmp_path).get(key, "none") for key in keys]
+    assert len(values) == len(expected) == 605
+    assert values[1] == "none" and values[-2] == (1, "one")
+    assert values[2].tolist() == expected[2].tolist()
+    assert [v for i, v in enumerate(values) if i != 2] == [
+        v for i, v in enumerate(expected) if i != 2
+    ]
+    if keep_in_ram:  # read values are kept: served from memory afterwards
+        assert cache.get_many(["k7"]) == [{"index": 7, "half": 3.5}] and "k7" in cache._ram
+
+
+def test_get_many_serves_values_written_through_the_same_view_and_raises_cached_errors(
+    tmp_path: Path,
+) -> None:
+    cache = CacheDict(tmp_path, keep_in_ram=True)
+    cache["kept"] = [1, 2]
+    cache.namespace.put_error("failed", ValueError("it broke"))
+    assert cache.get_many(["kept", "absent"]) == [[1, 2], None]
+    with pytest.raises(ValueError, match="it broke"):
+        cache.get_many(["kept", "failed"])
+    with pytest.raises(TypeError, match="str"):
+        cache.get_many(["kept", 3])  # type: ignore[list-item]
+
+
+def test_listing_values_in_blocks_names_the_key_of_a_damaged_value(tmp_path: Path) -> None:
+    _filled(tmp_path, 300)
+    cache = CacheDict(tmp_path)
+    assert dict(cache.items())["k299"] == {"index": 299, "half": 149.5}
+    assert len(list(cache.values())) == 302
+    [ref] = cache.namespace.entry("array").objects  # type: ignore[union-attr]
+    path = object_path(tmp_path, ref.digest, ref.suffix)
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:-8])
+    with pytest.raises(CorruptArtifactError) as caught:
+        list(CacheDict(tmp_path).items())
+    assert any("'array'" in note for note in caught.value.__notes__)

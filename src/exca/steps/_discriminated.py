@@ -8,6 +8,8 @@ import pydantic
 
 __all__ = ["DiscriminatedModel"]
 
+_OWN_PACKAGE = "exca."
+
 
 class DiscriminatedModel(pydantic.BaseModel):
     """A model validated into the subclass named by its discriminator key.
@@ -39,6 +41,12 @@ class DiscriminatedModel(pydantic.BaseModel):
                 f"{cls.__qualname__} declares a field {cls._discriminator_key!r}, which is "
                 "the discriminator key of its hierarchy (added to every dump); rename it"
             )
+        if not cls.__module__.startswith(_OWN_PACKAGE):
+            # exca's own classes build their validators on first use (a fast import);
+            # a user's class builds them now, as any pydantic model does: a mistake in
+            # its annotations shows here, and its first instance costs no schema build.
+            # (Annotations naming a class not defined yet are resolved on first use.)
+            cls.model_rebuild(raise_errors=False)
 
     @classmethod
     def _subclasses_by_name(cls) -> dict[str, type[DiscriminatedModel]]:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .entries import Entry
+from .entry_map import EntryMap
 from .errors import CorruptArtifactError
 from .objects import VerifyReads
 from .store import Store
 
 __all__ = ["CacheDict"]
+
+_BLOCK = 256  # values decoded together by bulk reads (one block in RAM beyond the result)
 
 
 class CacheDict:
@@ -126,20 +130,82 @@ class CacheDict:
     def keys(self) -> Iterator[str]:
         return self.namespace.keys()
 
+    def get_many(self, keys: Iterable[str], default: Any = None) -> list[Any]:
+        """The value of each of ``keys``, in order, ``default`` where absent: what
+        ``[cd.get(key, default) for key in keys]`` returns, in a few file operations
+        whatever the number of keys (small values are decoded together).
+
+        A cached error is raised as ``cd[key]`` raises it.
+
+        Examples
+        --------
+        >>> cache = CacheDict(tmp_folder / "scores")
+        >>> with cache.write():
+        ...     for name, score in [("a", 0.5), ("b", 0.75)]:
+        ...         cache[name] = score
+        >>> cache.get_many(["b", "missing", "a"])
+        [0.75, None, 0.5]
+        """
+        wanted = list(keys)
+        found = self.namespace.find([key for key in wanted if key not in self._ram])
+        values: list[Any] = []
+        for start in range(0, len(wanted), _BLOCK):
+            values += self._read_block(found, wanted[start : start + _BLOCK], default)
+        return values
+
+    def _read_block(self, found: EntryMap, keys: list[str], default: Any) -> list[Any]:
+        if not self._ram and not self.keep_in_ram:
+            inline = self.namespace.load_inline(found, keys)  # small values: fastest
+            if inline is not None:
+                return inline
+        entries = found.get_many(keys)
+        if not self._ram and all(e is not None and e.status == "success" for e in entries):
+            return self._load_entries(entries)  # type: ignore[arg-type]
+        return [
+            self._value_of(key, entry) if entry is not None or key in self._ram else default
+            for key, entry in zip(keys, entries, strict=True)
+        ]
+
+    def _value_of(self, key: str, entry: Entry | None) -> Any:
+        if key in self._ram:
+            return self._ram[key]
+        assert entry is not None
+        if entry.status == "error":
+            raise self.namespace.load_error(entry)
+        return self._load_entries([entry])[0]
+
+    def _load_entries(self, entries: list[Entry]) -> list[Any]:
+        """The values of success entries, kept in RAM if asked; a damaged one raises
+        ``CorruptArtifactError`` naming its key."""
+        try:
+            values = self.namespace.load_many(entries, self.keep_in_ram)
+        except CorruptArtifactError as err:
+            if len(entries) == 1:
+                err.add_note(f"while reading key {entries[0].key!r} of {self!r}")
+                raise
+            values = [self._load_entries([entry])[0] for entry in entries]  # which one?
+        if self.keep_in_ram:
+            self._ram.update(zip((entry.key for entry in entries), values, strict=True))
+        return values
+
     def items(self) -> Iterator[tuple[str, Any]]:
+        block: list[Entry] = []
         for entry in self.namespace.iter_entries():
             if entry.status != "success":
                 continue
-            key = entry.key
-            if key in self._ram:
-                yield key, self._ram[key]
+            if entry.key in self._ram:
+                yield entry.key, self._ram[entry.key]
                 continue
-            try:
-                value = self.namespace.load(entry, self.keep_in_ram)
-            except CorruptArtifactError as err:
-                err.add_note(f"while reading key {key!r} of {self!r}")
-                raise
-            yield key, value
+            block.append(entry)
+            if len(block) == _BLOCK:
+                yield from self._items_of(block)
+                block = []
+        yield from self._items_of(block)
+
+    def _items_of(self, entries: list[Entry]) -> Iterator[tuple[str, Any]]:
+        if entries:
+            keys = [entry.key for entry in entries]
+            yield from zip(keys, self._load_entries(entries), strict=True)
 
     def values(self) -> Iterator[Any]:
         for _, value in self.items():
