@@ -93,6 +93,16 @@ def test_key_is_the_xxh3_128_hex_digest_of_the_key_bytes() -> None:
         assert len(key_of(value)) == 32 and key_of(value) == key_of(value).lower()
 
 
+@given(
+    st.integers()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(st.characters(blacklist_categories=()))  # lone surrogates included
+)
+def test_the_fast_path_of_scalars_gives_the_key_of_their_key_bytes(value: object) -> None:
+    assert key_of(value) == xxhash.xxh3_128_hexdigest(key_bytes(value))
+
+
 def test_key_bytes_are_one_msgpack_value_that_msgpack_reencodes_identically() -> None:
     # a tuple of n zeros has an n-byte payload: this crosses every ext header size
     sizes = [0, 1, 2, 3, 4, 8, 15, 16, 17, 255, 256, 65_535, 65_536, 70_000]

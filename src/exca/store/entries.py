@@ -108,8 +108,8 @@ def key_digest(key: str) -> bytes:
 
 def key_digests(keys: Iterable[str]) -> list[bytes]:
     """:func:`key_digest` of each of ``keys`` (one call for a bulk lookup)."""
-    digest = xxhash.xxh3_128_digest
-    return [digest(key.encode("utf-8", "surrogatepass")) for key in keys]
+    encoded = map(str.encode, keys, repeat("utf-8"), repeat("surrogatepass"))
+    return list(map(xxhash.xxh3_128_digest, encoded))  # (no Python-level loop)
 
 
 def encode_entry(entry: Entry) -> bytes:

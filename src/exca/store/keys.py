@@ -72,10 +72,11 @@ def key_of(value: object) -> str:
     >>> key_of({"a": 1, "b": 2}) == key_of({"b": 2, "a": 1})
     True
     """
-    if type(value) is str:  # the hot path: one C call to pack, one to hash
-        try:
+    kind = type(value)
+    if kind is str or kind is int or (kind is float and value == value):
+        try:  # the hot path (item uids): plain msgpack is their encoding, one C call
             return _hexdigest(_pack(value))
-        except UnicodeEncodeError:
+        except (UnicodeEncodeError, OverflowError):  # lone surrogates, huge ints: tagged
             pass
     return _hexdigest(key_bytes(value))
 
