@@ -7,6 +7,7 @@ import io
 import mmap
 import os
 import shutil
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,8 +19,8 @@ from . import npy
 from .codecs.base import ObjectRef
 from .digest import digest_bytes, new_hasher
 from .errors import CorruptArtifactError, ReadOnlyStoreError
-from .layout import OBJECTS_DIR, object_path, temp_path
-from .publish import _fsync_dir, publish_tree, rename_tree, translate_write_errors
+from .layout import OBJECTS_DIR, object_file, object_path, temp_name, temp_path
+from .publish import _fsync_dir, create_file, publish_tree, rename_tree, translate_write_errors
 
 __all__ = ["ObjectStore", "VerifyReads", "tree_digest"]
 
@@ -96,6 +97,9 @@ class ObjectStore:
         self.verify_reads: VerifyReads = verify_reads
         self.read_only = read_only
         self._roots = (self.root, *(Path(layer) for layer in layers))
+        # plain strings on the write path: pathlib costs more there than the system calls
+        self._objects_dir = os.path.join(self.root, OBJECTS_DIR)
+        self._staging = os.path.join(self._objects_dir, "incoming")  # temporaries beside it
 
     # ----------------------------------------------------------------- writing
     def put_bytes(self, data: bytes | bytearray | memoryview, suffix: str) -> ObjectRef:
@@ -154,14 +158,19 @@ class ObjectStore:
         saves) before it is reused. A good one is kept rather than replaced: readers on
         other NFS hosts may have it open, and a replaced file turns their handles stale.
         """
-        final = object_path(self.root, ref.digest, ref.suffix)
-        try:
-            if os.path.isdir(final):
-                good = tree_digest(final)[0] == ref.digest
-            else:
-                good = _file_digest(final, ref.size) == ref.digest
+        final = object_file(self._objects_dir, ref.digest, ref.suffix)
+        try:  # one system call when it is absent (the usual case: new content)
+            fd = os.open(final, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return False
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                good = tree_digest(Path(final))[0] == ref.digest
+            else:
+                good = _fd_digest(fd, info.st_size, ref.size) == ref.digest
+        finally:
+            os.close(fd)
         if good:
             os.utime(final)  # keep a reused object younger than gc's grace period
         return good
@@ -170,29 +179,29 @@ class ObjectStore:
         self, write: Callable[[IO[bytes]], object], suffix: str, size_hint: int = 0
     ) -> ObjectRef:
         self._check_writable("write an object")
-        staging = self.root / OBJECTS_DIR / "incoming"
         with translate_write_errors(self.root, "write an object"):
-            os.makedirs(staging.parent, exist_ok=True)
-            tmp = temp_path(staging)
+            # in objects/ itself: the digest, hence the fan-out folder, is known only
+            # once the content is written
+            tmp = temp_name(self._staging)
+            handle = create_file(tmp)
             try:
-                ref = self._write_hashed(tmp, write, suffix, size_hint)
+                ref = self._write_hashed(handle, write, suffix, size_hint)
                 if self._reuse_existing(ref):
                     os.unlink(tmp)
                     return ref
-                final = object_path(self.root, ref.digest, suffix)
-                os.makedirs(final.parent, exist_ok=True)
-                os.replace(tmp, final)  # replaces only a damaged object
+                final = object_file(self._objects_dir, ref.digest, suffix)
+                _rename_into(tmp, final)  # replaces only a damaged object
             except BaseException:
                 _unlink_quietly(tmp)
                 raise
             if self.durable:  # the rename, too, must survive a power loss
-                _fsync_dir(final.parent)
+                _fsync_dir(os.path.dirname(final))
         return ref
 
     def _write_hashed(
-        self, tmp: Path, write: Callable[[IO[bytes]], object], suffix: str, size_hint: int
+        self, raw: IO[bytes], write: Callable[[IO[bytes]], object], suffix: str, size_hint: int
     ) -> ObjectRef:
-        with open(tmp, "xb", buffering=0) as raw:
+        with raw:
             if size_hint >= _PREALLOCATE_FROM:  # one extent reserved up front writes faster
                 _preallocate(raw.fileno(), size_hint)
             writer = _HashingWriter(raw)
@@ -304,16 +313,26 @@ def _preallocate(fd: int, size: int) -> None:
             raise
 
 
-def _file_digest(path: Path, expected_size: int) -> str | None:
-    """Digest of a file's content, or None when its size is not ``expected_size``."""
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size != expected_size:
-            return None
-        if size == 0:
-            return digest_bytes(b"")
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            return digest_bytes(mapped)
+def _fd_digest(fd: int, size: int, expected_size: int) -> str | None:
+    """Digest of an open file of ``size`` bytes, or None when that is not ``expected_size``."""
+    if size != expected_size:
+        return None
+    if size == 0:
+        return digest_bytes(b"")
+    with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
+        return digest_bytes(mapped)
+
+
+def _rename_into(tmp: str, final: str) -> None:
+    """``os.replace(tmp, final)``, creating the fan-out folder of ``final`` if it is missing
+    (only then: it exists for all but the first object of its 256th of the digests)."""
+    try:
+        os.replace(tmp, final)
+    except FileNotFoundError:
+        if not os.path.exists(tmp):
+            raise
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        os.replace(tmp, final)
 
 
 def _make_tree_read_only(folder: Path) -> None:
@@ -339,7 +358,7 @@ def tree_digest(folder: Path) -> tuple[str, int]:
     return manifest.hexdigest(), total
 
 
-def _unlink_quietly(path: Path) -> None:
+def _unlink_quietly(path: str | Path) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
