@@ -25,8 +25,8 @@ from .publish import _fsync_dir, create_file, publish_tree, rename_tree, transla
 __all__ = ["ObjectStore", "VerifyReads", "tree_digest"]
 
 VerifyReads = Literal["header", "full"]
-_CHUNK = 4 << 20
-_OVERLAP_FROM = 8 << 20  # below this, handing a chunk to a thread costs more than it saves
+_CHUNK = 64 << 20  # bytes per write call
+_OVERLAP_FROM = 4 << 20  # below this, handing the hash to a thread costs more than it saves
 _PREALLOCATE_FROM = 1 << 20
 _HEADERS: dict[str, npy.NpyHeader] = {}  # objects are immutable: a header never changes
 
@@ -34,8 +34,10 @@ _HEADERS: dict[str, npy.NpyHeader] = {}  # objects are immutable: a header never
 class _HashingWriter:
     """File-like wrapper hashing everything written through it.
 
-    Large writes hash each chunk in a helper thread while the chunk is written: xxh3 and
-    file writes both release the GIL, so the digest costs little more than the write.
+    A large write is hashed whole in a helper thread while it is written: xxh3 and file
+    writes both release the GIL, so the digest costs little more than the write. (One
+    hand-off per write, not per chunk: waiting at every chunk for the slower of the two
+    cost a tenth of the throughput.)
     """
 
     def __init__(self, handle: IO[bytes]) -> None:
@@ -45,18 +47,22 @@ class _HashingWriter:
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         view = memoryview(data).cast("B")
-        overlap = len(view) >= _OVERLAP_FROM
-        for start in range(0, len(view), _CHUNK):  # each chunk hashed while it is in cache
-            part = view[start : start + _CHUNK]
-            if overlap:
-                hashed = _hashing_thread().submit(self.hasher.update, part)
-                self._write_all(part)
-                hashed.result()  # in order: the next chunk's hash starts after this one
-            else:
-                self.hasher.update(part)
-                self._write_all(part)
+        if len(view) >= _OVERLAP_FROM:
+            hashed = _hashing_thread().submit(self.hasher.update, view)
+            try:
+                self._write_chunks(view)
+            finally:  # the hasher and the caller's buffer are free only once it is done
+                hashed.exception()  # (waits; a failed write's error is the one raised)
+            hashed.result()
+        else:
+            self.hasher.update(view)
+            self._write_chunks(view)
         self.size += len(view)
         return len(view)
+
+    def _write_chunks(self, view: memoryview) -> None:
+        for start in range(0, len(view), _CHUNK):
+            self._write_all(view[start : start + _CHUNK])
 
     def _write_all(self, part: memoryview) -> None:
         done = 0
