@@ -79,9 +79,9 @@ def temp_path(final: Path) -> Path:
 
 def temp_name(final: str) -> str:
     """:func:`temp_path` of a plain string path."""
-    head, name = os.path.split(final)
+    head, sep, name = final.rpartition(os.sep)
     unique = f"{_HOST}.{os.getpid()}.{threading.get_ident()}.{secrets.token_hex(4)}"
-    return os.path.join(head, f"{TEMP_PREFIX}{name}.{unique}")
+    return f"{head}{sep}{TEMP_PREFIX}{name}.{unique}"
 
 
 def is_temp_name(name: str) -> bool:

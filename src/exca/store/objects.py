@@ -61,13 +61,12 @@ class _HashingWriter:
         return len(view)
 
     def _write_chunks(self, view: memoryview) -> None:
+        write = self._handle.write
         for start in range(0, len(view), _CHUNK):
-            self._write_all(view[start : start + _CHUNK])
-
-    def _write_all(self, part: memoryview) -> None:
-        done = 0
-        while done < len(part):
-            done += self._handle.write(part[done:]) or 0
+            part = view[start : start + _CHUNK]
+            done = write(part) or 0
+            while done < len(part):  # unbuffered writes may be partial
+                done += write(part[done:]) or 0
 
     def flush(self) -> None:
         self._handle.flush()
@@ -189,7 +188,7 @@ class ObjectStore:
             # in objects/ itself: the digest, hence the fan-out folder, is known only
             # once the content is written
             tmp = temp_name(self._staging)
-            handle = create_file(tmp)
+            handle = create_file(tmp, read_only=True)  # objects are immutable (umask kept)
             try:
                 ref = self._write_hashed(handle, write, suffix, size_hint)
                 if self._reuse_existing(ref):
@@ -212,7 +211,6 @@ class ObjectStore:
                 _preallocate(raw.fileno(), size_hint)
             writer = _HashingWriter(raw)
             write(writer)  # type: ignore[arg-type]
-            os.fchmod(raw.fileno(), os.fstat(raw.fileno()).st_mode & ~0o222)
             if self.durable:
                 os.fsync(raw.fileno())
         return ObjectRef(writer.hasher.hexdigest(), writer.size, suffix)
