@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import io
 import mmap
 import os
@@ -16,6 +15,7 @@ from typing import IO, Literal
 import numpy as np
 
 from . import npy
+from ._preallocate import preallocate
 from .codecs.base import ObjectRef
 from .digest import digest_bytes, new_hasher
 from .errors import CorruptArtifactError, ReadOnlyStoreError
@@ -234,7 +234,7 @@ class ObjectStore:
             try:
                 with handle:
                     if ref.size >= _PREALLOCATE_FROM:  # one extent reserved up front
-                        _preallocate(handle.fileno(), ref.size)
+                        preallocate(handle.fileno(), ref.size)
                     write(_Writer(handle))  # type: ignore[arg-type]
                     if self.durable:
                         os.fsync(handle.fileno())
@@ -251,7 +251,7 @@ class ObjectStore:
     ) -> ObjectRef:
         with raw:
             if size_hint >= _PREALLOCATE_FROM:  # one extent reserved up front writes faster
-                _preallocate(raw.fileno(), size_hint)
+                preallocate(raw.fileno(), size_hint)
             writer = _HashingWriter(raw)
             write(writer)  # type: ignore[arg-type]
             if self.durable:
@@ -350,14 +350,6 @@ def _check_digest(path: Path, ref: ObjectRef, data: bytes | mmap.mmap) -> None:
 def _corrupt(path: Path, ref: ObjectRef, detail: str) -> None:
     _HEADERS.pop(ref.digest, None)
     raise CorruptArtifactError(path, detail)
-
-
-def _preallocate(fd: int, size: int) -> None:
-    try:
-        os.posix_fallocate(fd, 0, size)
-    except OSError as err:  # not supported here (some network file systems): write as is
-        if err.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-            raise
 
 
 def _fd_digest(fd: int, size: int, expected_size: int) -> str | None:
