@@ -123,7 +123,10 @@ def lookups(repeat: int) -> list[Row]:
 def array_writes(repeat: int, base: str | None) -> list[Row]:
     rows = []
     for mib in w.ARRAY_MIB:
-        times = w.array_write_times(mib, repeat, base)
+        # more rounds for small arrays (the same for both sides): a small write is mostly
+        # file creation, whose cost on a shared machine swings by 10x from one moment to
+        # the next, so a best of 5 measures the moment rather than the code
+        times = w.array_write_times(mib, repeat * max(1, 64 // mib), base)
         ratio = times["np.save"] / times["exca"]
         nbytes = mib << 20
         rows.append(Row(f"write a {mib} MiB float32 array (`cd[key] = array`, hashing included; "

@@ -237,6 +237,25 @@ def _count_calls(folder: Path, scenario: Scenario, op: str) -> int:
 def test_a_write_failing_at_any_call_leaves_every_key_old_or_whole_and_no_temporary(
     tmp_path: Path, scenario: Scenario
 ) -> None:
+    _check_failing_at_any_call(tmp_path, scenario)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS[:2], ids=lambda s: s.name)
+def test_a_large_array_fails_as_cleanly_at_any_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scenario: Scenario
+) -> None:
+    """Small arrays are hashed first and written beside their final name; large ones are
+    preallocated, hashed in a helper thread while written, and named only then."""
+    _as_large_arrays(monkeypatch)
+    _check_failing_at_any_call(tmp_path, scenario)
+
+
+def _as_large_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(objects_module, "_OVERLAP_FROM", 1)
+    monkeypatch.setattr(objects_module, "_PREALLOCATE_FROM", 1)
+
+
+def _check_failing_at_any_call(tmp_path: Path, scenario: Scenario) -> None:
     for op in OPS:
         calls = _count_calls(tmp_path / f"{op}-count", scenario, op)
         for n in range(1, calls + 1):
@@ -322,9 +341,14 @@ def test_a_failed_put_back_during_packing_does_not_lose_a_newer_record(tmp_path:
     assert not [p for p in (tmp_path / "entries").iterdir() if p.name.startswith(".tmp.")]
 
 
-def test_a_durable_store_fsyncs_every_folder_it_renames_a_file_into(tmp_path: Path) -> None:
+@pytest.mark.parametrize("large", [False, True], ids=["small-arrays", "large-arrays"])
+def test_a_durable_store_fsyncs_every_folder_it_renames_a_file_into(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, large: bool
+) -> None:
     if not os.path.isdir("/proc/self/fd"):
         pytest.skip("needs /proc/self/fd to name fsynced descriptors")
+    if large:
+        _as_large_arrays(monkeypatch)
     cache = _open(tmp_path, durable=True)
     with _faults("none") as recorder:
         cache["array"] = _array(7)

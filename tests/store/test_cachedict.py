@@ -4,7 +4,9 @@ pickling as a fresh view), on top of the store."""
 
 from __future__ import annotations
 
+import os
 import pickle
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +160,21 @@ def test_listing_values_in_blocks_names_the_key_of_a_damaged_value(tmp_path: Pat
     with pytest.raises(CorruptArtifactError) as caught:
         list(CacheDict(tmp_path).items())
     assert any("'array'" in note for note in caught.value.__notes__)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_published_objects_are_read_only_files_whose_mode_follows_the_umask(
+    tmp_path: Path, umask: int
+) -> None:
+    previous = os.umask(umask)
+    try:
+        cache = CacheDict(tmp_path)
+        cache["array"] = np.arange(300_000)  # preallocated, written in one call
+        cache["small"] = np.arange(3)
+        cache["pickled"] = [object.__name__] * 10_000
+    finally:
+        os.umask(previous)
+    objects = [path for path in (tmp_path / "objects").glob("*/*") if path.is_file()]
+    assert len(objects) == 3
+    for path in objects:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o444 & ~umask, path

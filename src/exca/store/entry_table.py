@@ -200,7 +200,7 @@ class EntryTable:
     def put(self, entry: Entry) -> None:
         """Publish one record as a loose file (atomic; replaces an older one)."""
         self._check_writable("write an entry")
-        path = loose_entry_path(self.folder, key_digest(entry.key).hex())
+        path = os.path.join(self._loose_dir, key_digest(entry.key).hex())
         with translate_write_errors(self.folder, "write an entry"):
             publish_bytes(path, seal(encode_entry(entry)), durable=self.durable)
         self._puts_since_check += 1

@@ -21,6 +21,8 @@ __all__ = [
     "loose_path_to_digest",
     "pack_path",
     "temp_path",
+    "temp_name",
+    "object_file",
     "is_temp_name",
 ]
 
@@ -37,6 +39,12 @@ _HOST = socket.gethostname().replace(".", "_").replace(os.sep, "_")
 def object_path(root: Path, digest: str, suffix: str) -> Path:
     """``root/objects/ab/cdef…<suffix>``: two hex characters of fan-out per object."""
     return root / OBJECTS_DIR / digest[:2] / (digest[2:] + suffix)
+
+
+def object_file(objects_dir: str, digest: str, suffix: str) -> str:
+    """:func:`object_path` as a plain string, from the ``root/objects`` folder: the write
+    path builds names as strings, as pathlib costs more there than the system calls."""
+    return f"{objects_dir}{os.sep}{digest[:2]}{os.sep}{digest[2:]}{suffix}"
 
 
 def object_path_to_digest(path: Path) -> tuple[str, str]:
@@ -66,8 +74,14 @@ def pack_path(namespace: Path, pack_digest: str) -> Path:
 
 def temp_path(final: Path) -> Path:
     """A temporary name beside ``final``, unique per host, process, thread and call."""
+    return Path(temp_name(os.fspath(final)))
+
+
+def temp_name(final: str) -> str:
+    """:func:`temp_path` of a plain string path."""
+    head, sep, name = final.rpartition(os.sep)
     unique = f"{_HOST}.{os.getpid()}.{threading.get_ident()}.{secrets.token_hex(4)}"
-    return final.parent / f"{TEMP_PREFIX}{final.name}.{unique}"
+    return f"{head}{sep}{TEMP_PREFIX}{name}.{unique}"
 
 
 def is_temp_name(name: str) -> bool:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import errno
 import io
 import mmap
 import os
 import shutil
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,55 +15,73 @@ from typing import IO, Literal
 import numpy as np
 
 from . import npy
+from ._preallocate import preallocate
 from .codecs.base import ObjectRef
 from .digest import digest_bytes, new_hasher
 from .errors import CorruptArtifactError, ReadOnlyStoreError
-from .layout import OBJECTS_DIR, object_path, temp_path
-from .publish import _fsync_dir, publish_tree, rename_tree, translate_write_errors
+from .layout import OBJECTS_DIR, object_file, object_path, temp_name, temp_path
+from .publish import _fsync_dir, create_file, publish_tree, rename_tree, translate_write_errors
 
 __all__ = ["ObjectStore", "VerifyReads", "tree_digest"]
 
 VerifyReads = Literal["header", "full"]
-_CHUNK = 4 << 20
-_OVERLAP_FROM = 8 << 20  # below this, handing a chunk to a thread costs more than it saves
+_CHUNK = 64 << 20  # bytes per write call
+_OVERLAP_FROM = 4 << 20  # below this, handing the hash to a thread costs more than it saves
 _PREALLOCATE_FROM = 1 << 20
 _HEADERS: dict[str, npy.NpyHeader] = {}  # objects are immutable: a header never changes
 
 
-class _HashingWriter:
-    """File-like wrapper hashing everything written through it.
-
-    Large writes hash each chunk in a helper thread while the chunk is written: xxh3 and
-    file writes both release the GIL, so the digest costs little more than the write.
-    """
+class _Writer:
+    """File-like wrapper writing all it is given, in calls of at most ``_CHUNK`` bytes."""
 
     def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        view = memoryview(data).cast("B")
+        self._write_chunks(view)
+        return len(view)
+
+    def _write_chunks(self, view: memoryview) -> None:
+        write = self._handle.write
+        for start in range(0, len(view), _CHUNK):
+            part = view[start : start + _CHUNK]
+            done = write(part) or 0
+            while done < len(part):  # unbuffered writes may be partial
+                done += write(part[done:]) or 0
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+
+class _HashingWriter(_Writer):
+    """:class:`_Writer` hashing everything written through it.
+
+    A large write is hashed whole in a helper thread while it is written: xxh3 and file
+    writes both release the GIL, so the digest costs little more than the write. (One
+    hand-off per write, not per chunk: waiting at every chunk for the slower of the two
+    cost a tenth of the throughput.)
+    """
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        super().__init__(handle)
         self.hasher = new_hasher()
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         view = memoryview(data).cast("B")
-        overlap = len(view) >= _OVERLAP_FROM
-        for start in range(0, len(view), _CHUNK):  # each chunk hashed while it is in cache
-            part = view[start : start + _CHUNK]
-            if overlap:
-                hashed = _hashing_thread().submit(self.hasher.update, part)
-                self._write_all(part)
-                hashed.result()  # in order: the next chunk's hash starts after this one
-            else:
-                self.hasher.update(part)
-                self._write_all(part)
+        if len(view) >= _OVERLAP_FROM:
+            hashed = _hashing_thread().submit(self.hasher.update, view)
+            try:
+                self._write_chunks(view)
+            finally:  # the hasher and the caller's buffer are free only once it is done
+                hashed.exception()  # (waits; a failed write's error is the one raised)
+            hashed.result()
+        else:
+            self.hasher.update(view)
+            self._write_chunks(view)
         self.size += len(view)
         return len(view)
-
-    def _write_all(self, part: memoryview) -> None:
-        done = 0
-        while done < len(part):
-            done += self._handle.write(part[done:]) or 0
-
-    def flush(self) -> None:
-        self._handle.flush()
 
 
 _HASHING: tuple[int, ThreadPoolExecutor] | None = None
@@ -96,28 +114,33 @@ class ObjectStore:
         self.verify_reads: VerifyReads = verify_reads
         self.read_only = read_only
         self._roots = (self.root, *(Path(layer) for layer in layers))
+        # plain strings on the write path: pathlib costs more there than the system calls
+        self._objects_dir = os.path.join(self.root, OBJECTS_DIR)
+        self._staging = os.path.join(self._objects_dir, "incoming")  # temporaries beside it
 
     # ----------------------------------------------------------------- writing
     def put_bytes(self, data: bytes | bytearray | memoryview, suffix: str) -> ObjectRef:
-        digest = digest_bytes(data)
-        ref = ObjectRef(digest, memoryview(data).nbytes, suffix)
-        self._check_writable("write an object")
-        with translate_write_errors(self.root, "write an object"):
-            if self._reuse_existing(ref):
-                return ref
-        return self._publish(lambda handle: handle.write(data), suffix)
+        view = memoryview(data).cast("B")
+        ref = ObjectRef(digest_bytes(view), view.nbytes, suffix)
+        return self._publish_known(ref, lambda handle: handle.write(view))
 
     def put_array(self, array: np.ndarray) -> ObjectRef:
         if array.dtype.hasobject:
             raise TypeError("object-dtype arrays cannot be stored as .npy; use the pickle codec")
         header = npy.header_bytes(array)
         data = npy.array_data_view(array)
+        size = len(header) + data.nbytes
 
         def write(handle: IO[bytes]) -> None:
             handle.write(header)
             handle.write(data)
 
-        return self._publish(write, ".npy", size_hint=len(header) + data.nbytes)
+        if size >= _OVERLAP_FROM:  # hashed while it is written, in a helper thread
+            return self._publish(write, ".npy", size_hint=size)
+        hasher = new_hasher()  # small: hashed first (it is then in cache for the write)
+        hasher.update(header)
+        hasher.update(data)
+        return self._publish_known(ObjectRef(hasher.hexdigest(), size, ".npy"), write)
 
     def put_stream(self, write: Callable[[IO[bytes]], None], suffix: str) -> ObjectRef:
         return self._publish(write, suffix)
@@ -154,14 +177,19 @@ class ObjectStore:
         saves) before it is reused. A good one is kept rather than replaced: readers on
         other NFS hosts may have it open, and a replaced file turns their handles stale.
         """
-        final = object_path(self.root, ref.digest, ref.suffix)
-        try:
-            if os.path.isdir(final):
-                good = tree_digest(final)[0] == ref.digest
-            else:
-                good = _file_digest(final, ref.size) == ref.digest
+        final = object_file(self._objects_dir, ref.digest, ref.suffix)
+        try:  # one system call when it is absent (the usual case: new content)
+            fd = os.open(final, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return False
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                good = tree_digest(Path(final))[0] == ref.digest
+            else:
+                good = _fd_digest(fd, info.st_size, ref.size) == ref.digest
+        finally:
+            os.close(fd)
         if good:
             os.utime(final)  # keep a reused object younger than gc's grace period
         return good
@@ -170,34 +198,62 @@ class ObjectStore:
         self, write: Callable[[IO[bytes]], object], suffix: str, size_hint: int = 0
     ) -> ObjectRef:
         self._check_writable("write an object")
-        staging = self.root / OBJECTS_DIR / "incoming"
         with translate_write_errors(self.root, "write an object"):
-            os.makedirs(staging.parent, exist_ok=True)
-            tmp = temp_path(staging)
+            # in objects/ itself: the digest, hence the fan-out folder, is known only
+            # once the content is written
+            tmp = temp_name(self._staging)
+            handle = create_file(tmp, read_only=True)  # objects are immutable (umask kept)
             try:
-                ref = self._write_hashed(tmp, write, suffix, size_hint)
+                ref = self._write_hashed(handle, write, suffix, size_hint)
                 if self._reuse_existing(ref):
                     os.unlink(tmp)
                     return ref
-                final = object_path(self.root, ref.digest, suffix)
-                os.makedirs(final.parent, exist_ok=True)
+                final = object_file(self._objects_dir, ref.digest, suffix)
+                _rename_into(tmp, final)  # replaces only a damaged object
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
+            if self.durable:  # the rename, too, must survive a power loss
+                _fsync_dir(os.path.dirname(final))
+        return ref
+
+    def _publish_known(self, ref: ObjectRef, write: Callable[[IO[bytes]], object]) -> ObjectRef:
+        """Publish content whose digest is known before it is written.
+
+        An object already there (and sound) is not written again, and the temporary is
+        created in the fan-out folder of its final name: creating a file there and
+        renaming it within the folder measured cheaper than going through ``objects/``.
+        """
+        self._check_writable("write an object")
+        with translate_write_errors(self.root, "write an object"):
+            if self._reuse_existing(ref):
+                return ref
+            final = object_file(self._objects_dir, ref.digest, ref.suffix)
+            tmp = temp_name(final)
+            handle = create_file(tmp, read_only=True)  # objects are immutable (umask kept)
+            try:
+                with handle:
+                    if ref.size >= _PREALLOCATE_FROM:  # one extent reserved up front
+                        preallocate(handle.fileno(), ref.size)
+                    write(_Writer(handle))  # type: ignore[arg-type]
+                    if self.durable:
+                        os.fsync(handle.fileno())
                 os.replace(tmp, final)  # replaces only a damaged object
             except BaseException:
                 _unlink_quietly(tmp)
                 raise
             if self.durable:  # the rename, too, must survive a power loss
-                _fsync_dir(final.parent)
+                _fsync_dir(os.path.dirname(final))
         return ref
 
     def _write_hashed(
-        self, tmp: Path, write: Callable[[IO[bytes]], object], suffix: str, size_hint: int
+        self, raw: IO[bytes], write: Callable[[IO[bytes]], object], suffix: str, size_hint: int
     ) -> ObjectRef:
-        with open(tmp, "xb", buffering=0) as raw:
+        with raw:
             if size_hint >= _PREALLOCATE_FROM:  # one extent reserved up front writes faster
-                _preallocate(raw.fileno(), size_hint)
+                preallocate(raw.fileno(), size_hint)
             writer = _HashingWriter(raw)
             write(writer)  # type: ignore[arg-type]
-            os.fchmod(raw.fileno(), os.fstat(raw.fileno()).st_mode & ~0o222)
             if self.durable:
                 os.fsync(raw.fileno())
         return ObjectRef(writer.hasher.hexdigest(), writer.size, suffix)
@@ -296,24 +352,26 @@ def _corrupt(path: Path, ref: ObjectRef, detail: str) -> None:
     raise CorruptArtifactError(path, detail)
 
 
-def _preallocate(fd: int, size: int) -> None:
+def _fd_digest(fd: int, size: int, expected_size: int) -> str | None:
+    """Digest of an open file of ``size`` bytes, or None when that is not ``expected_size``."""
+    if size != expected_size:
+        return None
+    if size == 0:
+        return digest_bytes(b"")
+    with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
+        return digest_bytes(mapped)
+
+
+def _rename_into(tmp: str, final: str) -> None:
+    """``os.replace(tmp, final)``, creating the fan-out folder of ``final`` if it is missing
+    (only then: it exists for all but the first object of its 256th of the digests)."""
     try:
-        os.posix_fallocate(fd, 0, size)
-    except OSError as err:  # not supported here (some network file systems): write as is
-        if err.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+        os.replace(tmp, final)
+    except FileNotFoundError:
+        if not os.path.exists(tmp):
             raise
-
-
-def _file_digest(path: Path, expected_size: int) -> str | None:
-    """Digest of a file's content, or None when its size is not ``expected_size``."""
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size != expected_size:
-            return None
-        if size == 0:
-            return digest_bytes(b"")
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            return digest_bytes(mapped)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        os.replace(tmp, final)
 
 
 def _make_tree_read_only(folder: Path) -> None:
@@ -339,7 +397,7 @@ def tree_digest(folder: Path) -> tuple[str, int]:
     return manifest.hexdigest(), total
 
 
-def _unlink_quietly(path: Path) -> None:
+def _unlink_quietly(path: str | Path) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:

@@ -11,9 +11,15 @@ from pathlib import Path
 from typing import IO
 
 from .errors import ReadOnlyStoreError
-from .layout import temp_path
+from .layout import temp_name, temp_path
 
-__all__ = ["publish_bytes", "publish_stream", "publish_tree", "translate_write_errors"]
+__all__ = [
+    "create_file",
+    "publish_bytes",
+    "publish_stream",
+    "publish_tree",
+    "translate_write_errors",
+]
 
 _READ_ONLY_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
 
@@ -29,11 +35,32 @@ def translate_write_errors(folder: Path, attempted: str) -> Iterator[None]:
         raise
 
 
-def _make_dirs(folder: Path) -> None:
+def _make_dirs(folder: str | Path) -> None:
     os.makedirs(folder, exist_ok=True)
 
 
-def _fsync_dir(folder: Path) -> None:
+def create_file(path: str, *, read_only: bool = False) -> IO[bytes]:
+    """Open the new file ``path`` for unbuffered writing, creating its folder if missing.
+
+    The folder is created only when the open fails: it exists for every write but the
+    first, and checking it each time costs more system calls than the write it serves.
+    With ``read_only`` the file is created without write permission (the umask applies
+    as usual); the returned handle still writes it, as POSIX lets a file's creator do
+    (git creates its loose objects so), which saves a chmod once it is written.
+    """
+    opener = _read_only_opener if read_only else None
+    try:
+        return open(path, "xb", buffering=0, opener=opener)
+    except FileNotFoundError:
+        _make_dirs(os.path.dirname(path))
+        return open(path, "xb", buffering=0, opener=opener)
+
+
+def _read_only_opener(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o444)
+
+
+def _fsync_dir(folder: str | Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -42,7 +69,7 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def publish_stream(
-    final: Path,
+    final: str | Path,
     write: Callable[[IO[bytes]], None],
     *,
     durable: bool,
@@ -55,10 +82,11 @@ def publish_stream(
     Returns whether ``final`` was (re)published. On any failure the temporary is removed
     and ``final`` is untouched: readers see the old file, the new one, or none.
     """
-    _make_dirs(final.parent)
-    tmp = temp_path(final)
+    final = os.fspath(final)  # plain strings: pathlib costs more than the system calls here
+    tmp = temp_name(final)
+    handle = create_file(tmp)
     try:
-        with open(tmp, "xb", buffering=0) as handle:
+        with handle:
             write(handle)
             if read_only_file:  # objects are immutable: drop the write bits (umask kept)
                 mode = os.fstat(handle.fileno()).st_mode
@@ -73,11 +101,13 @@ def publish_stream(
         _discard(tmp)
         raise
     if durable:
-        _fsync_dir(final.parent)
+        _fsync_dir(os.path.dirname(final))
     return True
 
 
-def publish_bytes(final: Path, data: bytes | bytearray | memoryview, *, durable: bool) -> None:
+def publish_bytes(
+    final: str | Path, data: bytes | bytearray | memoryview, *, durable: bool
+) -> None:
     """Atomically replace ``final`` with ``data``."""
     publish_stream(final, lambda handle: _write_all(handle, data), durable=durable)
 
@@ -125,7 +155,7 @@ def rename_tree(tmp: Path, final: Path, *, durable: bool) -> bool:
     return True
 
 
-def _discard(tmp: Path) -> None:
+def _discard(tmp: str | Path) -> None:
     try:
         os.unlink(tmp)
     except FileNotFoundError:
