@@ -25,7 +25,7 @@ from types import ModuleType
 import pytest
 
 from exca.store import CacheDict, Store
-from exca.store import entry_table as entry_table_module
+from exca.store import packing as packing_module
 from exca.store.entry_table import MERGE_PACKS_OVER
 
 WORKER = Path(__file__).parent / "_children" / "concurrent_worker.py"
@@ -207,10 +207,10 @@ def test_a_packer_that_read_a_record_before_its_delete_does_not_resurrect_it(
 ) -> None:
     slow, other = CacheDict(tmp_path), CacheDict(tmp_path)
     slow["k"], slow["kept"] = "value", 1
-    real_publish = entry_table_module.publish_bytes
+    real_publish = packing_module.publish_bytes
 
     def publish_after_others_delete_and_merge(path: Path, data: bytes, durable: bool) -> None:
-        monkeypatch.setattr(entry_table_module, "publish_bytes", real_publish)
+        monkeypatch.setattr(packing_module, "publish_bytes", real_publish)
         other.namespace.pack()  # meanwhile, another process packs, deletes, packs, merges
         del other["k"]
         other.namespace.pack()
@@ -218,7 +218,7 @@ def test_a_packer_that_read_a_record_before_its_delete_does_not_resurrect_it(
         assert "k" not in CacheDict(tmp_path)
         real_publish(path, data, durable=durable)
 
-    monkeypatch.setattr(entry_table_module, "publish_bytes", publish_after_others_delete_and_merge)
+    monkeypatch.setattr(packing_module, "publish_bytes", publish_after_others_delete_and_merge)
     slow.namespace.pack()  # read "k" before the delete; publishes it after the merge
     assert "k" not in CacheDict(tmp_path)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import typing as tp
 from pathlib import Path
 
 import pytest
 
-from exca.store import entry_table
+from exca.store import entry_table, packing
 from exca.store.codecs.base import Encoded, ObjectRef
 from exca.store.entries import Entry, new_entry
 from exca.store.entry_table import MERGE_PACKS_OVER, EntryTable
@@ -52,7 +53,7 @@ def test_a_newer_loose_record_wins_over_a_packed_one(tmp_path: Path) -> None:
 def test_a_tombstone_hides_a_packed_record_until_a_merge_drops_both(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(entry_table, "TOMBSTONE_GRACE_S", 0.0)
+    monkeypatch.setattr(packing, "TOMBSTONE_GRACE_S", 0.0)
     table = EntryTable(tmp_path)
     table.put(_entry("k"))
     table.put(_entry("kept"))
@@ -139,3 +140,63 @@ def test_a_writer_packs_loose_records_once_there_are_many(
     assert set(EntryTable(tmp_path).get_many([f"k{i}" for i in range(12)])) == {
         f"k{i}" for i in range(12)
     }
+
+
+class _PackerDied(BaseException):
+    """Stands for a SIGKILL: nothing below it runs, no cleanup."""
+
+
+def _with_a_stranded_claim(folder: Path) -> EntryTable:
+    """A table of ``k`` = b"old" (packed) whose packer died claiming ``k`` = b"new": a
+    newer record that landed between the packer's read and its claim, which it would
+    have put back had it lived."""
+    table = EntryTable(folder)
+    table.put(_entry("k", b"old"))
+    real_claim = packing._claim_loose
+
+    def claim_after_a_newer_write(table_: EntryTable, item: tp.Any) -> None:
+        EntryTable(folder).put(_entry("k", b"new"))
+        real_claim(table_, item)
+
+    def die(claimed: object, path: object) -> None:
+        raise _PackerDied
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(packing, "_claim_loose", claim_after_a_newer_write)
+        patch.setattr(packing, "_put_back", die)
+        with pytest.raises(_PackerDied):
+            table.pack()
+    return table
+
+
+def _value(folder: Path) -> bytes:
+    entry = EntryTable(folder).get("k")
+    assert entry is not None
+    return entry.inline  # type: ignore[return-value]
+
+
+def _temporaries(folder: Path) -> list[Path]:
+    return [p for p in (folder / LOOSE_DIR).iterdir() if p.name.startswith(".tmp.")]
+
+
+def test_the_next_packer_puts_back_a_newer_record_a_killed_packer_left_claimed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _with_a_stranded_claim(tmp_path)
+    assert len(_temporaries(tmp_path)) == 1 and _value(tmp_path) == b"old"
+    EntryTable(tmp_path).pack()  # too young to be called stranded: could be a live packer's
+    assert _value(tmp_path) == b"old"
+    monkeypatch.setattr(packing, "STRANDED_AFTER_S", 0.0)
+    EntryTable(tmp_path).pack()
+    assert _value(tmp_path) == b"new" and not _temporaries(tmp_path)
+
+
+def test_a_stranded_claim_older_than_the_packed_record_is_left_to_gc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = _with_a_stranded_claim(tmp_path)
+    table.put(_entry("k", b"newest"))  # written after the claim: the claim is outdated
+    table.pack()
+    monkeypatch.setattr(packing, "STRANDED_AFTER_S", 0.0)
+    EntryTable(tmp_path).pack()
+    assert _value(tmp_path) == b"newest" and len(_temporaries(tmp_path)) == 1

@@ -14,26 +14,25 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .digest import digest_bytes
+from . import packing
 from .entries import Entry, decode_entry, encode_entry, key_digest, key_digests, seal, unseal
 from .entry_map import decoded
 from .errors import CorruptArtifactError, ReadOnlyStoreError
-from .layout import LOOSE_DIR, PACKS_DIR, loose_entry_path, pack_path, temp_path
+from .layout import LOOSE_DIR, PACKS_DIR, is_loose_entry_name, loose_entry_path
 from .pack_search import search_packs
-from .packs import Pack, build_pack
+from .packing import MERGE_PACKS_OVER
+from .packs import Pack
 from .publish import publish_bytes, translate_write_errors
 
-__all__ = ["EntryTable", "MERGE_PACKS_OVER", "TOMBSTONE_GRACE_S"]
+__all__ = ["EntryTable", "MERGE_PACKS_OVER"]
 
-MERGE_PACKS_OVER = 8  # more packs than this: the next packing merges them all into one
 PACK_LOOSE_OVER = 1024  # a writer packs when it finds more loose records than this
 PACK_CHECK_EVERY = 256  # ... counting them every that many of its own single writes
-TOMBSTONE_GRACE_S = 3600.0  # merges keep deletions younger than this
 _TRUSTED_AGE_S = 2.0  # a packs-folder time stamp older than this is trusted to reveal changes
 
 
 @dataclass(frozen=True, slots=True)
-class _Loose:
+class LooseRecord:
     digest: bytes
     record: bytes
     entry: Entry
@@ -47,7 +46,7 @@ class EntryTable:
     def __init__(self, folder: Path, *, durable: bool = False, read_only: bool = False) -> None:
         self.folder = Path(folder)
         # plain strings: pathlib costs more than the system calls on the lookup path
-        self._loose_dir = os.path.join(self.folder, LOOSE_DIR)
+        self.loose_dir = os.path.join(self.folder, LOOSE_DIR)
         self._packs_dir = os.path.join(self.folder, PACKS_DIR)
         self.durable = durable
         self.read_only = read_only
@@ -60,10 +59,10 @@ class EntryTable:
     def get(self, key: str) -> Entry | None:
         """The newest record of ``key`` (tombstones included), or None."""
         digest = key_digest(key)
-        entry = self._read_loose(digest)
+        entry = self.read_loose(digest)
         if entry is not None:
             return entry
-        return self._newest([pack.find(digest) for pack in self._current_packs()], key)
+        return self._newest([pack.find(digest) for pack in self.current_packs()], key)
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Entry]:
         """Records of the ``keys`` present (tombstones included): one folder listing and
@@ -76,18 +75,18 @@ class EntryTable:
         digests = key_digests(keys)
         loose_names = self.loose_names()
         if not loose_names:
-            return search_packs(self._current_packs(), keys, digests, self._packs_dir)
+            return search_packs(self.current_packs(), keys, digests, self._packs_dir)
         names = set(loose_names)
         found: dict[str, Entry | bytes] = {}
         rest = []
         for position, digest in enumerate(digests):
-            entry = self._read_loose(digest) if digest.hex() in names else None
+            entry = self.read_loose(digest) if digest.hex() in names else None
             if entry is None:
                 rest.append(position)
             else:
                 found[keys[position]] = entry
         if rest:
-            packs = self._current_packs()
+            packs = self.current_packs()
             rest_keys, rest_digests = [keys[p] for p in rest], [digests[p] for p in rest]
             found.update(search_packs(packs, rest_keys, rest_digests, self._packs_dir))
         return found
@@ -95,10 +94,10 @@ class EntryTable:
     def iter_entries(self) -> Iterator[Entry]:
         """The newest record of every key (tombstones included), loose first."""
         seen: dict[bytes, Entry] = {}
-        for item in self._read_all_loose():
+        for item in self.iter_loose():
             seen[item.digest] = item.entry
         packed: dict[bytes, Entry] = {}
-        for pack in self._current_packs():
+        for pack in self.current_packs():
             for digest, record in pack:
                 if digest in seen:
                     continue
@@ -118,8 +117,8 @@ class EntryTable:
                 best = entry
         return best
 
-    def _read_loose(self, digest: bytes) -> Entry | None:
-        path = os.path.join(self._loose_dir, digest.hex())
+    def read_loose(self, digest: bytes) -> Entry | None:
+        path = os.path.join(self.loose_dir, digest.hex())
         try:
             with open(path, "rb") as handle:
                 data = handle.read()
@@ -129,11 +128,11 @@ class EntryTable:
 
     def loose_names(self) -> list[str]:
         try:
-            return [n for n in os.listdir(self._loose_dir) if _is_digest_name(n)]
+            return [n for n in os.listdir(self.loose_dir) if is_loose_entry_name(n)]
         except (FileNotFoundError, NotADirectoryError):
             return []
 
-    def _read_all_loose(self, skip_corrupt: bool = False) -> Iterator[_Loose]:
+    def iter_loose(self, skip_corrupt: bool = False) -> Iterator[LooseRecord]:
         for name in self.loose_names():
             try:
                 item = self.read_loose_file(name)
@@ -144,7 +143,7 @@ class EntryTable:
             if item is not None:
                 yield item
 
-    def read_loose_file(self, name: str) -> _Loose | None:
+    def read_loose_file(self, name: str) -> LooseRecord | None:
         path = loose_entry_path(self.folder, name)
         try:
             with open(path, "rb") as handle:
@@ -154,7 +153,7 @@ class EntryTable:
             return None  # packed meanwhile: the packs have it
         record = unseal(data, path)
         entry = decode_entry(record, path)
-        return _Loose(bytes.fromhex(name), record, entry, stat.st_ino, stat.st_mtime_ns)
+        return LooseRecord(bytes.fromhex(name), record, entry, stat.st_ino, stat.st_mtime_ns)
 
     def _stamp(self) -> tuple[int, int] | None:
         try:
@@ -163,7 +162,7 @@ class EntryTable:
             return None
         return (stat.st_mtime_ns, stat.st_ino)
 
-    def _current_packs(self) -> list[Pack]:
+    def current_packs(self) -> list[Pack]:
         """The packs now published. The listing is reused while the folder's time stamp
         is unchanged, unless that stamp was recent when read: two changes within one
         clock tick of the file system share a stamp, so a recent stamp proves nothing."""
@@ -200,7 +199,7 @@ class EntryTable:
     def put(self, entry: Entry) -> None:
         """Publish one record as a loose file (atomic; replaces an older one)."""
         self._check_writable("write an entry")
-        path = os.path.join(self._loose_dir, key_digest(entry.key).hex())
+        path = os.path.join(self.loose_dir, key_digest(entry.key).hex())
         with translate_write_errors(self.folder, "write an entry"):
             publish_bytes(path, seal(encode_entry(entry)), durable=self.durable)
         self._puts_since_check += 1
@@ -216,142 +215,17 @@ class EntryTable:
         self._check_writable("write entries")
         latest = {key_digest(e.key): e for e in entries}  # last one wins
         with translate_write_errors(self.folder, "write entries"):
-            self._publish_pack([(d, encode_entry(e)) for d, e in latest.items()])
-            self._retire_older_loose(latest)
-            if len(self._current_packs()) > MERGE_PACKS_OVER:
+            packing.publish_pack(self, [(d, encode_entry(e)) for d, e in latest.items()])
+            packing.retire_older_loose(self, latest)
+            if len(self.current_packs()) > MERGE_PACKS_OVER:
                 self.pack()
 
     def pack(self) -> int:
-        """Move loose records into a new pack (merging all packs when there are many).
-
-        Returns how many records the new pack holds. Safe with concurrent writers,
-        readers and packers: nothing is removed before its replacement is published.
-        """
+        """Move loose records into a new pack (see :func:`.packing.pack`); returns how
+        many records the new pack holds."""
         self._check_writable("pack entries")
-        with translate_write_errors(self.folder, "pack entries"):
-            loose = list(self._read_all_loose(skip_corrupt=True))
-            old_packs = self._current_packs()
-            merge = len(old_packs) > MERGE_PACKS_OVER or (not loose and len(old_packs) > 1)
-            records = self._merged_records(old_packs) if merge else {}
-            for item in loose:  # read before the packs were listed: it may be the older
-                known = records.get(item.digest)
-                if known is None or known[1].created <= item.entry.created:
-                    records[item.digest] = (item.record, item.entry)
-            if merge:
-                records = _without_old_tombstones(records)
-            if not loose and not merge:
-                return 0
-            published = self._publish_pack([(d, r[0]) for d, r in records.items()])
-            if merge:  # before claiming: a loose tombstone must outlive the packs it hides
-                for pack in old_packs:
-                    if pack.path != published:  # a merge identical to an old pack is that pack
-                        _unlink_quietly(pack.path)
-            for item in loose:
-                self._claim_loose(item)
-        return len(records)
-
-    def _merged_records(self, packs: list[Pack]) -> dict[bytes, tuple[bytes, Entry]]:
-        merged: dict[bytes, tuple[bytes, Entry]] = {}
-        for pack in packs:
-            for digest, record in pack:
-                entry = decode_entry(record, pack.path)
-                if digest not in merged or merged[digest][1].created < entry.created:
-                    merged[digest] = (record, entry)
-        return merged
-
-    def _publish_pack(self, records: list[tuple[bytes, bytes]]) -> Path:
-        data = build_pack(records)
-        final = pack_path(self.folder, digest_bytes(data))
-        publish_bytes(final, data, durable=self.durable)
-        return final
-
-    def _retire_older_loose(self, packed: dict[bytes, Entry]) -> None:
-        """Loose records must stay the newest: remove those older than the pack just
-        published, keeping any written after it (their ``created`` is later)."""
-        for name in self.loose_names():
-            digest = bytes.fromhex(name)
-            if digest not in packed:
-                continue
-            path = loose_entry_path(self.folder, name)
-            claimed = temp_path(path)
-            try:
-                os.rename(path, claimed)
-            except FileNotFoundError:
-                continue
-            try:
-                newer = self._read_claimed(claimed).created > packed[digest].created
-            except CorruptArtifactError:
-                newer = False
-            if newer:
-                self._put_back(claimed, path)
-            else:
-                os.unlink(claimed)
-
-    def _read_claimed(self, path: Path) -> Entry:
-        with open(path, "rb") as handle:
-            return decode_entry(unseal(handle.read(), path), path)
-
-    def _claim_loose(self, item: _Loose) -> None:
-        """Remove a packed loose file unless a newer record replaced it meanwhile."""
-        path = loose_entry_path(self.folder, item.digest.hex())
-        claimed = temp_path(path)
-        try:
-            os.rename(path, claimed)
-        except FileNotFoundError:
-            return  # another packer took it
-        stat = os.stat(claimed)
-        if (stat.st_ino, stat.st_mtime_ns) != (item.inode, item.mtime_ns):
-            self._put_back(claimed, path)  # a newer record arrived after we read this one
-        else:
-            os.unlink(claimed)
-
-    def _put_back(self, claimed: Path, path: Path) -> None:
-        """Return a newer record a packer took by mistake, unless a yet newer one is there.
-
-        A hard link never replaces a record written meanwhile. Where linking fails (an
-        I/O error, a file system without hard links) the record is renamed back if its
-        place is still free: losing an acknowledged record is the worse outcome.
-        """
-        try:
-            os.link(claimed, path)
-        except FileExistsError:
-            pass  # an even newer record is there already
-        except OSError:
-            if os.path.exists(path):
-                os.unlink(claimed)  # a newer record took the place meanwhile
-            else:
-                os.rename(claimed, path)
-            return
-        os.unlink(claimed)
+        return packing.pack(self)
 
     def _check_writable(self, attempted: str) -> None:
         if self.read_only:
             raise ReadOnlyStoreError(self.folder, attempted, reason="opened with read_only=True")
-
-
-def _without_old_tombstones(
-    records: dict[bytes, tuple[bytes, Entry]],
-) -> dict[bytes, tuple[bytes, Entry]]:
-    """Drop deletions older than ``TOMBSTONE_GRACE_S``: a slow packer may still publish a
-    record it read before the delete, and only the tombstone keeps it hidden."""
-    horizon = time.time() - TOMBSTONE_GRACE_S
-    return {
-        digest: record
-        for digest, record in records.items()
-        if record[1].status != "deleted" or record[1].created > horizon
-    }
-
-
-_HEX = frozenset("0123456789abcdef")
-
-
-def _is_digest_name(name: str) -> bool:
-    """Loose entry files are named by 32 hex digits; temporaries and strays are not."""
-    return len(name) == 32 and _HEX.issuperset(name)
-
-
-def _unlink_quietly(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

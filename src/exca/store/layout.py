@@ -24,6 +24,8 @@ __all__ = [
     "temp_name",
     "object_file",
     "is_temp_name",
+    "is_loose_entry_name",
+    "temp_loose_entry_digest",
 ]
 
 FORMAT_FILE = "exca-store.json"
@@ -33,6 +35,7 @@ PACKS_DIR = "packs"
 QUARANTINE_DIR = "quarantine"
 TEMP_PREFIX = ".tmp."
 PACK_SUFFIX = ".pack"
+_HEX = frozenset("0123456789abcdef")
 _HOST = socket.gethostname().replace(".", "_").replace(os.sep, "_")
 
 
@@ -82,6 +85,19 @@ def temp_name(final: str) -> str:
     head, sep, name = final.rpartition(os.sep)
     unique = f"{_HOST}.{os.getpid()}.{threading.get_ident()}.{secrets.token_hex(4)}"
     return f"{head}{sep}{TEMP_PREFIX}{name}.{unique}"
+
+
+def is_loose_entry_name(name: str) -> bool:
+    """Loose entry files are named by 32 hex digits; temporaries and strays are not."""
+    return len(name) == 32 and _HEX.issuperset(name)
+
+
+def temp_loose_entry_digest(name: str) -> str | None:
+    """The digest in the name of a temporary of a loose entry (written or claimed for
+    packing), or None for any other name."""
+    rest = name[len(TEMP_PREFIX) :] if name.startswith(TEMP_PREFIX) else ""
+    digest = rest[:32]
+    return digest if rest[32:33] == "." and is_loose_entry_name(digest) else None
 
 
 def is_temp_name(name: str) -> bool:
