@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from exca.store import CacheDict, Store
+from exca.store import hashing_writer as hashing_writer_module
 from exca.store import objects as objects_module
 from exca.store.codecs.testing import same_value
 
@@ -251,7 +252,7 @@ def test_a_large_array_fails_as_cleanly_at_any_call(
 
 
 def _as_large_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(objects_module, "_OVERLAP_FROM", 1)
+    monkeypatch.setattr(hashing_writer_module, "OVERLAP_FROM", 1)
     monkeypatch.setattr(objects_module, "_PREALLOCATE_FROM", 1)
 
 
@@ -291,7 +292,7 @@ def test_short_writes_still_publish_whole_files(
             return ShortFile(file, mode)  # type: ignore[arg-type]
         return _REAL_OPEN(file, mode, buffering, **kw)  # type: ignore[call-overload]
 
-    monkeypatch.setattr(objects_module, "_CHUNK", 4096)  # several chunks, cheaply
+    monkeypatch.setattr(hashing_writer_module, "_CHUNK", 4096)  # several chunks, cheaply
     monkeypatch.setattr(builtins, "open", short_open)
     values = {"array": _array(3), "small": ("s", 1), **_batch_values(6, 4)}
     cache = _open(tmp_path)
@@ -306,7 +307,7 @@ def test_short_writes_still_publish_whole_files(
 def test_an_array_written_in_many_chunks_survives_a_failure_at_each_chunk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(objects_module, "_CHUNK", 4096)  # 60 chunk writes for 240 KB
+    monkeypatch.setattr(hashing_writer_module, "_CHUNK", 4096)  # 60 chunk writes for 240 KB
     scenario = Scenario("chunks", _set("k", _array(5)), {"k": _array(6)}, {"k": _array(5)})
     calls = _count_calls(tmp_path / "count", scenario, "write")
     assert calls > 50

@@ -8,91 +8,33 @@ import os
 import shutil
 import stat
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Literal
 
 import numpy as np
 
-from . import npy
+from . import hashing_writer, npy
 from ._preallocate import preallocate
 from .codecs.base import ObjectRef
-from .digest import digest_bytes, new_hasher
+from .digest import digest_bytes, new_hasher, tree_digest
 from .errors import CorruptArtifactError, ReadOnlyStoreError
 from .layout import OBJECTS_DIR, object_file, object_path, temp_name, temp_path
-from .publish import _fsync_dir, create_file, publish_tree, rename_tree, translate_write_errors
+from .publish import (
+    _fsync_dir,
+    create_file,
+    discard,
+    make_tree_read_only,
+    publish_tree,
+    rename_into,
+    rename_tree,
+    translate_write_errors,
+)
 
 __all__ = ["ObjectStore", "VerifyReads", "tree_digest"]
 
 VerifyReads = Literal["header", "full"]
-_CHUNK = 64 << 20  # bytes per write call
-_OVERLAP_FROM = 4 << 20  # below this, handing the hash to a thread costs more than it saves
 _PREALLOCATE_FROM = 1 << 20
 _HEADERS: dict[str, npy.NpyHeader] = {}  # objects are immutable: a header never changes
-
-
-class _Writer:
-    """File-like wrapper writing all it is given, in calls of at most ``_CHUNK`` bytes."""
-
-    def __init__(self, handle: IO[bytes]) -> None:
-        self._handle = handle
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        view = memoryview(data).cast("B")
-        self._write_chunks(view)
-        return len(view)
-
-    def _write_chunks(self, view: memoryview) -> None:
-        write = self._handle.write
-        for start in range(0, len(view), _CHUNK):
-            part = view[start : start + _CHUNK]
-            done = write(part) or 0
-            while done < len(part):  # unbuffered writes may be partial
-                done += write(part[done:]) or 0
-
-    def flush(self) -> None:
-        self._handle.flush()
-
-
-class _HashingWriter(_Writer):
-    """:class:`_Writer` hashing everything written through it.
-
-    A large write is hashed whole in a helper thread while it is written: xxh3 and file
-    writes both release the GIL, so the digest costs little more than the write. (One
-    hand-off per write, not per chunk: waiting at every chunk for the slower of the two
-    cost a tenth of the throughput.)
-    """
-
-    def __init__(self, handle: IO[bytes]) -> None:
-        super().__init__(handle)
-        self.hasher = new_hasher()
-        self.size = 0
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        view = memoryview(data).cast("B")
-        if len(view) >= _OVERLAP_FROM:
-            hashed = _hashing_thread().submit(self.hasher.update, view)
-            try:
-                self._write_chunks(view)
-            finally:  # the hasher and the caller's buffer are free only once it is done
-                hashed.exception()  # (waits; a failed write's error is the one raised)
-            hashed.result()
-        else:
-            self.hasher.update(view)
-            self._write_chunks(view)
-        self.size += len(view)
-        return len(view)
-
-
-_HASHING: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _hashing_thread() -> ThreadPoolExecutor:
-    """One helper thread per process (a forked child makes its own: threads do not fork)."""
-    global _HASHING
-    if _HASHING is None or _HASHING[0] != os.getpid():
-        _HASHING = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="exca-hash"))
-    return _HASHING[1]
 
 
 class ObjectStore:
@@ -135,7 +77,7 @@ class ObjectStore:
             handle.write(header)
             handle.write(data)
 
-        if size >= _OVERLAP_FROM:  # hashed while it is written, in a helper thread
+        if size >= hashing_writer.OVERLAP_FROM:  # hashed while it is written, in a helper thread
             return self._publish(write, ".npy", size_hint=size)
         hasher = new_hasher()  # small: hashed first (it is then in cache for the write)
         hasher.update(header)
@@ -156,7 +98,7 @@ class ObjectStore:
                 if self._reuse_existing(ref):
                     shutil.rmtree(tmp)
                     return ref
-                _make_tree_read_only(tmp)
+                make_tree_read_only(tmp)
                 final = object_path(self.root, digest, suffix)
                 os.makedirs(final.parent, exist_ok=True)
                 if final.exists():  # damaged: move it aside first (a folder is not replaced)
@@ -209,9 +151,9 @@ class ObjectStore:
                     os.unlink(tmp)
                     return ref
                 final = object_file(self._objects_dir, ref.digest, suffix)
-                _rename_into(tmp, final)  # replaces only a damaged object
+                rename_into(tmp, final)  # replaces only a damaged object
             except BaseException:
-                _unlink_quietly(tmp)
+                discard(tmp)
                 raise
             if self.durable:  # the rename, too, must survive a power loss
                 _fsync_dir(os.path.dirname(final))
@@ -235,12 +177,12 @@ class ObjectStore:
                 with handle:
                     if ref.size >= _PREALLOCATE_FROM:  # one extent reserved up front
                         preallocate(handle.fileno(), ref.size)
-                    write(_Writer(handle))  # type: ignore[arg-type]
+                    write(hashing_writer.Writer(handle))  # type: ignore[arg-type]
                     if self.durable:
                         os.fsync(handle.fileno())
                 os.replace(tmp, final)  # replaces only a damaged object
             except BaseException:
-                _unlink_quietly(tmp)
+                discard(tmp)
                 raise
             if self.durable:  # the rename, too, must survive a power loss
                 _fsync_dir(os.path.dirname(final))
@@ -252,7 +194,7 @@ class ObjectStore:
         with raw:
             if size_hint >= _PREALLOCATE_FROM:  # one extent reserved up front writes faster
                 preallocate(raw.fileno(), size_hint)
-            writer = _HashingWriter(raw)
+            writer = hashing_writer.HashingWriter(raw)
             write(writer)  # type: ignore[arg-type]
             if self.durable:
                 os.fsync(raw.fileno())
@@ -360,45 +302,3 @@ def _fd_digest(fd: int, size: int, expected_size: int) -> str | None:
         return digest_bytes(b"")
     with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
         return digest_bytes(mapped)
-
-
-def _rename_into(tmp: str, final: str) -> None:
-    """``os.replace(tmp, final)``, creating the fan-out folder of ``final`` if it is missing
-    (only then: it exists for all but the first object of its 256th of the digests)."""
-    try:
-        os.replace(tmp, final)
-    except FileNotFoundError:
-        if not os.path.exists(tmp):
-            raise
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        os.replace(tmp, final)
-
-
-def _make_tree_read_only(folder: Path) -> None:
-    for current, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(current, name)
-            os.chmod(path, os.stat(path).st_mode & ~0o222)
-
-
-def tree_digest(folder: Path) -> tuple[str, int]:
-    """Digest of a folder: its sorted relative file paths with their contents' digests."""
-    manifest = new_hasher()
-    total = 0
-    for current, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(current, name)
-            with open(path, "rb") as handle:
-                data = handle.read()
-            total += len(data)
-            rel = os.path.relpath(path, folder).replace(os.sep, "/")
-            manifest.update(f"{rel}\0{digest_bytes(data)}\n".encode())
-    return manifest.hexdigest(), total
-
-
-def _unlink_quietly(path: str | Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -15,9 +15,12 @@ from .layout import temp_name, temp_path
 
 __all__ = [
     "create_file",
+    "discard",
+    "make_tree_read_only",
     "publish_bytes",
     "publish_stream",
     "publish_tree",
+    "rename_into",
     "translate_write_errors",
 ]
 
@@ -98,7 +101,7 @@ def publish_stream(
             return False
         os.replace(tmp, final)
     except BaseException:
-        _discard(tmp)
+        discard(tmp)
         raise
     if durable:
         _fsync_dir(os.path.dirname(final))
@@ -141,6 +144,14 @@ def publish_tree(final: Path, build: Callable[[Path], None], *, durable: bool) -
     return tmp
 
 
+def make_tree_read_only(folder: Path) -> None:
+    """Drop the write bits of every file in ``folder`` (objects are immutable; umask kept)."""
+    for current, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(current, name)
+            os.chmod(path, os.stat(path).st_mode & ~0o222)
+
+
 def rename_tree(tmp: Path, final: Path, *, durable: bool) -> bool:
     """Rename a built folder into place; if ``final`` exists already, discard ``tmp``."""
     try:
@@ -155,7 +166,20 @@ def rename_tree(tmp: Path, final: Path, *, durable: bool) -> bool:
     return True
 
 
-def _discard(tmp: str | Path) -> None:
+def rename_into(tmp: str, final: str) -> None:
+    """``os.replace(tmp, final)``, creating the fan-out folder of ``final`` if it is missing
+    (only then: it exists for all but the first object of its 256th of the digests)."""
+    try:
+        os.replace(tmp, final)
+    except FileNotFoundError:
+        if not os.path.exists(tmp):
+            raise
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        os.replace(tmp, final)
+
+
+def discard(tmp: str | Path) -> None:
+    """Remove the temporary ``tmp`` if it is there."""
     try:
         os.unlink(tmp)
     except FileNotFoundError:

@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Literal
 
 from . import npy
 from .codecs.base import Encoded
-from .digest import digest_bytes
+from .digest import digest_bytes, tree_digest
 from .entries import new_entry
 from .entry_table import EntryTable
 from .errors import CorruptArtifactError
 from .layout import QUARANTINE_DIR, object_path_to_digest
-from .objects import tree_digest
 from .packs import Pack
 from .publish import translate_write_errors
 from .scan import age_s, iter_namespace_folders, iter_temporaries
