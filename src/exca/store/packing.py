@@ -18,7 +18,7 @@ from .entries import Entry, decode_entry, key_digest, unseal
 from .errors import CorruptArtifactError
 from .layout import loose_entry_path, pack_path, temp_loose_entry_digest, temp_path
 from .packs import Pack, build_pack
-from .publish import publish_bytes, translate_write_errors
+from .publish import discard, publish_bytes, translate_write_errors
 
 if TYPE_CHECKING:
     from .entry_table import EntryTable, LooseRecord
@@ -55,7 +55,7 @@ def pack(table: EntryTable) -> int:
         if merge:  # before claiming: a loose tombstone must outlive the packs it hides
             for old in old_packs:
                 if old.path != published:  # a merge identical to an old pack is that pack
-                    _unlink_quietly(old.path)
+                    discard(old.path)
         for item in loose:
             _claim_loose(table, item)
     return len(records)
@@ -150,7 +150,7 @@ def _put_back(claimed: str | Path, path: str | Path) -> None:
         else:
             os.rename(claimed, path)
         return
-    _unlink_quietly(claimed)
+    discard(claimed)
 
 
 def _recover_stranded_claims(table: EntryTable, packs: list[Pack]) -> None:
@@ -184,10 +184,3 @@ def _recover_stranded_claims(table: EntryTable, packs: list[Pack]) -> None:
             continue  # not this name's record: a damaged file, left to verify and gc
         if known is None or known.created < entry.created:
             _put_back(claimed, loose_entry_path(table.folder, digest_hex))
-
-
-def _unlink_quietly(path: str | Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
