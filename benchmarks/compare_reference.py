@@ -121,7 +121,9 @@ def measure(sides: list[Side], sizes: list[int], misses: list[int], repeat: int,
         bad = out and out["computed"] and f"recomputed {out['computed']} hits"
         side.record("hit_same", out and out["same_instance"], bad)
         side.record("hit_new", out and out["new_instance"], bad)
-        out = side.run("run_miss", {"calls": 100, "rounds": repeat, "dir": tmp})
+        # a miss is mostly a file creation, whose cost swings from one moment to the next:
+        # more rounds than the other rows (the same for both sides)
+        out = side.run("run_miss", {"calls": 100, "rounds": 4 * repeat, "dir": tmp})
         side.record("miss", out and out["per_call"])
     for n in misses:
         for side in sides:
