@@ -157,19 +157,29 @@ def test_a_damaged_loose_entry_is_reported_quarantined_and_never_read(
 
 
 @pytest.mark.parametrize("where", ["index", "record"])
-def test_a_corrupt_pack_is_reported_quarantined_and_never_read(tmp_path: Path, where: str) -> None:
+def test_a_corrupt_pack_is_reported_quarantined_and_never_serves_a_wrong_value(
+    tmp_path: Path, where: str
+) -> None:
     store = Store(tmp_path)
     namespace = store.namespace("ns")
     with namespace.batch():
         for i in range(5):
             namespace.put(f"key{i}", i)
     (path,) = (namespace.folder / "packs").iterdir()
-    _flip(path, 40 if where == "index" else -1)  # just past the 32-byte header / last record
+    _flip(path, 40 if where == "index" else -1)  # a key in the index / the last record
     assert _problems(store) == {("corrupt", path)}
-    fresh = Store(tmp_path).namespace("ns")  # packs are checked when a reader opens them
-    with pytest.raises(CorruptArtifactError) as info:
-        [fresh.load(fresh.entry(f"key{i}")) for i in range(5)]  # type: ignore[arg-type]
-    assert str(path) in str(info.value)
+    fresh = Store(tmp_path).namespace("ns")
+    if where == "record":  # a record is checked when read
+        with pytest.raises(CorruptArtifactError) as info:
+            [fresh.load(fresh.entry(f"key{i}")) for i in range(5)]  # type: ignore[arg-type]
+        assert str(path) in str(info.value)
+    else:  # readers do not read the whole index: the damaged key is a miss, the rest whole
+        found = {i: fresh.entry(f"key{i}") for i in range(5)}
+        missed = [i for i, entry in found.items() if entry is None]
+        assert len(missed) == 1
+        assert all(fresh.load(e) == i for i, e in found.items() if e is not None)
+        bulk = fresh.find([f"key{i}" for i in range(5)])
+        assert sorted(bulk) == sorted(f"key{i}" for i in range(5) if i not in missed)
     _fixed_then_clean(store)
     assert len(Store(tmp_path).namespace("ns")) == 0
 

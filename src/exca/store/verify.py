@@ -165,7 +165,7 @@ def _check_packs(store: Store, folder: Path, report: VerifyReport, fix: bool) ->
             expected = path.stem.removeprefix("pack-")
             if digest_bytes(data) != expected:
                 raise CorruptArtifactError(path, "pack content does not match its name")
-            for _ in Pack.open(path):
+            for _ in Pack.open(path, check_index=True):
                 pass
         except (CorruptArtifactError, OSError) as err:
             report.problems.append(Problem(path, "corrupt", str(err)))
