@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import operator
 import os
-import socket
 import time
 from collections.abc import Iterable, Sequence
 from itertools import repeat
@@ -39,7 +38,7 @@ ENTRY_FORMAT_VERSION = 1
 _SEAL_MAGIC = b"EXE1"
 #: The status of a tombstone as the writer encodes it in a record (a msgpack fixstr).
 TOMBSTONE_STATUS = b"\xa7deleted"
-_HOST = socket.gethostname()
+_HOST = os.uname().nodename  # socket.gethostname(), without importing socket
 
 
 class Entry(NamedTuple):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from .digest import new_hasher
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["OVERLAP_FROM", "HashingWriter", "Writer"]
 
@@ -74,5 +76,7 @@ def _hashing_thread() -> ThreadPoolExecutor:
     """One helper thread per process (a forked child makes its own: threads do not fork)."""
     global _HASHING
     if _HASHING is None or _HASHING[0] != os.getpid():
+        from concurrent.futures import ThreadPoolExecutor  # (only large writes need it)
+
         _HASHING = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="exca-hash"))
     return _HASHING[1]

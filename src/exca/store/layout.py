@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
-import socket
 import threading
 from pathlib import Path
 
@@ -36,7 +34,7 @@ QUARANTINE_DIR = "quarantine"
 TEMP_PREFIX = ".tmp."
 PACK_SUFFIX = ".pack"
 _HEX = frozenset("0123456789abcdef")
-_HOST = socket.gethostname().replace(".", "_").replace(os.sep, "_")
+_HOST = os.uname().nodename.replace(".", "_").replace(os.sep, "_")  # (= gethostname)
 
 
 def object_path(root: Path, digest: str, suffix: str) -> Path:
@@ -83,7 +81,7 @@ def temp_path(final: Path) -> Path:
 def temp_name(final: str) -> str:
     """:func:`temp_path` of a plain string path."""
     head, sep, name = final.rpartition(os.sep)
-    unique = f"{_HOST}.{os.getpid()}.{threading.get_ident()}.{secrets.token_hex(4)}"
+    unique = f"{_HOST}.{os.getpid()}.{threading.get_ident()}.{os.urandom(4).hex()}"
     return f"{head}{sep}{TEMP_PREFIX}{name}.{unique}"
 
 
