@@ -170,19 +170,26 @@ def test_find_many_finds_keys_sharing_their_first_eight_bytes(tmp_path: Path, fi
     pack = Pack.open(path)
     absent = [bytes([1] * 8 + [9] * 8), bytes([1] * 8 + [0] * 8), bytes([255] * 16)]
     query = np.frombuffer(b"".join(digests + absent), dtype="S16")
-    positions, found = pack.find_many(query)
-    assert positions == [0, 1, 2, 3]
+    positions, found, damaged = pack.find_many(query)
+    assert positions == [0, 1, 2, 3] and damaged == []
     assert found == [digest * 2 for digest in digests]
 
 
-def test_find_many_refuses_a_record_that_does_not_match_its_checksum(tmp_path: Path) -> None:
+def test_find_many_reports_a_record_that_does_not_match_its_checksum_and_serves_the_rest(
+    tmp_path: Path,
+) -> None:
     digests = [key_digest(f"k{i}") for i in range(20)]
-    data = bytearray(build_pack([(digest, b"record %d" % i) for i, digest in enumerate(digests)]))
-    data[-3] ^= 0xFF
+    records = [(digest, b"record %d" % i) for i, digest in enumerate(digests)]
+    data = bytearray(build_pack(records))
+    data[-3] ^= 0xFF  # in the record stored last: the largest digest's
     path = tmp_path / "damaged.pack"
     path.write_bytes(bytes(data))
-    with pytest.raises(CorruptArtifactError, match="does not match its checksum"):
-        Pack.open(path).find_many(np.frombuffer(b"".join(digests), dtype="S16"))
+    last = digests.index(max(digests))
+    positions, found, damaged = Pack.open(path).find_many(
+        np.frombuffer(b"".join(digests), dtype="S16")
+    )
+    assert damaged == [last] and positions == [i for i in range(20) if i != last]
+    assert found == [records[i][1] for i in positions]
 
 
 def test_get_many_over_several_chunks_and_packs_gives_what_get_gives(tmp_path: Path) -> None:
@@ -241,7 +248,7 @@ def test_a_record_holding_another_key_is_an_error_when_read_and_absent_from_entr
     _put_packed(
         table, [new_entry(f"k{i}", "success", "msgpack", 1, Encoded(b"\x01")) for i in range(3)]
     )
-    found = table.find_many(["k0", "k1"])
+    found = table.find_many(["k0", "k1"], {})
     found["k1"] = found["k0"]  # the record of k0 under k1's name: as a damaged store would
     emap = EntryMap(found, where="here")
     with pytest.raises(CorruptArtifactError, match="holds key 'k0'"):
@@ -265,7 +272,7 @@ def test_search_finds_tombstones_and_the_newest_record_across_packs(
     _put_packed(table, [new_entry(keys[0], "deleted", "", 0, Encoded(None))])
     _put_packed(table, [new_entry(keys[-1], "success", "msgpack", 1, Encoded(b"new"))])
     fresh = EntryTable(tmp_path / "t")
-    found = fresh.find_many(keys)
+    found = fresh.find_many(keys, {})
     entries = fresh.get_many(keys)
     assert entries == {k: fresh.get(k) for k in keys}
     assert entries[keys[0]].status == "deleted" and entries[keys[-1]].inline == b"new"

@@ -173,13 +173,14 @@ def test_a_corrupt_pack_is_reported_quarantined_and_never_serves_a_wrong_value(
         with pytest.raises(CorruptArtifactError) as info:
             [fresh.load(fresh.entry(f"key{i}")) for i in range(5)]  # type: ignore[arg-type]
         assert str(path) in str(info.value)
-    else:  # readers do not read the whole index: the damaged key is a miss, the rest whole
-        found = {i: fresh.entry(f"key{i}") for i in range(5)}
-        missed = [i for i, entry in found.items() if entry is None]
-        assert len(missed) == 1
-        assert all(fresh.load(e) == i for i, e in found.items() if e is not None)
+    else:  # the key not found is damaged, not a silent miss; the rest whole
         bulk = fresh.find([f"key{i}" for i in range(5)])
-        assert sorted(bulk) == sorted(f"key{i}" for i in range(5) if i not in missed)
+        (damaged,) = bulk.damaged
+        assert "index checksum" in bulk.damaged[damaged]
+        assert all(fresh.load(bulk[k]) == int(k[3:]) for k in bulk)
+        assert sorted([*bulk, damaged]) == [f"key{i}" for i in range(5)]
+        with pytest.raises(CorruptArtifactError, match="index checksum"):
+            fresh.entry(damaged)
     _fixed_then_clean(store)
     assert len(Store(tmp_path).namespace("ns")) == 0
 

@@ -28,6 +28,8 @@ __all__ = [
     "TOMBSTONE_STATUS",
     "seal",
     "unseal",
+    "is_sealed",
+    "SEAL_MAGIC",
     "key_digest",
     "key_digests",
     "new_entry",
@@ -35,7 +37,7 @@ __all__ = [
 
 Status = Literal["success", "error", "deleted"]
 ENTRY_FORMAT_VERSION = 1
-_SEAL_MAGIC = b"EXE1"
+SEAL_MAGIC = b"EXE1"
 #: The status of a tombstone as the writer encodes it in a record (a msgpack fixstr).
 TOMBSTONE_STATUS = b"\xa7deleted"
 _HOST = os.uname().nodename  # socket.gethostname(), without importing socket
@@ -255,12 +257,17 @@ _entry_of_record = functools.partial(_new_tuple, Entry)
 
 def seal(record: bytes) -> bytes:
     """A loose entry file: magic, 8-byte xxh3-64 of the record, the record."""
-    return _SEAL_MAGIC + xxhash.xxh3_64_digest(record) + record
+    return SEAL_MAGIC + xxhash.xxh3_64_digest(record) + record
+
+
+def is_sealed(head: bytes) -> bool:
+    """Whether ``head`` (a loose file's first 12 bytes) begins as :func:`seal` writes."""
+    return len(head) >= 12 and head[:4] == SEAL_MAGIC
 
 
 def unseal(data: bytes, where: object) -> bytes:
     """Check and strip :func:`seal`'s framing; ``CorruptArtifactError`` if it does not match."""
-    if len(data) < 12 or data[:4] != _SEAL_MAGIC:
+    if len(data) < 12 or data[:4] != SEAL_MAGIC:
         raise CorruptArtifactError(where, f"entry file is truncated or foreign ({len(data)} bytes)")
     record = data[12:]
     if xxhash.xxh3_64_digest(record) != data[4:12]:

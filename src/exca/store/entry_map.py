@@ -40,11 +40,18 @@ class EntryMap(MutableMapping[str, Entry]):
     ['C', 'A']
     """
 
-    __slots__ = ("_items", "_where")
+    __slots__ = ("_items", "_where", "damaged")
 
-    def __init__(self, items: dict[str, Entry | bytes] | None = None, where: object = None) -> None:
+    def __init__(
+        self,
+        items: dict[str, Entry | bytes] | None = None,
+        where: object = None,
+        damaged: dict[str, str] | None = None,
+    ) -> None:
         self._items: dict[str, Entry | bytes] = {} if items is None else items
         self._where = where  # names the records' origin in errors
+        #: keys looked up whose record cannot be trusted (not in the map), with why
+        self.damaged: dict[str, str] = {} if damaged is None else damaged
 
     def __repr__(self) -> str:
         return f"EntryMap({len(self)} entries from {self._where})"
@@ -57,6 +64,8 @@ class EntryMap(MutableMapping[str, Entry]):
 
     def __setitem__(self, key: str, entry: Entry) -> None:
         self._items[key] = entry
+        if self.damaged:
+            self.damaged.pop(key, None)
 
     def __delitem__(self, key: str) -> None:
         del self._items[key]
@@ -75,7 +84,11 @@ class EntryMap(MutableMapping[str, Entry]):
         self._items.pop(key, None)
 
     def update(self, other: Any = (), /, **kwargs: Entry) -> None:
-        """Add entries; records of another ``EntryMap`` are taken as they are (undecoded)."""
+        """Add entries; records of another ``EntryMap`` are taken as they are (undecoded),
+        with the keys it found damaged (those it holds are no longer damaged here)."""
+        if isinstance(other, EntryMap) and (self.damaged or other.damaged):
+            self.damaged = {k: r for k, r in self.damaged.items() if k not in other._items}
+            self.damaged.update(other.damaged)
         if isinstance(other, EntryMap) and not kwargs:
             if self._where is None:
                 self._where = other._where

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import packing
-from .entries import Entry, decode_entry, encode_entry, key_digest, key_digests, seal, unseal
+from .entries import (
+    SEAL_MAGIC,
+    Entry,
+    decode_entry,
+    encode_entry,
+    is_sealed,
+    key_digest,
+    key_digests,
+    seal,
+    unseal,
+)
 from .entry_map import decoded
 from .errors import CorruptArtifactError, ReadOnlyStoreError
 from .layout import LOOSE_DIR, PACKS_DIR, is_loose_entry_name, loose_entry_path
@@ -24,11 +34,21 @@ from .packing import MERGE_PACKS_OVER
 from .packs import Pack
 from .publish import publish_bytes, translate_write_errors
 
-__all__ = ["EntryTable", "MERGE_PACKS_OVER"]
+__all__ = ["Damage", "EntryTable", "MERGE_PACKS_OVER"]
 
 PACK_LOOSE_OVER = 1024  # a writer packs when it finds more loose records than this
 PACK_CHECK_EVERY = 256  # ... counting them every that many of its own single writes
 _TRUSTED_AGE_S = 2.0  # a packs-folder time stamp older than this is trusted to reveal changes
+
+
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """A record that cannot be read: where, why, and whether the file holds a record at
+    all (a zero-length or foreign file refers to no object)."""
+
+    path: Path
+    reason: str
+    holds_record: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,50 +82,106 @@ class EntryTable:
         entry = self.read_loose(digest)
         if entry is not None:
             return entry
-        return self._newest([pack.find(digest) for pack in self.current_packs()], key)
+        packs = self.current_packs()
+        found = self._newest([pack.find(digest) for pack in packs], key)
+        if found is None:
+            self._check_miss(key, packs)
+        return found
+
+    def _check_miss(self, key: str, packs: Sequence[Pack]) -> None:
+        """Raise ``CorruptArtifactError`` if ``key``, found in no record, may still be in
+        a damaged pack (a miss there proves nothing)."""
+        for pack in packs:
+            if not pack.misses_prove():
+                raise CorruptArtifactError(
+                    pack.path, f"{pack.damage}: it may hold the record of key {key!r}"
+                )
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Entry]:
         """Records of the ``keys`` present (tombstones included): one folder listing and
-        one index search per pack, not one file open per key."""
-        return decoded(self.find_many(keys), self._packs_dir)
+        one index search per pack, not one file open per key. A damaged record raises."""
+        damaged: dict[str, str] = {}
+        found = decoded(self.find_many(keys, damaged), self._packs_dir)
+        for key, reason in damaged.items():
+            raise CorruptArtifactError(self.folder, f"record of key {key!r}: {reason}")
+        return found
 
-    def find_many(self, keys: Sequence[str]) -> dict[str, Entry | bytes]:
+    def find_many(self, keys: Sequence[str], damaged: dict[str, str]) -> dict[str, Entry | bytes]:
         """:meth:`get_many`, leaving undecoded (as their checked bytes) the packed records
-        that need no decoding to be resolved (see :mod:`.pack_search`)."""
+        that need no decoding to be resolved (see :mod:`.pack_search`).
+
+        Keys whose record cannot be trusted (it fails its check, or the key is found
+        nowhere while a pack is damaged) are left out and added to ``damaged``, with why.
+        """
         digests = key_digests(keys)
+        packs = self.current_packs()
         loose_names = self.loose_names()
         if not loose_names:
-            return search_packs(self.current_packs(), keys, digests, self._packs_dir)
-        names = set(loose_names)
+            found = search_packs(packs, keys, digests, self._packs_dir, damaged)
+        else:
+            found = self._find_loose_first(keys, digests, set(loose_names), packs, damaged)
+        if len(found) + len(damaged) < len(keys) and not all(p.misses_prove() for p in packs):
+            pack = next(p for p in packs if p.damage is not None)
+            for key in keys:
+                if key not in found and key not in damaged:
+                    damaged[key] = f"{pack.path}: {pack.damage}: it may hold this key's record"
+        return found
+
+    def _find_loose_first(
+        self,
+        keys: Sequence[str],
+        digests: Sequence[bytes],
+        names: set[str],
+        packs: Sequence[Pack],
+        damaged: dict[str, str],
+    ) -> dict[str, Entry | bytes]:
         found: dict[str, Entry | bytes] = {}
         rest = []
         for position, digest in enumerate(digests):
-            entry = self.read_loose(digest) if digest.hex() in names else None
+            try:
+                entry = self.read_loose(digest) if digest.hex() in names else None
+            except CorruptArtifactError as err:  # newer than any packed record: no fallback
+                damaged[keys[position]] = str(err)
+                continue
             if entry is None:
                 rest.append(position)
             else:
                 found[keys[position]] = entry
         if rest:
-            packs = self.current_packs()
             rest_keys, rest_digests = [keys[p] for p in rest], [digests[p] for p in rest]
-            found.update(search_packs(packs, rest_keys, rest_digests, self._packs_dir))
+            found.update(search_packs(packs, rest_keys, rest_digests, self._packs_dir, damaged))
         return found
 
-    def iter_entries(self) -> Iterator[Entry]:
-        """The newest record of every key (tombstones included), loose first."""
+    def iter_entries(self, damaged: list[Damage] | None = None) -> Iterator[Entry]:
+        """The newest record of every key (tombstones included), loose first.
+
+        A damaged record raises ``CorruptArtifactError``; given a ``damaged`` list, it is
+        skipped and described there instead, and so is its key: an older record of a
+        key whose newest one is damaged is not listed in its place.
+        """
         seen: dict[bytes, Entry] = {}
-        for item in self.iter_loose():
-            seen[item.digest] = item.entry
+        bad: set[bytes] = set()
+        for name in self.loose_names():
+            try:
+                item = self.read_loose_file(name)
+            except CorruptArtifactError as err:
+                if damaged is None:
+                    raise
+                path = loose_entry_path(self.folder, name)
+                damaged.append(Damage(path, str(err), holds_record=_holds_record(path)))
+                bad.add(bytes.fromhex(name))
+                continue
+            if item is not None:
+                seen[item.digest] = item.entry
         packed: dict[bytes, Entry] = {}
         for pack in self.current_packs():
-            for digest, record in pack:
-                if digest in seen:
-                    continue
-                entry = decode_entry(record, pack.path)
-                if digest not in packed or packed[digest].created < entry.created:
+            for digest, entry in _pack_entries(pack, damaged, bad):
+                if digest not in seen and (
+                    digest not in packed or packed[digest].created < entry.created
+                ):
                     packed[digest] = entry
         yield from seen.values()
-        yield from packed.values()
+        yield from (entry for digest, entry in packed.items() if digest not in bad)
 
     def _newest(self, records: Iterable[bytes | None], key: str) -> Entry | None:
         best: Entry | None = None
@@ -229,3 +305,33 @@ class EntryTable:
     def _check_writable(self, attempted: str) -> None:
         if self.read_only:
             raise ReadOnlyStoreError(self.folder, attempted, reason="opened with read_only=True")
+
+
+def _holds_record(path: Path) -> bool:
+    """Whether a loose file that failed its check starts as a sealed record does."""
+    try:
+        with open(path, "rb") as handle:
+            return is_sealed(handle.read(len(SEAL_MAGIC) + 8))
+    except OSError:
+        return True  # unknown: assume it may refer to objects
+
+
+def _pack_entries(
+    pack: Pack, damaged: list[Damage] | None, bad: set[bytes]
+) -> Iterator[tuple[bytes, Entry]]:
+    """The decodable records of ``pack``; the others raise, or are described in
+    ``damaged`` and their digests added to ``bad``."""
+    for digest, record in pack.iter_checked():
+        try:
+            if record is None:
+                raise CorruptArtifactError(pack.path, f"record {digest.hex()} fails its check")
+            yield digest, decode_entry(record, pack.path)
+        except CorruptArtifactError as err:
+            if damaged is None:
+                raise
+            damaged.append(Damage(pack.path, str(err)))
+            bad.add(digest)
+    if not pack.misses_prove():
+        if damaged is None:
+            raise CorruptArtifactError(pack.path, str(pack.damage))
+        damaged.append(Damage(pack.path, f"{pack.damage}: some records may not be listed"))

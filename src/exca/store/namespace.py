@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import logging
 import operator
 import pickle
 import threading
@@ -17,13 +18,15 @@ from .codecs import choose_codec, get_codec
 from .codecs.base import Encoded
 from .entries import Entry, new_entry
 from .entry_map import EntryMap
-from .entry_table import EntryTable
-from .errors import NotAStoreFolderError
+from .entry_table import Damage, EntryTable
+from .errors import CorruptArtifactError, NotAStoreFolderError
 
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["Namespace"]
+__all__ = ["Namespace", "warn_damaged"]
+
+logger = logging.getLogger("exca.store")
 
 _BUFFER_LIMIT = 65536  # buffered entries flushed as one pack beyond this
 # bulk reads build these for every entry: C-level callables, no Python call per entry
@@ -102,7 +105,10 @@ class Namespace:
     def delete(self, key: str) -> bool:
         """Remove ``key``; returns whether it was present."""
         _check_key(key)
-        present = self.entry(key) is not None
+        try:
+            present = self.entry(key) is not None
+        except CorruptArtifactError:
+            present = True  # a damaged record: a tombstone hides it from now on
         if present:
             self.store.prepare_write("delete an entry")
             tombstone = new_entry(key, "deleted", "", 0, Encoded(None))
@@ -159,7 +165,12 @@ class Namespace:
 
     # ----------------------------------------------------------------- reading
     def entry(self, key: str) -> Entry | None:
-        """The entry of ``key`` (success or error), or None. Reads no payload."""
+        """The entry of ``key`` (success or error), or None. Reads no payload.
+
+        Raises ``CorruptArtifactError`` when the key's record cannot be trusted: it
+        fails its check, or the key is found nowhere while a pack of the folder is
+        damaged (see :meth:`find`, which reports such keys instead of raising).
+        """
         _check_key(key)
         if self._buffer and key in self._buffer:
             return _visible(self._buffer[key])
@@ -175,28 +186,38 @@ class Namespace:
 
     def find(self, keys: Iterable[str]) -> EntryMap:
         """:meth:`entries`, each decoded only when read: the lookup of many keys creates
-        no object per entry until a reader asks for it (see :class:`EntryMap`)."""
+        no object per entry until a reader asks for it (see :class:`EntryMap`).
+
+        Keys whose record cannot be trusted are left out of the map and listed, with
+        why, in its ``damaged`` mapping: a reader treats them as misses (recomputes
+        them, or reports them), never as values.
+        """
         wanted = keys if isinstance(keys, list) else list(keys)  # (repeated keys are harmless)
         if not set(map(type, wanted)) <= {str}:  # (one C-level pass when all are str)
             for key in wanted:
                 _check_key(key)
         found: dict[str, Entry | bytes] = {}
+        damaged: dict[str, str] = {}  # a lower layer does not answer for a damaged key
         if self._buffer:
             found.update((k, self._buffer[k]) for k in wanted if k in self._buffer)
         for table in (self._table, *self._layers):
-            missing = [k for k in wanted if k not in found] if found else wanted
+            missing = (
+                [k for k in wanted if k not in found and k not in damaged]
+                if found or damaged
+                else wanted
+            )
             if not missing:
                 break
             if found:
-                found.update(table.find_many(missing))
+                found.update(table.find_many(missing, damaged))
             else:
-                found = table.find_many(missing)
+                found = table.find_many(missing, damaged)
         # undecoded records are no tombstones (the tables decode those that may be)
         if set(map(type, found.values())) - {bytes}:
             found = {
                 k: e for k, e in found.items() if isinstance(e, bytes) or e.status != "deleted"
             }
-        return EntryMap(found, where=self.folder)
+        return EntryMap(found, where=self.folder, damaged=damaged)
 
     def load(self, entry: Entry, keep_in_ram: bool = False) -> Any:
         """Decode the value of a success entry (``CorruptArtifactError`` if damaged)."""
@@ -263,15 +284,23 @@ class Namespace:
         return error
 
     def iter_entries(self) -> Iterator[Entry]:
-        """The entry of every key (unordered), layers included."""
+        """The entry of every key (unordered), layers included.
+
+        Damaged records are skipped (their keys are misses), with one warning once the
+        listing ends saying how many and what to run.
+        """
         seen: set[str] = set()
+        damaged: list[Damage] = []
         buffered = list(self._buffer.values()) if self._buffer else []
-        for table_entries in (buffered, *(t.iter_entries() for t in (self._table, *self._layers))):
+        tables = (t.iter_entries(damaged) for t in (self._table, *self._layers))
+        for table_entries in (buffered, *tables):
             for entry in table_entries:
                 if entry.key not in seen:
                     seen.add(entry.key)
                     if entry.status != "deleted":
                         yield entry
+        if damaged:
+            warn_damaged(self.folder, [str(d.path) + ": " + d.reason for d in damaged])
 
     def keys(self) -> Iterator[str]:
         """Every key with an entry (unordered), layers included."""
@@ -290,6 +319,15 @@ class Namespace:
             reader.keep_in_ram = keep_in_ram
             self._readers[keep_in_ram] = reader
         return reader
+
+
+def warn_damaged(folder: Path, reasons: Sequence[str]) -> None:
+    """Log, once for a whole read, that some records of ``folder`` were skipped as damaged."""
+    logger.warning(
+        "skipped %d damaged record(s) in %s (read as misses): %s%s; run "
+        "exca.store.Store(<store folder>).verify(fix=True) to quarantine them",
+        len(reasons), folder, "; ".join(reasons[:3]), "; ..." if len(reasons) > 3 else "",
+    )  # fmt: skip
 
 
 def _visible(entry: Entry) -> Entry | None:

@@ -23,16 +23,26 @@ Found = dict[str, Entry | bytes]
 
 
 def search_packs(
-    packs: Sequence[Pack], keys: Sequence[str], digests: Sequence[bytes], where: object
+    packs: Sequence[Pack],
+    keys: Sequence[str],
+    digests: Sequence[bytes],
+    where: object,
+    damaged: dict[str, str],
 ) -> Found:
     """The newest record of each of ``keys`` (whose digests are ``digests``) in ``packs``,
-    tombstones included; ``where`` names the records' folder in errors."""
+    tombstones included; ``where`` names the records' folder in errors.
+
+    A key whose record fails its check in any pack is left out and added to ``damaged``
+    with the reason (another pack's record of it may be older than the damaged one).
+    """
     if not packs or not keys:
         return {}
     query = np.frombuffer(b"".join(digests), dtype="S16")  # 16 bytes each: one S16 row
     found: Found = {}
     for pack in packs:
-        positions, records = pack.find_many(query)
+        positions, records, bad = pack.find_many(query)
+        for position in bad:
+            damaged[keys[position]] = f"{pack.path}: its record does not match its checksum"
         # positions are increasing: when all are found, they are every one in order
         wanted = list(keys) if len(positions) == len(keys) else [keys[p] for p in positions]
         hits: Found = dict(zip(wanted, records, strict=True))
@@ -44,6 +54,8 @@ def search_packs(
         for key in hits.keys() & found.keys():
             _keep_newest(key, found, hits, where)
         found.update(hits)
+    for key in damaged.keys() & found.keys() if damaged else ():
+        del found[key]
     return found
 
 

@@ -42,7 +42,9 @@ def pack(table: EntryTable) -> int:
         old_packs = table.current_packs()
         _recover_stranded_claims(table, old_packs)
         merge = len(old_packs) > MERGE_PACKS_OVER or (not loose and len(old_packs) > 1)
-        records = _merged_records(old_packs) if merge else {}
+        records: Records = {}
+        if merge:  # a damaged pack is left as it is, for verify(fix=True) to report
+            records, old_packs = _merged_records(old_packs)
         for item in loose:  # read before the packs were listed: it may be the older
             known = records.get(item.digest)
             if known is None or known[1].created <= item.entry.created:
@@ -92,14 +94,22 @@ def retire_older_loose(table: EntryTable, packed: dict[bytes, Entry]) -> None:
             os.unlink(claimed)
 
 
-def _merged_records(packs: list[Pack]) -> Records:
+def _merged_records(packs: list[Pack]) -> tuple[Records, list[Pack]]:
+    """The newest record of each key in the sound ones of ``packs``, and those packs."""
     merged: Records = {}
+    sound: list[Pack] = []
     for one in packs:
-        for digest, record in one:
-            entry = decode_entry(record, one.path)
+        try:
+            if not one.misses_prove():
+                continue
+            records = [(digest, record, decode_entry(record, one.path)) for digest, record in one]
+        except CorruptArtifactError:
+            continue
+        sound.append(one)
+        for digest, record, entry in records:
             if digest not in merged or merged[digest][1].created < entry.created:
                 merged[digest] = (record, entry)
-    return merged
+    return merged, sound
 
 
 def _without_old_tombstones(records: Records) -> Records:

@@ -11,7 +11,9 @@ entries (and older packs) into a new one. Readers check each record they read ag
 the checksum beside it in the index and the key it holds against the key wanted, so a
 damaged pack gives an error or a miss, never another value; they do not read the whole
 index to check its digest (at 100,000 entries, 3.2 MB per pack and process): a lookup
-stays O(log n) in the pack size. ``verify`` checks every byte.
+that finds its key stays O(log n) in the pack size. A key found nowhere is checked
+against each pack's whole index once per process (see :meth:`Pack.misses_prove`), so a
+damaged index never turns a cached key into a silent miss. ``verify`` checks every byte.
 """
 
 from __future__ import annotations
@@ -56,42 +58,67 @@ def build_pack(records: Sequence[tuple[bytes, bytes]]) -> bytes:
 
 
 class Pack:
-    """A read-only view of one pack file."""
+    """A read-only view of one pack file.
 
-    def __init__(self, path: Path, data: mmap.mmap | bytes, index: np.ndarray) -> None:
+    A damaged pack still serves what can be checked: each record found is checked on
+    read, and ``damage`` (None for a sound pack) says why a key *not* found in it may
+    be there all the same (a damaged header, a truncated or altered index): such a miss
+    proves nothing, and its reader treats the key as damaged (see :meth:`misses_prove`).
+    """
+
+    def __init__(
+        self, path: Path, data: mmap.mmap | bytes, index: np.ndarray, damage: str | None = None
+    ) -> None:
         self.path = path
         self._data = data
         self.index = index
         self._keys = index["key"]
         self._high: np.ndarray | None = None  # built by the first bulk search
         self._contains: dict[bytes, bool] = {}
+        self.damage = damage
+        self._index_checked = damage is not None
 
     @classmethod
     def open(cls, path: Path, *, check_index: bool = False) -> Pack:
-        """Map ``path`` and check its header (``FileNotFoundError`` passes through); with
-        ``check_index``, the digest of its whole index too."""
+        """Map ``path`` and check its header (``FileNotFoundError`` passes through).
+
+        A damaged header or truncated index gives a pack with ``damage`` set (its rows
+        that fit in the file are still searched); with ``check_index`` (``verify``),
+        that damage, or a whole index not matching its digest, raises
+        ``CorruptArtifactError``. A pack of a newer format raises ``FormatVersionError``.
+        """
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             if size < _HEADER.size:
-                raise CorruptArtifactError(path, f"pack is truncated ({size} bytes)")
+                cut = f"pack is truncated ({size} bytes)"
+                if check_index:
+                    raise CorruptArtifactError(path, cut)
+                return cls(path, b"", np.zeros(0, dtype=INDEX_DTYPE), cut)
             data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        magic, version, count, index_digest = _HEADER.unpack_from(data, 0)
-        if magic != _MAGIC:
-            raise CorruptArtifactError(path, "not a pack file (bad magic)")
-        if version > PACK_FORMAT_VERSION:
-            raise FormatVersionError(
-                f"pack {path} has format {version}; this exca reads up to "
-                f"{PACK_FORMAT_VERSION}: upgrade exca"
+        magic, version, count, _ = _HEADER.unpack_from(data, 0)
+        damage: str | None = _header_damage(path, data, magic, version)
+        rows = (size - _HEADER.size) // INDEX_DTYPE.itemsize
+        if count > rows:
+            damage = damage or (
+                f"pack index is truncated ({count} records declared, room for {rows})"
             )
-        end = _HEADER.size + count * INDEX_DTYPE.itemsize
-        if end > size:
-            raise CorruptArtifactError(path, "pack index is truncated")
-        if check_index:
-            index_view = memoryview(data)[_HEADER.size : end]
-            if xxhash.xxh3_128_digest(index_view) != index_digest:
-                raise CorruptArtifactError(path, "pack index checksum does not match")
+            count = rows
         index = np.frombuffer(data, dtype=INDEX_DTYPE, count=count, offset=_HEADER.size)
-        return cls(path, data, index)
+        pack = cls(path, data, index, damage)
+        if check_index and not pack.misses_prove():
+            raise CorruptArtifactError(path, str(pack.damage))
+        return pack
+
+    def misses_prove(self) -> bool:
+        """Whether a key not found in this pack is truly not in it: the header is sound
+        and the whole index matches its digest (read once, on the first call)."""
+        if not self._index_checked:
+            self._index_checked = True
+            end = _HEADER.size + len(self.index) * INDEX_DTYPE.itemsize
+            expected = _HEADER.unpack_from(self._data, 0)[3]
+            if xxhash.xxh3_128_digest(memoryview(self._data)[_HEADER.size : end]) != expected:
+                self.damage = "pack index checksum does not match"
+        return self.damage is None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -104,10 +131,11 @@ class Pack:
             return None
         return self.record(row)
 
-    def find_many(self, digests: np.ndarray) -> tuple[list[int], list[bytes]]:
-        """Positions in ``digests`` (an ``S16`` array) of those found, and their records."""
+    def find_many(self, digests: np.ndarray) -> tuple[list[int], list[bytes], list[int]]:
+        """Positions in ``digests`` (an ``S16`` array) of those found, their records, and
+        the positions of those whose record fails its check (damaged: not returned)."""
         if not len(self._keys) or not len(digests):
-            return [], []
+            return [], [], []
         rows, hits = self._rows(digests)
         found = np.flatnonzero(hits)
         selected = self.index[rows[found]]  # one gather, then plain Python lists: no
@@ -118,20 +146,17 @@ class Pack:
         records = list(map(data.__getitem__, map(slice, offsets, ends)))  # C-level loop
         # each record checked (C-level loops; a mismatch is then located one by one)
         checks = np.fromiter(map(xxhash.xxh3_64_intdigest, records), np.uint64, len(records))
-        if list(map(len, records)) != lengths or not np.array_equal(
+        positions = found.tolist()
+        if list(map(len, records)) == lengths and np.array_equal(
             checks & 0xFFFFFFFF, selected["check"]
         ):
-            self._raise_mismatch(records, offsets, lengths, selected["check"].tolist())
-        return found.tolist(), records
-
-    def _raise_mismatch(
-        self, records: list[bytes], offsets: list[int], lengths: list[int], checks: list[int]
-    ) -> None:
-        for record, start, size, check in zip(records, offsets, lengths, checks, strict=True):
-            if len(record) != size or _check(record) != check:
-                raise CorruptArtifactError(
-                    self.path, f"record at {start} does not match its checksum"
-                )
+            return positions, records, []
+        sound = (np.fromiter(map(len, records), np.int64, len(records)) == lengths) & (
+            (checks & 0xFFFFFFFF) == selected["check"]
+        )
+        damaged = [p for p, ok in zip(positions, sound.tolist(), strict=True) if not ok]
+        kept = [(p, r) for p, r, ok in zip(positions, records, sound.tolist(), strict=True) if ok]
+        return [p for p, _ in kept], [r for _, r in kept], damaged
 
     def _rows(self, digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each digest, the row holding it if any; and whether it does."""
@@ -172,6 +197,30 @@ class Pack:
         return bytes(record)
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
-        """Every ``(key digest, record)`` in key order."""
+        """Every ``(key digest, record)`` in key order (a damaged record raises)."""
         for row in range(len(self.index)):
             yield bytes(self.index[row]["key"]).ljust(16, b"\0"), self.record(row)
+
+    def iter_checked(self) -> Iterator[tuple[bytes, bytes | None]]:
+        """Every ``(key digest, record)`` in key order, None for a record failing its check."""
+        for row in range(len(self.index)):
+            digest = bytes(self.index[row]["key"]).ljust(16, b"\0")
+            try:
+                yield digest, self.record(row)
+            except CorruptArtifactError:
+                yield digest, None
+
+
+def _header_damage(path: Path, data: mmap.mmap, magic: bytes, version: int) -> str | None:
+    """What is wrong with a pack's header, if anything; a newer format (the content still
+    matches the pack's name, which is its digest) raises ``FormatVersionError``."""
+    if magic == _MAGIC and 0 < version <= PACK_FORMAT_VERSION:
+        return None
+    if magic == _MAGIC and version > PACK_FORMAT_VERSION:
+        if xxhash.xxh3_128_hexdigest(data) == path.stem.removeprefix("pack-"):
+            raise FormatVersionError(
+                f"pack {path} has format {version}; this exca reads up to "
+                f"{PACK_FORMAT_VERSION}: upgrade exca"
+            )
+        return f"damaged pack header (format field reads {version}; the content does not match the pack's name)"
+    return f"damaged pack header (magic {magic!r}, expected {_MAGIC!r})"
