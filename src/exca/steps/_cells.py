@@ -122,8 +122,14 @@ class Cell:
     # ---- reading -----------------------------------------------------------------------
 
     def entry(self, key: str) -> Entry | None:
-        """The entry of ``key`` as stored now."""
-        entry = self._ns.entry(key)
+        """The entry of ``key`` as stored now (None also for a damaged record, with a warning)."""
+        from exca.store import CorruptArtifactError
+
+        try:
+            entry = self._ns.entry(key)
+        except CorruptArtifactError as error:
+            self.warn_damaged({key: str(error)})
+            entry = None
         if entry is None:
             self.known.discard(key)
         else:
@@ -137,8 +143,14 @@ class Cell:
         found = known.select(keys)
         missing = [key for key in keys if key not in found] if found else keys
         if len(missing) <= _FEW_KEYS:  # direct reads: a bulk read lists the whole folder
+            from exca.store import CorruptArtifactError
+
             for key in missing:
-                entry = self._ns.entry(key)
+                try:
+                    entry = self._ns.entry(key)
+                except CorruptArtifactError as error:  # a miss, reported to the caller
+                    found.damaged[key] = str(error)
+                    continue
                 if entry is not None:
                     found[key] = known[key] = entry
             return found
@@ -185,6 +197,15 @@ class Cell:
         if self.backend.keep_in_ram or "error" in set(map(_status, entries)):
             return [self.read(entry) for entry in entries]
         return self._ns.load_many(entries, keep_in_ram=self.cache_type.keep_in_ram)
+
+    def warn_damaged(self, damaged: tp.Mapping[str, str]) -> None:
+        """Log one warning for the records of a read that could not be trusted (misses)."""
+        key, reason = next(iter(damaged.items()))
+        logger.warning(
+            "%d cached record(s) of %s cannot be trusted and count as missing (first: %r: "
+            "%s); run exca.store.Store(%r).verify(fix=True) to quarantine the damaged files",
+            len(damaged), self.cache_folder, key, reason, str(self.store.folder),
+        )  # fmt: skip
 
     def warn_corrupt(self, key: str, error: BaseException) -> None:
         """Log once per cell that a damaged value is being recomputed."""

@@ -40,18 +40,33 @@ class CellSource:
         if not todo:
             return
         found = self.cell.entries(todo)  # a new map: kept as is when nothing is noted yet
+        if found.damaged:  # misses: recomputed (or, where nothing may be written, raised)
+            self.cell.warn_damaged(found.damaged)
         misses = self._misses(todo, found)
         if self._entries:
             self._entries.update(found)
         else:
             self._entries = found
         if misses:
+            self._compute_misses(misses, found.damaged)
+
+    def _compute_misses(self, misses: list[str], damaged: tp.Mapping[str, str]) -> None:
+        from exca.store import ReadOnlyStoreError
+
+        try:
             self._compute(misses)
+        except ReadOnlyStoreError as error:
+            if not damaged or not set(misses) <= damaged.keys():
+                raise  # a true miss needs a write: the whole call fails, as it would anyway
+            self._fail_damaged(damaged, f"the store is read-only: {error}")
 
     def _misses(self, keys: tp.Sequence[str], found: EntryMap) -> list[str]:
         mode = self.ctx.mode
         if mode in ("cached", "read-only"):  # only force and retry recompute cached items
             misses = [key for key in keys if key not in found] if len(found) < len(keys) else []
+            if found.damaged and mode == "read-only":
+                self._fail_damaged(found.damaged, "infra.mode is 'read-only'")
+                misses = [key for key in misses if key not in found.damaged]
             if misses and mode == "read-only":
                 raise RuntimeError(
                     f"no cached result for item {misses[0]!r} in {self.cell.cache_folder} and "
@@ -68,6 +83,21 @@ class CellSource:
                 and (mode == "force" or (mode == "retry" and found[key].status == "error"))
             )
         ]
+
+    def _fail_damaged(self, damaged: tp.Mapping[str, str], why: str) -> None:
+        """Make each damaged key a failure of its own (the other keys are served)."""
+        from exca.store import CorruptArtifactError
+
+        for key, reason in damaged.items():
+            error = CorruptArtifactError(
+                self.cell.cache_folder, f"record of item {key!r}: {reason}"
+            )
+            error.add_note(
+                f"it cannot be recomputed here ({why}): run "
+                f"exca.store.Store({str(self.cell.store.folder)!r}).verify(fix=True), then run "
+                "this step once with infra.mode='cached' where the folder is writable"
+            )
+            self._fresh[key] = Failure(error, origin=self.cell.relpath)
 
     def _compute(self, keys: list[str]) -> None:
         inputs = self.inputs.select(keys)

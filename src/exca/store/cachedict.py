@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import (
+    ItemsView,
+    Iterable,
+    Iterator,
+    KeysView,
+    Mapping,
+    MutableMapping,
+    Sequence,
+    ValuesView,
+)
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -11,6 +20,7 @@ from typing import Any
 from .entries import Entry
 from .entry_map import EntryMap
 from .errors import CorruptArtifactError
+from .namespace import warn_damaged
 from .objects import VerifyReads
 from .store import Store
 
@@ -19,8 +29,14 @@ __all__ = ["CacheDict"]
 _BLOCK = 256  # values decoded together by bulk reads (one block in RAM beyond the result)
 
 
-class CacheDict:
+class CacheDict(MutableMapping[str, Any]):
     """A persistent mapping from string keys to values, stored in ``folder``.
+
+    A full ``MutableMapping``: ``pop``, ``popitem``, ``setdefault``, ``update``,
+    ``clear`` and the ``keys()``/``items()``/``values()`` views work as on a dict.
+    Its keys are those holding a value: an error a step cached is no value (``cd[key]``
+    raises ``KeyError`` saying so), and a damaged record is a miss, skipped by listings
+    and ``get_many`` with one warning (``cd[key]`` raises ``CorruptArtifactError``).
 
     Parameters
     ----------
@@ -101,7 +117,11 @@ class CacheDict:
         if entry is None:
             raise KeyError(key)
         if entry.status == "error":
-            raise self.namespace.load_error(entry)
+            error = self.namespace.load_error(entry)
+            raise KeyError(
+                f"{key!r} holds no value in {self.folder}: its computation failed "
+                f"({type(error).__name__}: {error}); the cached error is chained"
+            ) from error
         value = self.namespace.load(entry, keep_in_ram=self.keep_in_ram)
         if self.keep_in_ram:
             self._ram[key] = value
@@ -118,24 +138,58 @@ class CacheDict:
         if not self.namespace.delete(key):
             raise KeyError(key)
 
+    def clear(self) -> None:
+        """Delete every entry (cached errors included), published together."""
+        self._ram.clear()
+        with self.write():
+            for entry in list(self.namespace.iter_entries()):
+                self.namespace.delete(entry.key)
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Write every pair of ``other`` (a mapping or pairs) and ``kwargs``, together."""
+        pairs = other.items() if isinstance(other, Mapping) else other
+        with self.write():
+            for key, value in pairs:
+                self[key] = value
+            for key, value in kwargs.items():
+                self[key] = value
+
     def __contains__(self, key: object) -> bool:
-        return key in self._ram or key in self.namespace
+        if key in self._ram:
+            return True
+        if not isinstance(key, str):
+            return False
+        try:
+            entry = self.namespace.entry(key)
+        except CorruptArtifactError as err:
+            warn_damaged(self.folder, [str(err)])
+            return False
+        return entry is not None and entry.status == "success"
 
     def __len__(self) -> int:
-        return len(self.namespace)
+        return sum(1 for _ in self._successes())
 
     def __iter__(self) -> Iterator[str]:
-        return self.keys()
+        return (entry.key for entry in self._successes())
 
-    def keys(self) -> Iterator[str]:
-        return self.namespace.keys()
+    def _successes(self) -> Iterator[Entry]:
+        return (e for e in self.namespace.iter_entries() if e.status == "success")
+
+    def keys(self) -> KeysView[str]:
+        return KeysView(self)
+
+    def items(self) -> ItemsView[str, Any]:
+        return _Items(self)
+
+    def values(self) -> ValuesView[Any]:
+        return _Values(self)
 
     def get_many(self, keys: Iterable[str], default: Any = None) -> list[Any]:
         """The value of each of ``keys``, in order, ``default`` where absent: what
         ``[cd.get(key, default) for key in keys]`` returns, in a few file operations
         whatever the number of keys (small values are decoded together).
 
-        A cached error is raised as ``cd[key]`` raises it.
+        A cached error, or a damaged record (with a warning), counts as absent.
 
         Examples
         --------
@@ -148,6 +202,8 @@ class CacheDict:
         """
         wanted = list(keys)
         found = self.namespace.find([key for key in wanted if key not in self._ram])
+        if found.damaged:
+            warn_damaged(self.folder, [f"{k!r}: {why}" for k, why in found.damaged.items()])
         values: list[Any] = []
         for start in range(0, len(wanted), _BLOCK):
             values += self._read_block(found, wanted[start : start + _BLOCK], default)
@@ -162,16 +218,14 @@ class CacheDict:
         if not self._ram and all(e is not None and e.status == "success" for e in entries):
             return self._load_entries(entries)  # type: ignore[arg-type]
         return [
-            self._value_of(key, entry) if entry is not None or key in self._ram else default
-            for key, entry in zip(keys, entries, strict=True)
+            self._value_of(key, entry, default) for key, entry in zip(keys, entries, strict=True)
         ]
 
-    def _value_of(self, key: str, entry: Entry | None) -> Any:
+    def _value_of(self, key: str, entry: Entry | None, default: Any) -> Any:
         if key in self._ram:
             return self._ram[key]
-        assert entry is not None
-        if entry.status == "error":
-            raise self.namespace.load_error(entry)
+        if entry is None or entry.status == "error":
+            return default
         return self._load_entries([entry])[0]
 
     def _load_entries(self, entries: list[Entry]) -> list[Any]:
@@ -188,11 +242,10 @@ class CacheDict:
             self._ram.update(zip((entry.key for entry in entries), values, strict=True))
         return values
 
-    def items(self) -> Iterator[tuple[str, Any]]:
+    def _iter_items(self) -> Iterator[tuple[str, Any]]:
+        """Every ``(key, value)``, values decoded in blocks (a damaged one raises, naming it)."""
         block: list[Entry] = []
-        for entry in self.namespace.iter_entries():
-            if entry.status != "success":
-                continue
+        for entry in self._successes():
             if entry.key in self._ram:
                 yield entry.key, self._ram[entry.key]
                 continue
@@ -207,10 +260,6 @@ class CacheDict:
             keys = [entry.key for entry in entries]
             yield from zip(keys, self._load_entries(entries), strict=True)
 
-    def values(self) -> Iterator[Any]:
-        for _, value in self.items():
-            yield value
-
     def __getstate__(self) -> dict[str, Any]:
         # a fresh view on unpickling: the RAM contents stay with this process
         return {"folder": self.folder, "keep_in_ram": self.keep_in_ram,
@@ -221,3 +270,21 @@ class CacheDict:
             state["folder"], state["keep_in_ram"], state["cache_type"], root=state["root"],
             **state["options"],
         )  # fmt: skip
+
+
+class _Items(ItemsView[str, Any]):
+    """``cd.items()``: iterating it reads values in blocks, not one lookup per key."""
+
+    _mapping: CacheDict
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        return self._mapping._iter_items()
+
+
+class _Values(ValuesView[Any]):
+    """``cd.values()``: iterating it reads values in blocks, not one lookup per key."""
+
+    _mapping: CacheDict
+
+    def __iter__(self) -> Iterator[Any]:
+        return (value for _, value in self._mapping._iter_items())

@@ -174,14 +174,17 @@ class EntryTable:
             if item is not None:
                 seen[item.digest] = item.entry
         packed: dict[bytes, Entry] = {}
+        written: dict[bytes, float] = {}  # digest of a damaged record -> when its pack was
         for pack in self.current_packs():
-            for digest, entry in _pack_entries(pack, damaged, bad):
+            for digest, entry in _pack_entries(pack, damaged, written):
                 if digest not in seen and (
                     digest not in packed or packed[digest].created < entry.created
                 ):
                     packed[digest] = entry
         yield from seen.values()
-        yield from (entry for digest, entry in packed.items() if digest not in bad)
+        for digest, entry in packed.items():  # newer than a damaged record: it is the newest
+            if digest not in bad and entry.created > written.get(digest, 0.0):
+                yield entry
 
     def _newest(self, records: Iterable[bytes | None], key: str) -> Entry | None:
         best: Entry | None = None
@@ -317,10 +320,10 @@ def _holds_record(path: Path) -> bool:
 
 
 def _pack_entries(
-    pack: Pack, damaged: list[Damage] | None, bad: set[bytes]
+    pack: Pack, damaged: list[Damage] | None, written: dict[bytes, float]
 ) -> Iterator[tuple[bytes, Entry]]:
     """The decodable records of ``pack``; the others raise, or are described in
-    ``damaged`` and their digests added to ``bad``."""
+    ``damaged`` with the time their pack was written noted in ``written``."""
     for digest, record in pack.iter_checked():
         try:
             if record is None:
@@ -330,7 +333,7 @@ def _pack_entries(
             if damaged is None:
                 raise
             damaged.append(Damage(pack.path, str(err)))
-            bad.add(digest)
+            written[digest] = max(written.get(digest, 0.0), pack.mtime)
     if not pack.misses_prove():
         if damaged is None:
             raise CorruptArtifactError(pack.path, str(pack.damage))

@@ -39,10 +39,12 @@ def search_packs(
         return {}
     query = np.frombuffer(b"".join(digests), dtype="S16")  # 16 bytes each: one S16 row
     found: Found = {}
+    written: dict[str, float] = {}  # damaged key -> when its damaged pack was written
     for pack in packs:
         positions, records, bad = pack.find_many(query)
         for position in bad:
             damaged[keys[position]] = f"{pack.path}: its record does not match its checksum"
+            written[keys[position]] = max(written.get(keys[position], 0.0), pack.mtime)
         # positions are increasing: when all are found, they are every one in order
         wanted = list(keys) if len(positions) == len(keys) else [keys[p] for p in positions]
         hits: Found = dict(zip(wanted, records, strict=True))
@@ -54,9 +56,23 @@ def search_packs(
         for key in hits.keys() & found.keys():
             _keep_newest(key, found, hits, where)
         found.update(hits)
-    for key in damaged.keys() & found.keys() if damaged else ():
-        del found[key]
+    for key in written.keys() & found.keys():
+        _keep_if_newer(key, found, damaged, written[key], where)
     return found
+
+
+def _keep_if_newer(
+    key: str, found: Found, damaged: dict[str, str], written: float, where: object
+) -> None:
+    """Serve the sound record of a key also damaged elsewhere only if it was created after
+    the damaged pack was written (so it is newer than anything that pack held)."""
+    item = found[key]
+    entry = decode_entry(item, where) if isinstance(item, bytes) else item
+    if entry.key == key and entry.created > written:
+        found[key] = entry
+        del damaged[key]
+    else:
+        del found[key]
 
 
 def _may_hold_tombstones(pack: Pack, records: list[bytes], keys: list[str]) -> bool:

@@ -77,6 +77,8 @@ class Pack:
         self._contains: dict[bytes, bool] = {}
         self.damage = damage
         self._index_checked = damage is not None
+        #: when the file was written: every record in it was created before
+        self.mtime = 0.0  # (set by open)
 
     @classmethod
     def open(cls, path: Path, *, check_index: bool = False) -> Pack:
@@ -88,12 +90,15 @@ class Pack:
         ``CorruptArtifactError``. A pack of a newer format raises ``FormatVersionError``.
         """
         with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
+            stat = os.fstat(handle.fileno())
+            size = stat.st_size
             if size < _HEADER.size:
                 cut = f"pack is truncated ({size} bytes)"
                 if check_index:
                     raise CorruptArtifactError(path, cut)
-                return cls(path, b"", np.zeros(0, dtype=INDEX_DTYPE), cut)
+                empty = cls(path, b"", np.zeros(0, dtype=INDEX_DTYPE), cut)
+                empty.mtime = stat.st_mtime
+                return empty
             data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         magic, version, count, _ = _HEADER.unpack_from(data, 0)
         damage: str | None = _header_damage(path, data, magic, version)
@@ -105,6 +110,7 @@ class Pack:
             count = rows
         index = np.frombuffer(data, dtype=INDEX_DTYPE, count=count, offset=_HEADER.size)
         pack = cls(path, data, index, damage)
+        pack.mtime = stat.st_mtime
         if check_index and not pack.misses_prove():
             raise CorruptArtifactError(path, str(pack.damage))
         return pack

@@ -160,13 +160,13 @@ def _check_packs(store: Store, folder: Path, report: VerifyReport, fix: bool) ->
         if path.name.startswith("."):
             continue
         try:
+            for _ in Pack.open(path, check_index=True):  # (says what part is damaged)
+                pass
             with open(path, "rb") as handle:
                 data = handle.read()
             expected = path.stem.removeprefix("pack-")
             if digest_bytes(data) != expected:
                 raise CorruptArtifactError(path, "pack content does not match its name")
-            for _ in Pack.open(path, check_index=True):
-                pass
         except (CorruptArtifactError, OSError) as err:
             report.problems.append(Problem(path, "corrupt", str(err)))
             if fix:

@@ -1,0 +1,123 @@
+"""Contract: one damaged pack file never disables a step's cache. The records that cannot
+be trusted (a flipped or cut record, a damaged key index) are misses that ``run``,
+``run_many`` and ``lookup`` treat as such: recomputed with one warning that counts them,
+every other entry served; where nothing may be recomputed (``mode="read-only"``), only
+the affected items raise, saying what to run."""
+
+from __future__ import annotations
+
+import logging
+import typing as tp
+from pathlib import Path
+
+import pytest
+
+from exca.steps import Step
+from exca.store import CorruptArtifactError, Store
+
+CALLS: list[int] = []
+VALUES = list(range(20))
+
+
+class Triple(Step):
+    def _run(self, value: int) -> int:
+        CALLS.append(value)
+        return value * 3
+
+
+def _infra(folder: Path, mode: str = "cached") -> dict[str, tp.Any]:
+    return {"backend": "Cached", "folder": folder, "mode": mode}
+
+
+def _damage(path: Path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "flipped record":
+        data[-2] ^= 0xFF
+    elif how == "truncated":
+        del data[-3:]
+    elif how == "index key":
+        data[32 + 3] ^= 0xFF  # a byte of the first key digest in the index
+    elif how == "header":
+        data[4] ^= 0x02  # the format field: reads as a newer format
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+
+
+def _cached_pack(folder: Path) -> Path:
+    assert list(Triple(infra=_infra(folder)).run_many(VALUES)) == [v * 3 for v in VALUES]
+    (pack,) = folder.rglob("*.pack")
+    CALLS.clear()
+    return pack
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("how", ["flipped record", "truncated", "index key"])
+def test_run_many_recomputes_only_untrusted_records_with_one_warning_counting_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    _damage(_cached_pack(tmp_path), how)
+    with caplog.at_level(logging.WARNING):
+        out = list(Triple(infra=_infra(tmp_path)).run_many(VALUES))
+    assert out == [v * 3 for v in VALUES]
+    assert len(CALLS) == 1  # the one damaged record; the others were served
+    (warning,) = _warnings(caplog)
+    assert warning.startswith("1 cached record(s)") and "verify(fix=True)" in warning
+    CALLS.clear()
+    assert list(Triple(infra=_infra(tmp_path)).run_many(VALUES)) == out and CALLS == []
+
+
+def test_run_and_lookup_of_a_damaged_record_are_a_miss_and_the_others_hits(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _damage(_cached_pack(tmp_path), "index key")
+    step = Triple(infra=_infra(tmp_path))
+    with caplog.at_level(logging.WARNING):
+        statuses = [step.lookup(v).status for v in VALUES]
+    assert statuses.count(None) == 1 and statuses.count("success") == len(VALUES) - 1
+    damaged = VALUES[statuses.index(None)]
+    assert all(Triple(infra=_infra(tmp_path)).run(v) == v * 3 for v in VALUES)
+    assert CALLS == [damaged]
+    assert Triple(infra=_infra(tmp_path)).lookup(damaged).status == "success"
+
+
+def test_in_read_only_mode_only_the_damaged_item_raises_naming_what_to_run(
+    tmp_path: Path,
+) -> None:
+    _damage(_cached_pack(tmp_path), "flipped record")
+    items = iter(Triple(infra=_infra(tmp_path, "read-only")).run_many(VALUES))
+    served, failed = [], []
+    for value in VALUES:
+        try:
+            served.append(next(items))
+        except CorruptArtifactError as error:
+            failed.append(value)
+            assert "verify(fix=True)" in "\n".join(error.__notes__)
+    assert len(failed) == 1 and served == [v * 3 for v in VALUES if v not in failed]
+    assert CALLS == []
+
+
+def test_a_damaged_pack_header_is_called_damaged_and_its_records_still_served(
+    tmp_path: Path,
+) -> None:
+    pack = _cached_pack(tmp_path)
+    _damage(pack, "header")
+    assert list(Triple(infra=_infra(tmp_path)).run_many(VALUES)) == [v * 3 for v in VALUES]
+    assert CALLS == []  # every record checks out on its own
+    report = Store(tmp_path).verify()
+    (problem,) = report.problems
+    assert problem.path == pack and "damaged pack header" in problem.message
+    assert "upgrade" not in problem.message
+    CALLS.append(-1)
+    assert Triple(infra=_infra(tmp_path)).run(100) == 300  # a true miss is computed
+    assert CALLS == [-1, 100]
+
+
+def test_after_verify_fix_the_quarantined_records_are_recomputed_once(tmp_path: Path) -> None:
+    _damage(_cached_pack(tmp_path), "flipped record")
+    Store(tmp_path).verify(fix=True)
+    assert list(Triple(infra=_infra(tmp_path)).run_many(VALUES)) == [v * 3 for v in VALUES]
+    assert len(CALLS) == len(VALUES)  # the quarantined pack held them all
+    assert Store(tmp_path).verify().ok
