@@ -162,7 +162,7 @@ class CacheDict(MutableMapping[str, Any]):
         try:
             entry = self.namespace.entry(key)
         except CorruptArtifactError as err:
-            warn_damaged(self.folder, [str(err)])
+            warn_damaged(self.folder, [f"{key!r}: {err.path}: {err.detail}"])
             return False
         return entry is not None and entry.status == "success"
 

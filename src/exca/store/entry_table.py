@@ -141,7 +141,7 @@ class EntryTable:
             try:
                 entry = self.read_loose(digest) if digest.hex() in names else None
             except CorruptArtifactError as err:  # newer than any packed record: no fallback
-                damaged[keys[position]] = str(err)
+                damaged[keys[position]] = f"{err.path}: {err.detail}"
                 continue
             if entry is None:
                 rest.append(position)
@@ -168,7 +168,7 @@ class EntryTable:
                 if damaged is None:
                     raise
                 path = loose_entry_path(self.folder, name)
-                damaged.append(Damage(path, str(err), holds_record=_holds_record(path)))
+                damaged.append(Damage(path, err.detail, holds_record=_holds_record(path)))
                 bad.add(bytes.fromhex(name))
                 continue
             if item is not None:
@@ -332,7 +332,7 @@ def _pack_entries(
         except CorruptArtifactError as err:
             if damaged is None:
                 raise
-            damaged.append(Damage(pack.path, str(err)))
+            damaged.append(Damage(pack.path, err.detail))
             written[digest] = max(written.get(digest, 0.0), pack.mtime)
     if not pack.misses_prove():
         if damaged is None:

@@ -36,6 +36,7 @@ class CorruptArtifactError(StoreError, ValueError):
 
     def __init__(self, path: object, detail: str) -> None:
         self.path = path
+        self.detail = detail
         super().__init__(
             f"corrupt artifact {path}: {detail}; run Store(folder).verify(fix=True) "
             "to quarantine it, or write the value again (steps recompute a damaged value "

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .entry_table import EntryTable
+from .entry_table import Damage, EntryTable
 from .errors import CorruptArtifactError
 from .layout import object_path_to_digest
 from .publish import translate_write_errors
@@ -60,14 +60,20 @@ def collect_garbage(store: Store, *, dry_run: bool, grace_s: float) -> GcReport:
 def _referenced_digests(root: Path) -> set[str]:
     digests: set[str] = set()
     for folder in iter_namespace_folders(root):
-        try:
-            for entry in EntryTable(folder).iter_entries():
-                if entry.status != "deleted":
-                    digests.update(ref.digest for ref in entry.objects)
-        except CorruptArtifactError as err:
-            # unreadable entries may refer to any object: removing nothing is the safe answer
-            err.add_note("gc stopped before removing anything: run Store(folder).verify(fix=True)")
-            raise
+        damaged: list[Damage] = []
+        for entry in EntryTable(folder).iter_entries(damaged):
+            if entry.status != "deleted":
+                digests.update(ref.digest for ref in entry.objects)
+        # a zero-length or foreign file refers to nothing; a damaged record may refer to
+        # any object: then removing nothing is the safe answer
+        for damage in damaged:
+            if damage.holds_record:
+                err = CorruptArtifactError(damage.path, damage.reason)
+                err.add_note(
+                    "gc stopped before removing anything: run "
+                    f"exca.store.Store({str(root)!r}).verify(fix=True), then gc again"
+                )
+                raise err
     return digests
 
 

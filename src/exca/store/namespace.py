@@ -321,8 +321,16 @@ class Namespace:
         return reader
 
 
+_WARNED: set[tuple[str, tuple[str, ...]]] = set()
+
+
 def warn_damaged(folder: Path, reasons: Sequence[str]) -> None:
-    """Log, once for a whole read, that some records of ``folder`` were skipped as damaged."""
+    """Log that some records of ``folder`` were skipped as damaged (read as misses): once
+    per process for the same damage, as a listing and its ``len()`` both meet it."""
+    seen = (str(folder), tuple(reasons))
+    if seen in _WARNED:
+        return
+    _WARNED.add(seen)
     logger.warning(
         "skipped %d damaged record(s) in %s (read as misses): %s%s; run "
         "exca.store.Store(<store folder>).verify(fix=True) to quarantine them",

@@ -133,11 +133,8 @@ def _check_namespace(store: Store, folder: Path, report: VerifyReport, fix: bool
             if fix:
                 report.fixed.append(_quarantine(store, path))
     writer = EntryTable(folder, durable=store.durable)
-    try:
-        entries = list(table.iter_entries())
-    except CorruptArtifactError:
-        return  # a damaged record or pack, reported above: check the rest once it is fixed
-    for entry in entries:
+    # damaged records and packs were reported above: the readable entries are checked too
+    for entry in table.iter_entries(damaged=[]):
         report.entries_checked += 1
         if entry.status == "deleted":
             continue
