@@ -121,3 +121,28 @@ def test_after_verify_fix_the_quarantined_records_are_recomputed_once(tmp_path: 
     assert list(Triple(infra=_infra(tmp_path)).run_many(VALUES)) == [v * 3 for v in VALUES]
     assert len(CALLS) == len(VALUES)  # the quarantined pack held them all
     assert Store(tmp_path).verify().ok
+
+
+class Ramp(Step):
+    def _run(self, value: int) -> tp.Any:
+        import numpy as np
+
+        CALLS.append(value)
+        return np.arange(value, dtype=np.float64)
+
+
+def test_a_backend_can_ask_for_memory_mapped_reads_to_be_re_hashed(tmp_path: Path) -> None:
+    Ramp(infra=_infra(tmp_path)).run(50_000)
+    (payload,) = (tmp_path / "objects").rglob("*.npy")
+    data = bytearray(payload.read_bytes())
+    data[-1] ^= 0xFF  # same size, same header: only a re-hash sees it
+    payload.chmod(0o644)
+    payload.write_bytes(bytes(data))
+    CALLS.clear()
+    assert Ramp(infra=_infra(tmp_path)).run(50_000)[-1] != 49_999.0  # default: header only
+    assert CALLS == []
+    full = Ramp(infra={**_infra(tmp_path), "verify_reads": "full"})
+    assert full.run(50_000)[-1] == 49_999.0 and CALLS == [50_000]
+    assert full.infra is not None and full.infra.verify_reads == "full"
+    other = Ramp(infra={**_infra(tmp_path), "verify_reads": "full"})
+    assert other.lookup(50_000).uid == Ramp(infra=_infra(tmp_path)).lookup(50_000).uid

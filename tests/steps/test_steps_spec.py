@@ -54,7 +54,8 @@ def test_lookup_handle_and_step_paths_exist() -> None:
     assert (paths.step_folder, paths.cache_folder) == ("a", "a/cache")
 
 
-SHARED = {"folder": None, "mode": "cached", "keep_in_ram": False}
+# verify_reads: beyond the reference, how memory-mapped reads are checked (issue 7)
+SHARED = {"folder": None, "mode": "cached", "keep_in_ram": False, "verify_reads": None}
 SUBMITIT = {
     "job_name": None,
     "timeout_min": None,

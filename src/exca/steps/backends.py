@@ -52,11 +52,17 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
         ``"read-only"`` raises instead of computing a missing result.
     keep_in_ram:
         Keep values read or written in RAM, per backend instance.
+    verify_reads:
+        How memory-mapped arrays are checked when read: ``"header"`` (size and header,
+        microseconds) or ``"full"`` (re-hashed against their digest); ``None`` (default)
+        follows ``EXCA_VERIFY_READS``, else ``"header"``. Values loaded into RAM are
+        always checked in full. Never changes identity.
     """
 
     folder: Path | None = None
     mode: ModeType = "cached"
     keep_in_ram: bool = False
+    verify_reads: tp.Literal["header", "full"] | None = None
     _frozen: bool = pydantic.PrivateAttr(default=False)
     _ram: dict[tuple[str, str], tp.Any] = pydantic.PrivateAttr(default_factory=dict)
     _store: tp.Any = pydantic.PrivateAttr(default=None)
@@ -99,7 +105,7 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
         if store is None:
             if self.folder is None:
                 raise RuntimeError(f"{type(self).__name__} has no folder to store results in")
-            store = private["_store"] = _shared_store(self.folder)
+            store = private["_store"] = _shared_store(self.folder, self.verify_reads)
         return store
 
     def _execute(self, work: tp.Sequence[Work]) -> None:
@@ -114,21 +120,22 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
 _STORES: dict[tp.Any, tp.Any] = {}  # by absolute path, and by the folder as given
 
 
-def _shared_store(folder: Path) -> tp.Any:
-    """One ``Store`` per folder in a process: opening one checks its format marker."""
+def _shared_store(folder: Path, verify_reads: str | None = None) -> tp.Any:
+    """One ``Store`` per folder and read check in a process: opening one checks its
+    format marker."""
     # a relative folder is the store under the working directory of the moment
     name = str(folder)
-    fast_key = name if folder.is_absolute() else (name, os.getcwd())
+    fast_key = (name, verify_reads) if folder.is_absolute() else (name, os.getcwd(), verify_reads)
     store = _STORES.get(fast_key)
     if store is not None:
         return store
     from exca.store import Store
 
     absolute = Path(folder).expanduser().absolute()
-    key = str(absolute)
+    key = (str(absolute), verify_reads)
     store = _STORES.get(key)
     if store is None:
-        store = _STORES[key] = Store(absolute)
+        store = _STORES[key] = Store(absolute, verify_reads=verify_reads)  # type: ignore[arg-type]
     _STORES[fast_key] = store
     return store
 
