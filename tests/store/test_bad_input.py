@@ -197,6 +197,12 @@ def test_a_folder_that_is_a_file_is_refused_naming_it(tmp_path: Path) -> None:
             lambda: CacheDict(store.folder / "file", root=store.folder),
             lambda: store.namespace("file"),
         ],
+        # paths that run through a file: the same error, naming the file
+        path / "sub": [lambda: Store(path / "sub"), lambda: CacheDict(path / "sub" / "deeper")],
+        store.folder / "file" / "sub": [
+            lambda: store.namespace("file/sub"),
+            lambda: CacheDict(store.folder / "file" / "sub", root=store.folder),
+        ],
     }
     before = _snapshot(tmp_path)
     for where, calls in attempts.items():
@@ -204,7 +210,9 @@ def test_a_folder_that_is_a_file_is_refused_naming_it(tmp_path: Path) -> None:
             with pytest.raises(NotAStoreFolderError) as info:
                 attempt()
             assert isinstance(info.value, NotADirectoryError)
-            assert f"{where} exists and is not a folder" in str(info.value)
+            assert f"{where} is not a folder" in str(info.value) or (
+                f"runs through the file {where.parent}" in str(info.value)
+            )
             assert "choose another path or remove that file" in str(info.value)
     assert _snapshot(tmp_path) == before
 

@@ -76,6 +76,24 @@ def new_entry_map() -> EntryMap:
     return _ENTRY_MAP()
 
 
+@contextlib.contextmanager
+def step_advice() -> tp.Iterator[None]:
+    """Give a store's read-only error the advice that applies to a step."""
+    from exca.store import ReadOnlyStoreError
+
+    try:
+        yield
+    except ReadOnlyStoreError as error:
+        raise ReadOnlyStoreError(
+            error.folder,
+            error.attempted,
+            error.reason,
+            advice="point the step's infra.folder to a folder you can write (this one can "
+            "still be read: copy what you need, or ask its owner to compute the missing "
+            "items), or use infra.mode='read-only' to read cached results only",
+        ) from error
+
+
 class Cell:
     """Entries of one cell: ``backend.folder / relpath``, with the backend's RAM cache."""
 
@@ -224,7 +242,7 @@ class Cell:
         Flushed at least every ``_FLUSH_SECONDS``, so a crash loses little finished work.
         """
         self._last_flush = time.monotonic()
-        with self._ns.batch():
+        with step_advice(), self._ns.batch():
             yield
 
     def _maybe_flush(self) -> None:
@@ -235,23 +253,26 @@ class Cell:
 
     def put(self, key: str, value: tp.Any, duration: float | None = None) -> None:
         """Store ``value`` (the store re-checks an existing payload before reusing it)."""
-        self._record_config()
-        codec = self.cache_type.codec_for(value)
-        self.backend._ram.pop((self.relpath, key), None)
-        self.known[key] = self._ns.put(key, value, codec=codec, duration=duration)
-        self._maybe_flush()
+        with step_advice():
+            self._record_config()
+            codec = self.cache_type.codec_for(value)
+            self.backend._ram.pop((self.relpath, key), None)
+            self.known[key] = self._ns.put(key, value, codec=codec, duration=duration)
+            self._maybe_flush()
 
     def put_error(self, key: str, error: BaseException, duration: float | None = None) -> None:
-        self._record_config()
-        error.add_note(f"error cached in {self.cache_folder}[{key!r}]")
-        self.backend._ram.pop((self.relpath, key), None)
-        self.known[key] = self._ns.put_error(key, error, duration=duration)
-        self._maybe_flush()
+        with step_advice():
+            self._record_config()
+            error.add_note(f"error cached in {self.cache_folder}[{key!r}]")
+            self.backend._ram.pop((self.relpath, key), None)
+            self.known[key] = self._ns.put_error(key, error, duration=duration)
+            self._maybe_flush()
 
     def delete(self, key: str) -> None:
         self.backend._ram.pop((self.relpath, key), None)
         self.known.discard(key)
-        self._ns.delete(key)
+        with step_advice():
+            self._ns.delete(key)
 
     # ---- configs (defect 1: a changed class default must not serve old results) --------
 

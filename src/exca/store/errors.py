@@ -18,17 +18,40 @@ class StoreError(Exception):
 
 
 class ReadOnlyStoreError(StoreError, PermissionError):
-    """An operation needed to write into a store that is read-only or not writable."""
+    """An operation needed to write into a store that is read-only or not writable.
 
-    def __init__(self, folder: object, attempted: str, reason: str = "") -> None:
+    ``advice`` says what to do in the caller's terms (a step's backend, a CacheDict,
+    ``gc``, ``verify``); by default it is chosen from what was ``attempted``.
+    """
+
+    def __init__(
+        self, folder: object, attempted: str, reason: str = "", advice: str | None = None
+    ) -> None:
         self.folder = folder
         self.attempted = attempted
+        self.reason = reason
         why = f" ({reason})" if reason else ""
         super().__init__(
             f"cannot {attempted} in store {folder}: the store is read-only{why}; "
-            "open it writable (read_only=False) in a folder you can write, "
-            "or point infra.folder to a writable folder and keep this one as a read-only layer"
+            f"{advice or _advice_for(attempted)}"
         )
+
+
+def _advice_for(attempted: str) -> str:
+    if attempted == "collect garbage":
+        return (
+            "run gc() as a user who can write this folder, or store.gc(dry_run=True) to "
+            "list what it would remove without removing it"
+        )
+    if attempted.startswith("fix problems"):
+        return (
+            "run verify() without fix=True to report the problems only, or verify(fix=True) "
+            "as a user who can write this folder"
+        )
+    return (
+        "open it writable (read_only=False) in a folder you can write, or write to "
+        "another folder that reads this one through layers=[...]"
+    )
 
 
 class CorruptArtifactError(StoreError, ValueError):

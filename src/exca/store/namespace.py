@@ -19,7 +19,8 @@ from .codecs.base import Encoded
 from .entries import Entry, new_entry
 from .entry_map import EntryMap
 from .entry_table import Damage, EntryTable
-from .errors import CorruptArtifactError, NotAStoreFolderError
+from .errors import CorruptArtifactError
+from .store import check_folder_path
 
 if TYPE_CHECKING:
     from .store import Store
@@ -49,11 +50,7 @@ class Namespace:
         self.store = store
         self.relpath = relpath
         self.folder = store.folder / relpath
-        if self.folder.is_file():
-            raise NotAStoreFolderError(
-                f"entry folder {self.folder} exists and is not a folder; "
-                "choose another path or remove that file"
-            )
+        check_folder_path(self.folder, "entry folder")
         self._table = EntryTable(self.folder, durable=store.durable, read_only=store.read_only)
         self._layers = [
             EntryTable(layer.folder / relpath, read_only=True) for layer in store.layers

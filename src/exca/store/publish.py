@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from .errors import ReadOnlyStoreError
-from .layout import temp_name, temp_path
+from .layout import TEMP_PREFIX, temp_name, temp_path
 
 __all__ = [
     "create_file",
@@ -33,9 +33,20 @@ def translate_write_errors(folder: Path, attempted: str) -> Iterator[None]:
     try:
         yield
     except OSError as err:
-        if err.errno in _READ_ONLY_ERRNOS:
-            raise ReadOnlyStoreError(folder, attempted, reason=str(err)) from err
+        if err.errno in _READ_ONLY_ERRNOS:  # (the reason names no temporary file)
+            reason = f"{err.strerror} in {_visible_folder(err.filename, folder)}"
+            raise ReadOnlyStoreError(folder, attempted, reason=reason) from err
         raise
+
+
+def _visible_folder(filename: object, folder: Path) -> str:
+    """The folder of the file an OS error names (a writer's file names are temporary)."""
+    if not isinstance(filename, str | os.PathLike):
+        return str(folder)
+    parent = Path(os.fspath(filename)).parent
+    while any(part.startswith(TEMP_PREFIX) for part in parent.parts):
+        parent = parent.parent
+    return str(parent)
 
 
 def _make_dirs(folder: str | Path) -> None:

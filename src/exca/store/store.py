@@ -65,11 +65,7 @@ class Store:
         layers: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         self.folder = Path(folder).expanduser().absolute()
-        if self.folder.exists() and not self.folder.is_dir():
-            raise NotAStoreFolderError(
-                f"store folder {self.folder} exists and is not a folder; "
-                "choose another path or remove that file"
-            )
+        check_folder_path(self.folder, "store folder")
         self.read_only = read_only
         self.durable = durable
         self.verify_reads = _verify_reads_setting(verify_reads)
@@ -148,6 +144,22 @@ class Store:
             if not (self.folder / FORMAT_FILE).exists():
                 publish_bytes(self.folder / FORMAT_FILE, json.dumps(marker).encode(), durable=False)
         self._format_checked = True
+
+
+def check_folder_path(folder: Path, what: str) -> None:
+    """Refuse ``folder`` if it, or the nearest of its parents that exists, is not a folder
+    (``NotAStoreFolderError``, naming that file); a missing folder is fine."""
+    existing = folder
+    while not existing.exists():
+        if existing.parent == existing:
+            return
+        existing = existing.parent
+    if existing.is_dir():
+        return
+    inside = "" if existing == folder else f" (its path runs through the file {existing})"
+    raise NotAStoreFolderError(
+        f"{what} {folder} is not a folder{inside}; choose another path or remove that file"
+    )
 
 
 def _verify_reads_setting(value: VerifyReads | None) -> VerifyReads:
