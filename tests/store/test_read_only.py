@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -303,36 +302,11 @@ def test_layers_serve_hits_from_a_read_only_team_store_and_writes_go_to_the_top(
 
 # ---------------------------------------------------------------- as an ordinary user
 @pytest.fixture(scope="module")
-def nobody(shared_tmp: Path) -> dict[str, str]:
-    """The environment of a child run as uid 65534, after checking that it can run."""
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is missing: cannot run a child as uid 65534")
-    if os.geteuid() != 0:
-        pytest.skip("switching to uid 65534 needs root (this run is already unprivileged)")
-    home = shared_tmp / "home"
-    home.mkdir()
-    os.chown(home, NOBODY, NOBODY)
-    env = {**os.environ, "HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("EXCA_VERIFY_READS", None)
-    probe = _setpriv([sys.executable, "-c", "import exca.store, zarr"], env, shared_tmp)
-    if probe.returncode:
-        pytest.fail(
-            f"uid {NOBODY} cannot run {sys.executable} with exca installed; make the venv "
-            f"and the source tree readable and executable by others:\n{probe.stderr}"
-        )
-    return env
+def nobody(unprivileged):  # (tests/conftest.py: a Python uid 65534 can run)
+    return unprivileged
 
 
-def _setpriv(
-    command: list[str], env: dict[str, str], cwd: Path
-) -> subprocess.CompletedProcess[str]:
-    ids = [f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-    return subprocess.run(
-        ["setpriv", *ids, *command], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
-    )
-
-
-def _as_nobody(env: dict[str, str], cwd: Path, *calls: tuple) -> list:
+def _as_nobody(nobody, cwd: Path, *calls: tuple) -> list:
     """Results of ``function(*args)`` for each ``(function, *args)``, run as uid 65534."""
     functions = {_normalize, _read_everything, *(call[0] for call in calls)}
     script = "\n".join([
@@ -341,7 +315,7 @@ def _as_nobody(env: dict[str, str], cwd: Path, *calls: tuple) -> list:
         "print(json.dumps([globals()[name](*args) for name, *args in calls]))",
     ])  # fmt: skip
     arguments = json.dumps([[call[0].__name__, *call[1:]] for call in calls])
-    result = _setpriv([sys.executable, "-c", script, arguments], env, cwd)
+    result = nobody.run(["-c", script, arguments], cwd)
     if result.returncode:
         pytest.fail(f"child run as uid {NOBODY} failed:\n{result.stderr}")
     return json.loads(result.stdout.splitlines()[-1])
