@@ -144,6 +144,8 @@ class Pack:
             return [], [], []
         rows, hits = self._rows(digests)
         found = np.flatnonzero(hits)
+        if not len(found):  # (a miss: nothing to gather)
+            return [], [], []
         selected = self.index[rows[found]]  # one gather, then plain Python lists: no
         offsets = selected["offset"].tolist()  # per-row numpy scalar overhead
         lengths = selected["length"].tolist()
