@@ -146,7 +146,7 @@ class Cell:
         try:
             entry = self._ns.entry(key)
         except CorruptArtifactError as error:
-            self.warn_damaged({key: str(error)})
+            self.warn_damaged({key: f"{error.path}: {error.detail}"})
             entry = None
         if entry is None:
             self.known.discard(key)
@@ -167,7 +167,7 @@ class Cell:
                 try:
                     entry = self._ns.entry(key)
                 except CorruptArtifactError as error:  # a miss, reported to the caller
-                    found.damaged[key] = str(error)
+                    found.damaged[key] = f"{error.path}: {error.detail}"
                     continue
                 if entry is not None:
                     found[key] = known[key] = entry

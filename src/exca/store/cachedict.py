@@ -17,10 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .damage import warn_damaged
 from .entries import Entry
 from .entry_map import EntryMap
 from .errors import CorruptArtifactError
-from .namespace import warn_damaged
 from .objects import VerifyReads
 from .store import Store
 
@@ -162,7 +162,7 @@ class CacheDict(MutableMapping[str, Any]):
         try:
             entry = self.namespace.entry(key)
         except CorruptArtifactError as err:
-            warn_damaged(self.folder, [f"{key!r}: {err.path}: {err.detail}"])
+            warn_damaged(self.folder, [f"{key!r}: {err.path}: {err.detail}"], self._root)
             return False
         return entry is not None and entry.status == "success"
 
@@ -203,7 +203,8 @@ class CacheDict(MutableMapping[str, Any]):
         wanted = list(keys)
         found = self.namespace.find([key for key in wanted if key not in self._ram])
         if found.damaged:
-            warn_damaged(self.folder, [f"{k!r}: {why}" for k, why in found.damaged.items()])
+            reasons = [f"{k!r}: {why}" for k, why in found.damaged.items()]
+            warn_damaged(self.folder, reasons, self._root)
         values: list[Any] = []
         for start in range(0, len(wanted), _BLOCK):
             values += self._read_block(found, wanted[start : start + _BLOCK], default)

@@ -15,17 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import packing
-from .entries import (
-    SEAL_MAGIC,
-    Entry,
-    decode_entry,
-    encode_entry,
-    is_sealed,
-    key_digest,
-    key_digests,
-    seal,
-    unseal,
-)
+from .damage import Damage, holds_record
+from .entries import Entry, decode_entry, encode_entry, key_digest, key_digests, seal, unseal
 from .entry_map import decoded
 from .errors import CorruptArtifactError, ReadOnlyStoreError
 from .layout import LOOSE_DIR, PACKS_DIR, is_loose_entry_name, loose_entry_path
@@ -34,21 +25,11 @@ from .packing import MERGE_PACKS_OVER
 from .packs import Pack
 from .publish import publish_bytes, translate_write_errors
 
-__all__ = ["Damage", "EntryTable", "MERGE_PACKS_OVER"]
+__all__ = ["EntryTable", "MERGE_PACKS_OVER"]
 
 PACK_LOOSE_OVER = 1024  # a writer packs when it finds more loose records than this
 PACK_CHECK_EVERY = 256  # ... counting them every that many of its own single writes
 _TRUSTED_AGE_S = 2.0  # a packs-folder time stamp older than this is trusted to reveal changes
-
-
-@dataclass(frozen=True, slots=True)
-class Damage:
-    """A record that cannot be read: where, why, and whether the file holds a record at
-    all (a zero-length or foreign file refers to no object)."""
-
-    path: Path
-    reason: str
-    holds_record: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +149,7 @@ class EntryTable:
                 if damaged is None:
                     raise
                 path = loose_entry_path(self.folder, name)
-                damaged.append(Damage(path, err.detail, holds_record=_holds_record(path)))
+                damaged.append(Damage(path, err.detail, holds_record=holds_record(path)))
                 bad.add(bytes.fromhex(name))
                 continue
             if item is not None:
@@ -308,15 +289,6 @@ class EntryTable:
     def _check_writable(self, attempted: str) -> None:
         if self.read_only:
             raise ReadOnlyStoreError(self.folder, attempted, reason="opened with read_only=True")
-
-
-def _holds_record(path: Path) -> bool:
-    """Whether a loose file that failed its check starts as a sealed record does."""
-    try:
-        with open(path, "rb") as handle:
-            return is_sealed(handle.read(len(SEAL_MAGIC) + 8))
-    except OSError:
-        return True  # unknown: assume it may refer to objects
 
 
 def _pack_entries(

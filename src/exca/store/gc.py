@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .entry_table import Damage, EntryTable
+from .damage import Damage
+from .entry_table import EntryTable
 from .errors import CorruptArtifactError
 from .layout import object_path_to_digest
 from .publish import translate_write_errors

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import logging
 import operator
 import pickle
 import threading
@@ -16,18 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from .codecs import choose_codec, get_codec
 from .codecs.base import Encoded
+from .damage import Damage, warn_damaged
 from .entries import Entry, new_entry
 from .entry_map import EntryMap
-from .entry_table import Damage, EntryTable
+from .entry_table import EntryTable
 from .errors import CorruptArtifactError
 from .store import check_folder_path
 
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["Namespace", "warn_damaged"]
-
-logger = logging.getLogger("exca.store")
+__all__ = ["Namespace"]
 
 _BUFFER_LIMIT = 65536  # buffered entries flushed as one pack beyond this
 # bulk reads build these for every entry: C-level callables, no Python call per entry
@@ -297,7 +295,8 @@ class Namespace:
                     if entry.status != "deleted":
                         yield entry
         if damaged:
-            warn_damaged(self.folder, [str(d.path) + ": " + d.reason for d in damaged])
+            reasons = [f"{d.path}: {d.reason}" for d in damaged]
+            warn_damaged(self.folder, reasons, self.store.folder)
 
     def keys(self) -> Iterator[str]:
         """Every key with an entry (unordered), layers included."""
@@ -316,23 +315,6 @@ class Namespace:
             reader.keep_in_ram = keep_in_ram
             self._readers[keep_in_ram] = reader
         return reader
-
-
-_WARNED: set[tuple[str, tuple[str, ...]]] = set()
-
-
-def warn_damaged(folder: Path, reasons: Sequence[str]) -> None:
-    """Log that some records of ``folder`` were skipped as damaged (read as misses): once
-    per process for the same damage, as a listing and its ``len()`` both meet it."""
-    seen = (str(folder), tuple(reasons))
-    if seen in _WARNED:
-        return
-    _WARNED.add(seen)
-    logger.warning(
-        "skipped %d damaged record(s) in %s (read as misses): %s%s; run "
-        "exca.store.Store(<store folder>).verify(fix=True) to quarantine them",
-        len(reasons), folder, "; ".join(reasons[:3]), "; ..." if len(reasons) > 3 else "",
-    )  # fmt: skip
 
 
 def _visible(entry: Entry) -> Entry | None:
