@@ -78,6 +78,9 @@ def test_run_and_lookup_of_a_damaged_record_are_a_miss_and_the_others_hits(
         statuses = [step.lookup(v).status for v in VALUES]
     assert statuses.count(None) == 1 and statuses.count("success") == len(VALUES) - 1
     damaged = VALUES[statuses.index(None)]
+    with pytest.raises(CorruptArtifactError, match="index checksum"):
+        step.lookup(damaged).result()  # which never computes: the damage is an error
+    assert step.lookup(VALUES[statuses.index("success")]).result() is not None
     assert all(Triple(infra=_infra(tmp_path)).run(v) == v * 3 for v in VALUES)
     assert CALLS == [damaged]
     assert Triple(infra=_infra(tmp_path)).lookup(damaged).status == "success"
@@ -97,6 +100,27 @@ def test_in_read_only_mode_only_the_damaged_item_raises_naming_what_to_run(
             assert "verify(fix=True)" in "\n".join(error.__notes__)
     assert len(failed) == 1 and served == [v * 3 for v in VALUES if v not in failed]
     assert CALLS == []
+
+
+def test_on_a_store_that_cannot_be_written_only_the_damaged_item_raises(
+    tmp_path: Path,
+) -> None:
+    _damage(_cached_pack(tmp_path), "flipped record")
+    step = Triple(infra=_infra(tmp_path))
+    assert step.infra is not None
+    step.infra._store = Store(tmp_path, read_only=True)  # as for a user who cannot write
+    outcomes = []
+    items = iter(step.run_many(VALUES))
+    for _ in VALUES:
+        try:
+            outcomes.append(next(items))
+        except CorruptArtifactError as error:
+            outcomes.append("damaged")
+            assert "the store is read-only" in "\n".join(error.__notes__)
+    assert outcomes.count("damaged") == 1
+    assert [o for o in outcomes if o != "damaged"] == [
+        v * 3 for v, o in zip(VALUES, outcomes, strict=True) if o != "damaged"
+    ]
 
 
 def test_a_damaged_pack_header_is_called_damaged_and_its_records_still_served(

@@ -139,13 +139,16 @@ class Cell:
 
     # ---- reading -----------------------------------------------------------------------
 
-    def entry(self, key: str) -> Entry | None:
-        """The entry of ``key`` as stored now (None also for a damaged record, with a warning)."""
+    def entry(self, key: str, damaged_raises: bool = False) -> Entry | None:
+        """The entry of ``key`` as stored now; None also for a damaged record (with a
+        warning), unless ``damaged_raises`` (then ``CorruptArtifactError``)."""
         from exca.store import CorruptArtifactError
 
         try:
             entry = self._ns.entry(key)
         except CorruptArtifactError as error:
+            if damaged_raises:
+                raise
             self.warn_damaged({key: f"{error.path}: {error.detail}"})
             entry = None
         if entry is None:

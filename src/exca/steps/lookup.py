@@ -99,7 +99,7 @@ class LookupHandle:
     def result(self) -> tp.Any:
         """Return the cached value, or re-raise a cached error."""
         cell = self._require_cell()
-        entry = cell.entry(self.uid)
+        entry = cell.entry(self.uid, damaged_raises=True)  # a damaged record: an error
         if entry is None:
             raise LookupError(
                 f"nothing cached for item {self.uid!r} in {cell.cache_folder}; run the step first"
