@@ -168,5 +168,6 @@ def test_a_backend_can_ask_for_memory_mapped_reads_to_be_re_hashed(tmp_path: Pat
     full = Ramp(infra={**_infra(tmp_path), "verify_reads": "full"})
     assert full.run(50_000)[-1] == 49_999.0 and CALLS == [50_000]
     assert full.infra is not None and full.infra.verify_reads == "full"
+    assert full.lookup(50_000).cache_dict.store.verify_reads == "full"
     other = Ramp(infra={**_infra(tmp_path), "verify_reads": "full"})
     assert other.lookup(50_000).uid == Ramp(infra=_infra(tmp_path)).lookup(50_000).uid

@@ -134,8 +134,11 @@ class Cell:
     def cache_dict(self) -> CacheDict:
         from exca.store import CacheDict
 
-        root = self.backend.folder
-        return CacheDict(self.cache_folder, keep_in_ram=self.backend.keep_in_ram, root=root)
+        backend = self.backend
+        return CacheDict(
+            self.cache_folder, keep_in_ram=backend.keep_in_ram, root=backend.folder,
+            verify_reads=backend.verify_reads,
+        )  # fmt: skip
 
     # ---- reading -----------------------------------------------------------------------
 
