@@ -37,6 +37,8 @@ def _damage(path: Path, how: str) -> None:
         del data[-3:]
     elif how == "index key":
         data[32 + 3] ^= 0xFF  # a byte of the first key digest in the index
+    elif how == "index check":
+        data[32 + 29] ^= 0xFF  # a byte of the first row's record checksum in the index
     elif how == "header":
         data[4] ^= 0x02  # the format field: reads as a newer format
     path.chmod(0o644)
@@ -54,7 +56,7 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-@pytest.mark.parametrize("how", ["flipped record", "truncated", "index key"])
+@pytest.mark.parametrize("how", ["flipped record", "truncated", "index check"])
 def test_run_many_recomputes_only_untrusted_records_with_one_warning_counting_them(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str
 ) -> None:
@@ -72,13 +74,13 @@ def test_run_many_recomputes_only_untrusted_records_with_one_warning_counting_th
 def test_run_and_lookup_of_a_damaged_record_are_a_miss_and_the_others_hits(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _damage(_cached_pack(tmp_path), "index key")
+    _damage(_cached_pack(tmp_path), "index check")
     step = Triple(infra=_infra(tmp_path))
     with caplog.at_level(logging.WARNING):
         statuses = [step.lookup(v).status for v in VALUES]
     assert statuses.count(None) == 1 and statuses.count("success") == len(VALUES) - 1
     damaged = VALUES[statuses.index(None)]
-    with pytest.raises(CorruptArtifactError, match="index checksum"):
+    with pytest.raises(CorruptArtifactError, match="checksum"):
         step.lookup(damaged).result()  # which never computes: the damage is an error
     assert step.lookup(VALUES[statuses.index("success")]).result() is not None
     assert all(Triple(infra=_infra(tmp_path)).run(v) == v * 3 for v in VALUES)
@@ -121,6 +123,18 @@ def test_on_a_store_that_cannot_be_written_only_the_damaged_item_raises(
     assert [o for o in outcomes if o != "damaged"] == [
         v * 3 for v, o in zip(VALUES, outcomes, strict=True) if o != "damaged"
     ]
+
+
+@pytest.mark.parametrize("how", ["index key", "header"])
+def test_a_damaged_key_index_or_header_is_rebuilt_from_whole_records_and_costs_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    _damage(_cached_pack(tmp_path), how)
+    with caplog.at_level(logging.WARNING):
+        out = list(Triple(infra=_infra(tmp_path)).run_many(VALUES))
+        assert Triple(infra=_infra(tmp_path)).run(100) == 300  # a true miss: computed
+    assert out == [v * 3 for v in VALUES] and CALLS == [100] and not _warnings(caplog)
+    assert not Store(tmp_path).verify().ok  # the file itself stays damaged until fixed
 
 
 def test_a_damaged_pack_header_is_called_damaged_and_its_records_still_served(

@@ -65,18 +65,15 @@ class EntryTable:
             return entry
         packs = self.current_packs()
         found = self._newest([pack.find(digest) for pack in packs], key)
+        if found is None and not _misses_proven(packs):
+            return self.get(key)  # a pack's key index was just rebuilt: search it again
         if found is None:
-            self._check_miss(key, packs)
+            for pack in packs:
+                if pack.damage is not None:
+                    raise CorruptArtifactError(
+                        pack.path, f"{pack.damage}: it may hold the record of key {key!r}"
+                    )
         return found
-
-    def _check_miss(self, key: str, packs: Sequence[Pack]) -> None:
-        """Raise ``CorruptArtifactError`` if ``key``, found in no record, may still be in
-        a damaged pack (a miss there proves nothing)."""
-        for pack in packs:
-            if not pack.misses_prove():
-                raise CorruptArtifactError(
-                    pack.path, f"{pack.damage}: it may hold the record of key {key!r}"
-                )
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Entry]:
         """Records of the ``keys`` present (tombstones included): one folder listing and
@@ -97,14 +94,18 @@ class EntryTable:
         digests = key_digests(keys)
         packs = self.current_packs()
         loose_names = self.loose_names()
+        mine: dict[str, str] = {}
         if not loose_names:
-            found = search_packs(packs, keys, digests, self._packs_dir, damaged)
+            found = search_packs(packs, keys, digests, self._packs_dir, mine)
         else:
-            found = self._find_loose_first(keys, digests, set(loose_names), packs, damaged)
-        if len(found) + len(damaged) < len(keys) and not all(p.misses_prove() for p in packs):
+            found = self._find_loose_first(keys, digests, set(loose_names), packs, mine)
+        if len(found) + len(mine) < len(keys) and not _misses_proven(packs):
+            return self.find_many(keys, damaged)  # a key index was just rebuilt: again
+        damaged.update(mine)
+        if len(found) + len(mine) < len(keys) and any(p.damage is not None for p in packs):
             pack = next(p for p in packs if p.damage is not None)
             for key in keys:
-                if key not in found and key not in damaged:
+                if key not in found and key not in mine:
                     damaged[key] = f"{pack.path}: {pack.damage}: it may hold this key's record"
         return found
 
@@ -249,7 +250,9 @@ class EntryTable:
         complete = True
         for name in names:
             try:
-                packs[name] = self._packs.get(name) or Pack.open(Path(self._packs_dir, name))
+                packs[name] = self._packs.get(name) or Pack.open(
+                    Path(self._packs_dir, name), key_of=_record_key
+                )
             except FileNotFoundError:
                 complete = False
         self._packs = packs
@@ -291,11 +294,26 @@ class EntryTable:
             raise ReadOnlyStoreError(self.folder, attempted, reason="opened with read_only=True")
 
 
+def _misses_proven(packs: Sequence[Pack]) -> bool:
+    """Check each pack's index once (see :meth:`Pack.misses_prove`); False if one was
+    rebuilt just now, so that a search made before must be made again."""
+    repaired = sum(pack.repaired is not None for pack in packs)
+    for pack in packs:
+        pack.misses_prove()
+    return sum(pack.repaired is not None for pack in packs) == repaired
+
+
+def _record_key(record: bytes) -> bytes:
+    """The digest of the key an entry record holds (a damaged pack index is rebuilt so)."""
+    return key_digest(decode_entry(record, "a pack record").key)
+
+
 def _pack_entries(
     pack: Pack, damaged: list[Damage] | None, written: dict[bytes, float]
 ) -> Iterator[tuple[bytes, Entry]]:
     """The decodable records of ``pack``; the others raise, or are described in
     ``damaged`` with the time their pack was written noted in ``written``."""
+    sound = pack.misses_prove()  # first: a damaged key index is rebuilt before it is read
     for digest, record in pack.iter_checked():
         try:
             if record is None:
@@ -306,7 +324,7 @@ def _pack_entries(
                 raise
             damaged.append(Damage(pack.path, err.detail))
             written[digest] = max(written.get(digest, 0.0), pack.mtime)
-    if not pack.misses_prove():
+    if not sound:
         if damaged is None:
             raise CorruptArtifactError(pack.path, str(pack.damage))
         damaged.append(Damage(pack.path, f"{pack.damage}: some records may not be listed"))

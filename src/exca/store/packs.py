@@ -21,13 +21,14 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import xxhash
 
 from .errors import CorruptArtifactError, FormatVersionError
+from .pack_recovery import rebuilt_index
 
 __all__ = ["Pack", "build_pack", "INDEX_DTYPE", "PACK_FORMAT_VERSION"]
 
@@ -76,18 +77,29 @@ class Pack:
         self._high: np.ndarray | None = None  # built by the first bulk search
         self._contains: dict[bytes, bool] = {}
         self.damage = damage
-        self._index_checked = damage is not None
+        #: what was found damaged and repaired in memory (the file stays as it is)
+        self.repaired: str | None = None
+        self._index_checked = False
+        self._key_of: Callable[[bytes], bytes] | None = None  # (set by open)
         #: when the file was written: every record in it was created before
         self.mtime = 0.0  # (set by open)
 
     @classmethod
-    def open(cls, path: Path, *, check_index: bool = False) -> Pack:
+    def open(
+        cls,
+        path: Path,
+        *,
+        check_index: bool = False,
+        key_of: Callable[[bytes], bytes] | None = None,
+    ) -> Pack:
         """Map ``path`` and check its header (``FileNotFoundError`` passes through).
 
         A damaged header or truncated index gives a pack with ``damage`` set (its rows
         that fit in the file are still searched); with ``check_index`` (``verify``),
         that damage, or a whole index not matching its digest, raises
         ``CorruptArtifactError``. A pack of a newer format raises ``FormatVersionError``.
+        ``key_of`` (the key digest a record names) lets a damaged index be rebuilt
+        from the records (see :mod:`.pack_recovery`).
         """
         with open(path, "rb") as handle:
             stat = os.fstat(handle.fileno())
@@ -111,20 +123,33 @@ class Pack:
         index = np.frombuffer(data, dtype=INDEX_DTYPE, count=count, offset=_HEADER.size)
         pack = cls(path, data, index, damage)
         pack.mtime = stat.st_mtime
+        pack._key_of = None if check_index else key_of
         if check_index and not pack.misses_prove():
             raise CorruptArtifactError(path, str(pack.damage))
         return pack
 
     def misses_prove(self) -> bool:
         """Whether a key not found in this pack is truly not in it: the header is sound
-        and the whole index matches its digest (read once, on the first call)."""
+        and the whole index matches its digest, or a damaged index could be rebuilt from
+        the records (checked once, on the first call)."""
         if not self._index_checked:
             self._index_checked = True
             end = _HEADER.size + len(self.index) * INDEX_DTYPE.itemsize
-            expected = _HEADER.unpack_from(self._data, 0)[3]
-            if xxhash.xxh3_128_digest(memoryview(self._data)[_HEADER.size : end]) != expected:
+            expected = _HEADER.unpack_from(self._data, 0)[3] if self._data else b""
+            if self.damage is None and (
+                xxhash.xxh3_128_digest(memoryview(self._data)[_HEADER.size : end]) != expected
+            ):
                 self.damage = "pack index checksum does not match"
+            if self.damage is not None and self._key_of is not None:
+                self._repair(self._key_of)
         return self.damage is None
+
+    def _repair(self, key_of: Callable[[bytes], bytes]) -> None:
+        span = (_HEADER.size + len(self.index) * INDEX_DTYPE.itemsize, len(self._data))
+        rebuilt = rebuilt_index(self.index, span, self.record, key_of)
+        if rebuilt is not None:
+            self.index, self._keys, self._high = rebuilt, rebuilt["key"], None
+            self.repaired, self.damage = self.damage, None
 
     def __len__(self) -> int:
         return len(self.index)
