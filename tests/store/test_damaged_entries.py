@@ -115,3 +115,21 @@ def test_a_damaged_pack_record_is_a_miss_for_listings_and_an_error_for_item_acce
         fresh[damaged]
     fresh[damaged] = -1  # written again: the newer record is served
     assert CacheDict(tmp_path).get_many(keys)[keys.index(damaged)] == -1
+
+
+def test_a_pack_whose_record_count_was_lowered_is_not_rebuilt_and_hides_no_key(
+    tmp_path: Path,
+) -> None:
+    cache = CacheDict(tmp_path)
+    with cache.write():
+        for index in range(10):
+            cache[f"k{index}"] = index
+    (pack,) = (tmp_path / "packs").iterdir()
+    data = bytearray(pack.read_bytes())
+    data[8] -= 3  # the record count (u64 at offset 8): three rows no longer read
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(data))
+    found = CacheDict(tmp_path).namespace.find([f"k{index}" for index in range(10)])
+    assert len(found) == 7 and len(found.damaged) == 3  # the unread rows: damaged, not absent
+    assert all("may hold this key's record" in why for why in found.damaged.values())
+    assert all(found[key].inline is not None for key in found)
