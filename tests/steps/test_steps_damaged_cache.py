@@ -185,3 +185,47 @@ def test_a_backend_can_ask_for_memory_mapped_reads_to_be_re_hashed(tmp_path: Pat
     assert full.lookup(50_000).cache_dict.store.verify_reads == "full"
     other = Ramp(infra={**_infra(tmp_path), "verify_reads": "full"})
     assert other.lookup(50_000).uid == Ramp(infra=_infra(tmp_path)).lookup(50_000).uid
+
+
+_CHILD = """
+import sys
+from exca.steps import Step
+from exca.store import CorruptArtifactError
+
+class Triple(Step):
+    def _run(self, value):
+        return value * 3
+
+items = iter(Triple(infra={"backend": "Cached", "folder": sys.argv[1]}).run_many(range(20)))
+for value in range(20):
+    try:
+        print(next(items))
+    except CorruptArtifactError as error:
+        notes = "\\n".join(error.__notes__)
+        print("damaged", "read-only" in notes, ".tmp." in str(error) + notes)
+"""
+
+
+def test_a_user_who_cannot_write_the_folder_gets_every_sound_item_and_one_clear_error(
+    unprivileged,
+) -> None:
+    """As uid 65534: the damaged item raises, saying why it cannot be recomputed there,
+    with no temporary file name in the message; the other items are served."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="exca-damaged-"))  # (pytest's are private)
+    try:
+        folder.chmod(0o755)
+        _damage(_cached_pack(folder), "flipped record")
+        subprocess.run(["chmod", "-R", "a+rX,go-w", str(folder)], check=True)
+        out = unprivileged.run(["-c", _CHILD, str(folder)], cwd=unprivileged.env["HOME"])
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines.count("damaged True False") == 1
+        assert [int(x) for x in lines if x[0].isdigit()] == [
+            v * 3 for v, line in zip(VALUES, lines, strict=True) if line[0].isdigit()
+        ]
+    finally:
+        shutil.rmtree(folder)
