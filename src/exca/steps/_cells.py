@@ -76,6 +76,13 @@ def new_entry_map() -> EntryMap:
     return _ENTRY_MAP()
 
 
+_STEP_ADVICE = (
+    "point the step's infra.folder to a folder you can write (this one can still be "
+    "read: copy what you need, or ask its owner to compute the missing items), or use "
+    "infra.mode='read-only' to read cached results only"
+)
+
+
 @contextlib.contextmanager
 def step_advice() -> tp.Iterator[None]:
     """Give a store's read-only error the advice that applies to a step."""
@@ -84,13 +91,10 @@ def step_advice() -> tp.Iterator[None]:
     try:
         yield
     except ReadOnlyStoreError as error:
+        if str(error).endswith(_STEP_ADVICE):
+            raise  # (advised already, by a nested write)
         raise ReadOnlyStoreError(
-            error.folder,
-            error.attempted,
-            error.reason,
-            advice="point the step's infra.folder to a folder you can write (this one can "
-            "still be read: copy what you need, or ask its owner to compute the missing "
-            "items), or use infra.mode='read-only' to read cached results only",
+            error.folder, error.attempted, error.reason, advice=_STEP_ADVICE
         ) from error
 
 
