@@ -58,11 +58,13 @@ class _SubmititBackend(Backend):
     def _execute(self, units: tp.Sequence[WorkUnit]) -> tp.Sequence[_JobOutcome]:
         if not units:
             return []
+        import cloudpickle  # (submitit's own: classes of a script's __main__ go by value)
         import submitit
         from submitit.helpers import clean_env
 
         cluster = self._cluster()
-        payloads = [pickled_unit(unit, f"submitit ({cluster or 'auto'})") for unit in units]
+        where = f"a submitit job ({cluster or 'auto'})"
+        payloads = [pickled_unit(unit, where, cloudpickle.dumps) for unit in units]
         folder = _logs_folder(units[0])
         executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
         executor.update_parameters(**self._submitit_parameters(len(units)))
