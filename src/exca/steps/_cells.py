@@ -160,7 +160,7 @@ class Cell:
                 f"reraised from cache {self.cache_folder}[{entry.key!r}]; "
                 "use infra.mode='retry' to recompute"
             )
-            return Failure(error, origin=self.relpath)
+            return Failure(error, origin=self.relpath, fresh=False)
         ram = self.backend._ram if self.backend.keep_in_ram else None
         if ram is not None and (self.relpath, entry.key) in ram:
             return ram[self.relpath, entry.key]

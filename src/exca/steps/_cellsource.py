@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import operator
-import time
 import typing as tp
 
 from ._batch import Failure
 from ._cells import new_entry_map
+from ._storing import store_outcomes
 
 _BLOCK = 256  # values read together; inline payloads are small (at most 64 KiB each)
 _FEW_KEYS = 4  # values read one by one
+_RESUME = 1024  # items left by a fresh failure computed together when the first is read
 _objects = operator.attrgetter("objects")
 
 if tp.TYPE_CHECKING:
@@ -33,10 +34,13 @@ class CellSource:
         self.inputs = inputs
         self._entries = new_entry_map()
         self._fresh: dict[str, Failure] = {}  # errors computed in this process: raised as is
+        self._deferred: dict[str, None] = {}  # left uncomputed by fail fast, computed on read
 
     def prepare(self, keys: tp.Sequence[str]) -> None:
         """Compute what ``keys`` miss in the cell (for the mode), then note their entries."""
         todo = [key for key in keys if key not in self._entries] if self._entries else keys
+        if self._deferred:  # left by a fresh failure: computed when read, not before
+            todo = [key for key in todo if key not in self._deferred]
         if not todo:
             return
         found = self.cell.entries(todo)  # a new map: kept as is when nothing is noted yet
@@ -79,12 +83,25 @@ class CellSource:
             self.step.infra._execute([work])
         finally:
             self._fresh.update(work.failures)
+            left = set(work.left)
+            done = [key for key in keys if key not in left] if left else keys
             if self.ctx.mode in ("force", "retry"):
-                self.cell.attempted.update(keys)
+                self.cell.attempted.update(done)
             for key, entry in before.items():  # not rewritten here: maybe by another process
                 if self.cell.known.get(key) is entry:
                     self.cell.known.discard(key)
             self._entries.update(self.cell.entries(keys))
+            for key in done:
+                self._deferred.pop(key, None)
+            for key in work.left:  # (under force, its old entry must not be served)
+                self._entries.discard(key)
+                self._deferred[key] = None
+
+    def _resume(self, key: str) -> None:
+        """Compute the items fail fast left, from ``key`` on (a batch of them)."""
+        order = list(self._deferred)
+        start = order.index(key)
+        self._compute(order[start : start + _RESUME])
 
     def blocks(self, keys: tp.Sequence[str]) -> tp.Iterator[tp.Iterable[tp.Any]]:
         """``self[key]`` for each key, in order, block after block; the small cached values
@@ -100,7 +117,7 @@ class CellSource:
         from exca.store import CorruptArtifactError
 
         one_by_one = (self[key] for key in keys)
-        if not self._fresh.keys().isdisjoint(keys):
+        if not (self._fresh.keys().isdisjoint(keys) and self._deferred.keys().isdisjoint(keys)):
             return one_by_one
         try:
             values = self.cell.read_inline(self._entries, keys)  # small values: fastest
@@ -116,6 +133,8 @@ class CellSource:
             return one_by_one
 
     def __getitem__(self, key: str) -> tp.Any:
+        if key in self._deferred:
+            self._resume(key)
         if key in self._fresh:
             return self._fresh[key]
         try:
@@ -149,6 +168,7 @@ class CellWork:
         self.ctx = ctx
         self.inputs = inputs
         self.failures: dict[str, Failure] = {}  # seen by the driver only when run inline
+        self.left: list[str] = []  # keys left uncomputed after a fresh failure (fail fast)
 
     def __call__(self) -> None:
         from ._engine import expand
@@ -158,20 +178,10 @@ class CellWork:
         if isinstance(inner, CellSource) and inner.cell.relpath == self.cell.relpath:
             if not results.pending:  # a chain's last step cached its (shared) cell already
                 results.prepare()
+                self.failures, self.left = inner._fresh, list(inner._deferred)
                 return
         keys = list(dict.fromkeys(self.inputs.uids))
-        start = time.perf_counter()
         with self.cell.batch():
-            self._store(keys, results.outcomes(), start)
-
-    def _store(self, keys: list[str], outcomes: tp.Iterator[tp.Any], start: float) -> None:
-        for key, outcome in zip(keys, outcomes, strict=True):
-            duration = time.perf_counter() - start
-            if not isinstance(outcome, Failure):
-                self.cell.put(key, outcome, duration=duration)
-            else:
-                if outcome.origin != self.cell.relpath:
-                    self.cell.put_error(key, outcome.error, duration=duration)
-                    outcome.origin = self.cell.relpath
-                self.failures[key] = outcome
-            start = time.perf_counter()
+            self.failures, self.left = store_outcomes(
+                self.cell, keys, results.outcomes(fail_fast=True)
+            )

@@ -77,6 +77,16 @@ def walk(step: Step) -> tp.Iterator[Step]:
         yield from walk(sub)
 
 
+def caches(step: Step) -> bool:
+    """Whether running ``step`` caches anything (a backend on it or on a step it chains)."""
+    from .chain import Chain
+
+    step = resolved(step)
+    if step.infra is not None:
+        return True
+    return isinstance(step, Chain) and any(caches(sub) for sub in step._step_list())
+
+
 def freeze(step: Step) -> None:
     """Forbid field assignment on ``step``, its nested steps and their backends."""
     if state_of(step).frozen:  # frozen together with everything nested in it
