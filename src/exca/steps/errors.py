@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["BatchProtocolError", "DefaultChangedError", "ItemUidCollisionError"]
+__all__ = [
+    "BatchProtocolError",
+    "DefaultChangedError",
+    "FunctionPathError",
+    "ItemUidCollisionError",
+]
 
 
 class BatchProtocolError(RuntimeError):
@@ -15,3 +20,7 @@ class DefaultChangedError(RuntimeError):
 
 class ItemUidCollisionError(ValueError):
     """A custom ``item_uid`` gave one uid to different inputs of one call."""
+
+
+class FunctionPathError(TypeError):
+    """A callable given to ``Func`` has no import path that names it, so it has no identity."""
