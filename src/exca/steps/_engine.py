@@ -159,7 +159,8 @@ def cell_of(step: Step, ctx: Context, mode: ModeType = "cached") -> Cell:
     cell = next((c for _, c in cells.values() if c.relpath == relpath), None)
     if cell is None:
         configs = [_uid.full_config(s) for s in steps]
-        cell = Cell(step.infra, relpath, cache_types.for_step(step), configs)
+        classes = [_uid.class_path(s) for s in steps]
+        cell = Cell(step.infra, relpath, cache_types.for_step(step), configs, classes)
         at_default = [_fields_at_default(s) for s in steps]
         cell.check_defaults(at_default, force=mode == "force")
     cells[position] = (ctx.upstream, cell)  # the upstream tuple keeps the ids alive

@@ -7,6 +7,7 @@ __all__ = [
     "DefaultChangedError",
     "FunctionPathError",
     "ItemUidCollisionError",
+    "StepClassConflictError",
 ]
 
 
@@ -24,3 +25,7 @@ class ItemUidCollisionError(ValueError):
 
 class FunctionPathError(TypeError):
     """A callable given to ``Func`` has no import path that names it, so it has no identity."""
+
+
+class StepClassConflictError(RuntimeError):
+    """A step folder holds the results of another class of the same name."""
