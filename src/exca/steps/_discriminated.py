@@ -6,7 +6,7 @@ import typing as tp
 
 import pydantic
 
-__all__ = ["DiscriminatedModel"]
+__all__ = ["DiscriminatedModel", "unknown_name_message"]
 
 _OWN_PACKAGE = "exca."
 
@@ -111,13 +111,17 @@ class DiscriminatedModel(pydantic.BaseModel):
         known = cls._subclasses_by_name()
         target = known.get(name)
         if target is None:
-            raise ValueError(_unknown_message(cls, name, known))
+            raise ValueError(unknown_name_message(cls, name, known))
         return target.model_validate(value)
 
 
-def _unknown_message(cls: type[DiscriminatedModel], name: object, known: dict[str, tp.Any]) -> str:
+def unknown_name_message(
+    cls: type[DiscriminatedModel], name: object, known: dict[str, tp.Any]
+) -> str:
+    """Why ``name`` names no class of ``cls``'s hierarchy: unknown (listing the choices)
+    or ambiguous (naming the classes that share it)."""
     key = cls._discriminator_key
-    if name in known:  # a name of classes from several modules: which one is meant?
+    if name in known and known[name] is None:  # classes of several modules: which one?
         todo, paths = [cls], []
         while todo:
             sub = todo.pop()
