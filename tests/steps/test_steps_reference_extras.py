@@ -1,6 +1,8 @@
 """Contract: behaviours of exca 0.6.0 that users rely on beyond the spec's names, each
 pinned by the reference's own tests: ``Backend.derive``, the deprecated mode
-``"force-forward"``, ``Chain`` imported from ``exca.steps.base``."""
+``"force-forward"``, ``Chain`` imported from ``exca.steps.base``, steps held in fields
+(of plain pydantic models too) getting the folder, kept out of identity's infra, and
+expanded by ``show()``."""
 
 from __future__ import annotations
 
@@ -13,6 +15,11 @@ import pytest
 from exca.steps import Step, backends
 
 CALLS: list[tp.Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _clear_calls() -> None:
+    CALLS.clear()
 
 
 class Twice(Step):
@@ -69,3 +76,68 @@ def test_chain_is_importable_from_the_base_module() -> None:
     assert BaseChain is Chain
     with pytest.raises(ImportError):
         from exca.steps.base import Nothing  # type: ignore[attr-defined]  # noqa: F401
+
+
+class Add(Step):
+    value: int = 1
+
+    def _run(self, x: int) -> int:
+        CALLS.append(("add", x))
+        return x + self.value
+
+
+class Params(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    inner: Step
+    scale: float = 1.0
+
+
+class Outer(Step):
+    params: Params
+
+    def _run(self, x: int) -> float:
+        return self.params.inner.run(x) * self.params.scale
+
+
+class Holder(Step):
+    inner: Step
+    others: list[Step] = []
+
+    def _run(self, x: int) -> int:
+        return self.inner.run(x)
+
+
+def test_a_folder_propagates_into_steps_held_in_a_plain_model(tmp_path: Path) -> None:
+    inner = {"type": "Add", "infra": {"backend": "Cached"}}
+    outer = Outer(params={"inner": inner}, infra={"backend": "Cached", "folder": tmp_path})
+    assert outer.run(1) == 2.0
+    held = outer.params.inner
+    assert held.infra is not None and held.infra.folder == tmp_path
+    assert held.lookup(1).status == "success" and CALLS == [("add", 1)]
+
+
+@pytest.mark.parametrize(
+    "wrap", [lambda s: {"inner": s}, lambda s: {"params": {"inner": s}}], ids=["field", "model"]
+)
+def test_infra_of_a_nested_step_never_changes_the_identity(
+    wrap: tp.Callable[[tp.Any], dict[str, tp.Any]], tmp_path: Path
+) -> None:
+    cls = Holder if "inner" in wrap(None) else Outer
+    infras = [None, {"backend": "Cached"}, {"backend": "ThreadPool", "mode": "force"}]
+    folders = set()
+    for infra in infras:
+        step = cls(
+            **wrap({"type": "Add", "infra": infra}), infra={"backend": "Cached", "folder": tmp_path}
+        )
+        folders.add(step.lookup(1).paths.step_folder)
+    (folder,) = folders
+    assert "infra" not in str(folder.relative_to(tmp_path)) and "Add" in str(folder)
+
+
+def test_show_expands_steps_held_in_fields_as_the_reference_does(tmp_path: Path) -> None:
+    holder = Holder(inner=Add(value=3), others=[Add(value=4)])
+    assert holder.show() == "\n".join(
+        ["Holder", "├── inner: Add  value=3", "└── others", "    └── Add  value=4"]
+    )
+    outer = Outer(params={"inner": {"type": "Add"}, "scale": 2.0})
+    assert outer.show() == "\n".join(["Outer", "└── params  {'scale': 2.0}", "    └── inner: Add"])

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import typing as tp
 
+import pydantic
+
 from . import _graph
 from ._state import state_of
 
@@ -97,6 +99,9 @@ def _uid_value(value: object, dumped: object) -> object:
     if isinstance(value, dict) and isinstance(dumped, dict):
         pairs = zip(value.values(), dumped.items(), strict=True)
         return {key: _uid_value(v, d) for v, (key, d) in pairs}
+    if isinstance(value, pydantic.BaseModel) and isinstance(dumped, dict):  # a plain model
+        values = _graph.model_values(value)
+        return {key: _uid_value(values.get(key), d) for key, d in dumped.items()}
     return dumped
 
 
