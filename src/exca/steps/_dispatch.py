@@ -28,8 +28,11 @@ __all__ = ["Dispatch", "start", "address_of"]
 
 def address_of(cell: Cell, with_configs: bool = False) -> CellAddress:
     """The picklable address of a cell (with its configs when a worker must record them)."""
-    configs = cell._configs if with_configs and not cell._config_recorded else None
-    return CellAddress(cell.backend, cell.relpath, cell.cache_type, configs)
+    if with_configs and not cell._config_recorded:
+        return CellAddress(
+            cell.backend, cell.relpath, cell.cache_type, cell._configs, cell._classes
+        )
+    return CellAddress(cell.backend, cell.relpath, cell.cache_type)
 
 
 def start(source: CellSource, keys: list[str], inputs: Values | FromCell) -> Dispatch:
@@ -150,10 +153,10 @@ class Dispatch:
             error.add_note(f"while computing {unit.label()}")
         fresh = dict(result.failures) if result is not None else {}
         keys = list(unit.keys)
-        if result is not None and result.stopped_at is not None:  # fail fast: the rest waits
-            after = keys.index(result.stopped_at) + 1
-            keys, left = keys[:after], keys[after:]
-            self._source.defer(left)
+        if result is not None and result.left:  # fail fast: the rest is computed when read
+            left = set(result.left)
+            keys = [key for key in keys if key not in left]
+            self._source.defer(result.left)
         missing = self._source.reread(keys, fresh)
         for key in missing:
             self._source.mark_uncomputed(key, _not_computed(key, unit, error))
