@@ -15,6 +15,7 @@ from . import _coordinate, _plan
 from ._batch import Failure
 from ._work import CellAddress, FromCell, UnitResult, Values, WorkUnit
 from .backends.base import Done
+from .backends.progress import Progress, progress_for
 from .errors import ItemNotComputedError
 
 if tp.TYPE_CHECKING:
@@ -113,6 +114,10 @@ class Dispatch:
         )
         self._unit_of = {key: index for index, unit in enumerate(units) for key in unit.keys}
         self.keys = [*self._unit_of, *claim.others]
+        self._progress: Progress | None = None
+        if len(units) > 1 and any(type(outcome) is not Done for outcome in outcomes):
+            label = f"{type(source.step).__name__} ({len(units)} units)"
+            self._progress = progress_for(len(self._unit_of), label)
 
     def settle(self, keys: tp.Iterable[str] | None = None) -> None:
         """Wait for the units computing ``keys`` (all by default) and read them back."""
@@ -123,7 +128,11 @@ class Dispatch:
         )
         for index in sorted(indexes & set(self._open)):
             unit, outcome = self._open.pop(index)
-            self._settle_unit(unit, outcome)
+            failed = self._settle_unit(unit, outcome)
+            if self._progress is not None:
+                self._progress.advance(len(unit.keys), failed)
+                if not self._open:
+                    self._progress.close()
         others = self._claim.others
         if others and (keys is None or not set(others).isdisjoint(keys) or not self._open):
             self._coordinator.wait(self._source.cell, self._claim)
@@ -143,7 +152,8 @@ class Dispatch:
         """The outcomes of the units not settled yet."""
         return [outcome for _, outcome in self._open.values()]
 
-    def _settle_unit(self, unit: WorkUnit, outcome: Outcome | None) -> None:
+    def _settle_unit(self, unit: WorkUnit, outcome: Outcome | None) -> int:
+        """Read back the unit's items; return how many failed."""
         error: BaseException | None = None
         result: UnitResult | None = None
         try:
@@ -160,6 +170,7 @@ class Dispatch:
         missing = self._source.reread(keys, fresh)
         for key in missing:
             self._source.mark_uncomputed(key, _not_computed(key, unit, error))
+        return len(missing) + len(fresh)
 
 
 def _not_computed(key: str, unit: WorkUnit, error: BaseException | None) -> Failure:
