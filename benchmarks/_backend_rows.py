@@ -41,7 +41,7 @@ def measure(sides: list[Any], tmp: str, repeat: int, slurm_jobs: int) -> None:
             done = [o for o in outs if o is not None]
             best = min(done, key=lambda o: o["seconds"]) if done else None
             bad = best and not best["correct"] and "wrong results"
-            per = 1 if metric.startswith("slurm") else count
+            per = count if metric.startswith("trivial") else 1
             side.record(f"backend_{metric}", best and best["seconds"] / per, bad)
 
 

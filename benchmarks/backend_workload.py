@@ -11,23 +11,23 @@ runs as ``__main__``: submitit pickles it with cloudpickle).
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable
 from typing import Any
 
 from exca.steps import Step
 
+LOOPS_PER_MS = 25_000  # iterations of the loop below per millisecond of CPU time, measured here
+
 
 class Spin(Step):
-    """``x * 2`` after ``ms`` milliseconds of CPU work (a busy loop: no sleeping)."""
+    """``x * 2`` after a fixed amount of CPU work: ``ms`` milliseconds of an idle core (a
+    fixed count of loop iterations, so that contention lengthens it, as it would real work)."""
 
     ms: float = 0.0
 
     def _run(self, x: int) -> int:
-        if self.ms:
-            end = time.process_time() + self.ms / 1000
-            while time.process_time() < end:
-                pass
+        for _ in range(int(self.ms * LOOPS_PER_MS)):
+            pass
         return x * 2
 
 

@@ -119,15 +119,18 @@ class Dispatch:
             label = f"{type(source.step).__name__} ({len(units)} units)"
             self._progress = progress_for(len(self._unit_of), label)
 
-    def settle(self, keys: tp.Iterable[str] | None = None) -> None:
-        """Wait for the units computing ``keys`` (all by default) and read them back."""
+    def settle(self, keys: tp.Iterable[str] | None = None) -> list[str]:
+        """Wait for the units computing ``keys`` (all by default) and read them back;
+        return the keys settled now."""
         indexes = (
             set(self._open)
             if keys is None
             else {self._unit_of[key] for key in keys if key in self._unit_of}
         )
+        settled: list[str] = []
         for index in sorted(indexes & set(self._open)):
             unit, outcome = self._open.pop(index)
+            settled.extend(unit.keys)
             failed = self._settle_unit(unit, outcome)
             if self._progress is not None:
                 self._progress.advance(len(unit.keys), failed)
@@ -137,16 +140,11 @@ class Dispatch:
         if others and (keys is None or not set(others).isdisjoint(keys) or not self._open):
             self._coordinator.wait(self._source.cell, self._claim)
             self._source.reread(others, {})
+            settled.extend(others)
             self._claim = _coordinate.Claim(mine=self._claim.mine, token=self._claim.token)
         if not self._open:
             self._coordinator.release(self._source.cell, self._claim)
-
-    def settled(self, key: str) -> bool:
-        """Whether ``key`` was read back (its unit, or the wait for other owners, ended)."""
-        index = self._unit_of.get(key)
-        if index is None:
-            return key not in self._claim.others
-        return index not in self._open
+        return settled
 
     def outcomes(self) -> list[Outcome | None]:
         """The outcomes of the units not settled yet."""
