@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import typing as tp
 
 from ._batch import Failure
+from ._capture import captured
 from ._cells import new_entry_map
 from ._storing import store_outcomes
 
@@ -181,7 +183,15 @@ class CellWork:
                 self.failures, self.left = inner._fresh, list(inner._deferred)
                 return
         keys = list(dict.fromkeys(self.inputs.uids))
-        with self.cell.batch():
+        with self._logs(len(keys)), self.cell.batch():
             self.failures, self.left = store_outcomes(
                 self.cell, keys, results.outcomes(fail_fast=True)
             )
+
+    def _logs(self, count: int) -> tp.ContextManager[None]:
+        from .backends import Cached
+
+        backend = self.cell.backend
+        if not (isinstance(backend, Cached) and backend.capture_logs):
+            return contextlib.nullcontext()
+        return captured(self.cell.store, self.cell.relpath, f"computing {count} item(s)")

@@ -163,7 +163,16 @@ def _shared_store(folder: Path) -> tp.Any:
 
 
 class Cached(Backend):
-    """Inline execution + caching."""
+    """Inline execution + caching.
+
+    Parameters
+    ----------
+    capture_logs:
+        Also write what the computations print (stdout, stderr) and log into
+        ``logs/main-process/log.stdout`` and ``log.stderr`` of the step folder.
+    """
+
+    capture_logs: bool = False
 
 
 class _NotYetExecutable(Backend):
