@@ -82,19 +82,6 @@ def cached(folder: Path, **kwargs: tp.Any) -> tp.Any:
     return {"backend": "Cached", "folder": folder, **kwargs}
 
 
-def outcomes(items: tp.Iterable[tp.Any]) -> list[tp.Any]:
-    """Every result, or the message of its error, iterating on after each error."""
-    out: list[tp.Any] = []
-    iterator = iter(items)
-    while True:
-        try:
-            out.append(next(iterator))
-        except StopIteration:
-            return out
-        except ValueError as error:
-            out.append(str(error))
-
-
 @pytest.mark.parametrize("cls", [Failing, BatchFailing])
 def test_the_first_fresh_error_stops_the_computation_and_raises_when_reached(
     cls: type[Step], tmp_path: Path
@@ -110,7 +97,9 @@ def test_the_first_fresh_error_stops_the_computation_and_raises_when_reached(
     assert CALLS == [1, 2, 3, 4, 5]
 
 
-def test_iterating_past_each_error_computes_every_item_once(tmp_path: Path) -> None:
+def test_iterating_past_each_error_computes_every_item_once(
+    tmp_path: Path, outcomes: tp.Any
+) -> None:
     step = Failing(bad=2, infra=cached(tmp_path))
     values = [1, 2, 3, 2, 4]
     assert outcomes(step.run_many(values)) == [11, "bad value 2", 13, "bad value 2", 14]
@@ -165,7 +154,9 @@ def test_a_fresh_error_upstream_stops_every_cached_step_of_the_chain(tmp_path: P
         assert list(items) == [30] and CALLS[3:] == [5, ("double", 15)]
 
 
-def test_force_recomputes_the_items_left_by_a_failure_when_reached(tmp_path: Path) -> None:
+def test_force_recomputes_the_items_left_by_a_failure_when_reached(
+    tmp_path: Path, outcomes: tp.Any
+) -> None:
     assert list(Failing(bad=0, infra=cached(tmp_path)).run_many([1, 2, 3])) == [11, 12, 13]
     CALLS.clear()
     forced = Failing(bad=2, infra=cached(tmp_path, mode="force"))
@@ -237,3 +228,20 @@ def test_item_uid_is_called_once_per_input(tmp_path: Path) -> None:
     CALLS.clear()
     assert step.run(3) == 3 and step.run(3) == 3  # a miss, then a hit of this instance
     assert CALLS == [("uid", 3), ("uid", 3)]
+
+
+def test_items_left_by_a_failure_are_computed_in_batches_as_reached(
+    tmp_path: Path, outcomes: tp.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exca.steps import _cellsource
+
+    monkeypatch.setattr(_cellsource, "_RESUME", 2)
+    step = BatchFailing(bad=2, infra=cached(tmp_path))
+    values = list(range(1, 8))
+    items = iter(step.run_many(values))
+    assert CALLS == [1, 2]
+    assert next(items) == 11
+    with pytest.raises(ValueError, match="bad value 2"):
+        next(items)
+    assert next(items) == 13 and CALLS == [1, 2, 3, 4]  # the next batch of 2, not all
+    assert outcomes(items) == [v + 10 for v in values[3:]] and CALLS == [1, 2, *values[2:]]

@@ -95,6 +95,16 @@ def test_func_refuses_a_callable_its_import_path_does_not_name(
     assert not list(tmp_path.iterdir())
 
 
+def test_functions_named_by_their_path_are_accepted_whatever_they_are_made_of() -> None:
+    for function, path in [
+        (np.sqrt, "numpy.sqrt"),  # a ufunc
+        (str.upper, "builtins.str.upper"),  # a method of a builtin type
+        (os.path.basename, "posixpath.basename"),
+        (scale, f"{__name__}.scale"),
+    ]:
+        assert Func(function=function).model_dump(mode="json")["function"] == path
+
+
 def test_func_steps_chain_and_clone() -> None:
     chain = Chain(steps=[Func(function=count, n=4), Func(function=len)])
     assert chain.run() == 4

@@ -2,10 +2,12 @@
 pinned by the reference's own tests: ``Backend.derive``, the deprecated mode
 ``"force-forward"``, ``Chain`` imported from ``exca.steps.base``, steps held in fields
 (of plain pydantic models too) getting the folder, kept out of identity's infra, and
-expanded by ``show()``."""
+expanded by ``show()``; ``Cached(capture_logs=True)``."""
 
 from __future__ import annotations
 
+import logging
+import sys
 import typing as tp
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pydantic
 import pytest
 
 from exca.steps import Step, backends
+from exca.store import Store
 
 CALLS: list[tp.Any] = []
 
@@ -141,3 +144,39 @@ def test_show_expands_steps_held_in_fields_as_the_reference_does(tmp_path: Path)
     )
     outer = Outer(params={"inner": {"type": "Add"}, "scale": 2.0})
     assert outer.show() == "\n".join(["Outer", "└── params  {'scale': 2.0}", "    └── inner: Add"])
+
+
+class Chatty(Step):
+    def _run(self, value: str) -> str:
+        print(f"stdout:{value}")
+        print(f"stderr:{value}", file=sys.stderr)
+        logging.getLogger("chatty").warning("logger:%s", value)
+        return value.upper()
+
+
+def test_capture_logs_writes_output_and_log_records_to_the_step_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    step = Chatty(infra={"backend": "Cached", "folder": tmp_path, "capture_logs": True})
+    assert step.run("ice") == "ICE"
+    console = capsys.readouterr()
+    logs = step.lookup("ice").paths.step_folder / "logs" / "main-process"
+    out, err = (logs / "log.stdout").read_text(), (logs / "log.stderr").read_text()
+    assert "stdout:ice\n" in console.out and "stdout:ice\n" in out  # copied, not taken
+    assert "stderr:ice\n" in console.err and "stderr:ice\n" in err
+    assert "WARNING - chatty" in err and "logger:ice" in err
+    assert "computing 1 item(s)" in out.splitlines()[0]
+    assert step.run("ice") == "ICE" and Chatty(infra=step.infra).run("ice") == "ICE"
+    assert (logs / "log.stdout").read_text() == out  # hits compute nothing, log nothing
+    assert capsys.readouterr().out == ""
+    Chatty(infra={"backend": "Cached", "folder": tmp_path, "capture_logs": True}).run("sea")
+    assert (logs / "log.stdout").read_text().count("computing 1 item(s)") == 2  # appended
+    store = Store(tmp_path)
+    assert store.verify().ok and not store.gc(grace_s=0).removed
+    assert (logs / "log.stderr").exists()
+
+
+def test_without_capture_logs_no_log_file_is_written(tmp_path: Path) -> None:
+    step = Chatty(infra={"backend": "Cached", "folder": tmp_path})
+    step.run("ice")
+    assert not (step.lookup("ice").paths.step_folder / "logs").exists()

@@ -142,10 +142,13 @@ def unknown_name_message(
 def _validate_with_hint(
     cls: type[DiscriminatedModel], value: dict[str, tp.Any], handler: tp.Callable[..., tp.Any]
 ) -> tp.Any:
-    """Validate as ``cls``; if fields belong to a subclass, hint at the missing key."""
+    """Validate as ``cls``; if fields belong to a subclass, hint at the missing key.
+
+    Errors of nested configs are given in the user's terms (``steps.1.coeff``).
+    """
     try:
         return handler(value)
-    except pydantic.ValidationError:
+    except pydantic.ValidationError as error:
         extras = set(value) - set(cls.model_fields)
         candidates = [
             name
@@ -153,7 +156,12 @@ def _validate_with_hint(
             if sub is not None and extras and extras <= set(sub.model_fields)
         ]
         if not candidates:
-            raise
+            from ._user_errors import in_user_terms  # (the error path only: a fast import)
+
+            cleaned = in_user_terms(error, cls.__name__)
+            if cleaned is error:
+                raise
+            raise cleaned from None
         raise ValueError(
             f"{sorted(extras)} are not fields of {cls.__name__} but of {sorted(candidates)}: "
             f"did you forget the discriminator key {cls._discriminator_key!r}?"

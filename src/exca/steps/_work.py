@@ -10,6 +10,7 @@ reads the results back from the store.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import typing as tp
 
@@ -144,6 +145,18 @@ def run_unit(unit: WorkUnit) -> UnitResult:
         if not results.pending:  # a chain's last step cached its (shared) cell already
             results.prepare()
             return UnitResult(left=list(inner._deferred), failures=dict(inner._fresh))
-    with cell.batch():
+    with _logs(cell, len(unit.keys)), cell.batch():
         stored = store_outcomes(cell, list(unit.keys), results.outcomes(fail_fast=True))
     return UnitResult(left=stored.left, failures=stored.failures)
+
+
+def _logs(cell: Cell, count: int) -> tp.ContextManager[None]:
+    """What the computation prints and logs, copied to the step folder if asked (inline)."""
+    from .backends import Cached
+
+    backend = cell.backend
+    if not (isinstance(backend, Cached) and backend.capture_logs):
+        return contextlib.nullcontext()
+    from ._capture import captured
+
+    return captured(cell.store, cell.relpath, f"computing {count} item(s)")

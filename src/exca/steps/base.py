@@ -273,15 +273,6 @@ _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
-def __getattr__(name: str) -> tp.Any:
-    """``from exca.steps.base import Chain`` works, as in exca 0.6.0 (chain imports base)."""
-    if name == "Chain":
-        from .chain import Chain
-
-        return Chain
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _input_rule(params: list[inspect.Parameter]) -> bool | None:
     """Whether a ``_run`` with these parameters needs an input, refuses one, or takes either."""
     if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):

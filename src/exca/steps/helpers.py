@@ -119,7 +119,8 @@ def import_path(function: tp.Callable[..., tp.Any]) -> str:
     Raises :class:`FunctionPathError` if no path names it (the cache would be shared
     by every callable of that name), saying what to do instead.
     """
-    module = getattr(function, "__module__", None)
+    owner = getattr(function, "__objclass__", None)  # a method of a builtin type: str.upper
+    module = getattr(function, "__module__", None) or getattr(owner, "__module__", None)
     qualname = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
     problem = _unnamed_problem(function, module, qualname)
     if problem is None and _resolve(str(module), str(qualname)) is not function:
