@@ -43,6 +43,8 @@ def measure(sides: list[Any], tmp: str, repeat: int, slurm_jobs: int) -> None:
             bad = best and not best["correct"] and "wrong results"
             per = count if metric.startswith("trivial") else 1
             side.record(f"backend_{metric}", best and best["seconds"] / per, bad)
+            if metric.startswith("slurm"):
+                side.record(f"backend_{metric}_cpu", best and best["driver_cpu"] / count, bad)
 
 
 def rows(ref: Any, ours: Any, failed: list[str], slurm_jobs: int) -> list[str]:
@@ -60,6 +62,8 @@ def rows(ref: Any, ours: Any, failed: list[str], slurm_jobs: int) -> list[str]:
             f"`run_many` of 100 misses through `Slurm` (one array of {slurm_jobs} jobs), end to end"
         )
         lines.append(_row(ref, ours, "backend_slurm_100", label, "s"))
+        label = "the same: CPU time of the driver process per item (our overhead)"
+        lines.append(_row(ref, ours, "backend_slurm_100_cpu", label, "ms"))
     return lines
 
 
