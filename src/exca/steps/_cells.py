@@ -1,8 +1,8 @@
 """``Cell``: the cached results of one step at one pipeline position, through the store.
 
-The only module of ``exca.steps`` that talks to ``exca.store``; it knows keys, values
-and statuses, and two names inside a step folder: ``cache``, the namespace of its
-entries, and ``config.json``, the readable record of the configs that computed them.
+The module of ``exca.steps`` that talks to ``exca.store``; it knows keys, values and
+statuses, and leaves the names inside a step folder to :mod:`exca.store.step_folders`
+(its entries, and the readable record of the configs that computed them).
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import contextlib
 import json
 import logging
 import operator
+import os
 import time
 import typing as tp
 from pathlib import Path
 
-from . import cache_types
+from . import _records, cache_types
 from ._batch import Failure
-from .errors import DefaultChangedError
 from .lookup import StepPaths
 
 if tp.TYPE_CHECKING:
@@ -28,28 +28,12 @@ if tp.TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_CACHE_NAMESPACE = "cache"
-_CONFIG_FILE = "config.json"  # full configs, defaults included: for humans and defect 1
 # (store, cell, configs) -> whether the config file exists, for configs this process found
 # consistent with the file (or wrote): later instances of the same step skip reading it
 _CONSISTENT: dict[tuple[str, str, str], bool] = {}
 _FLUSH_SECONDS = 1.0
 _status = operator.attrgetter("status")
 _FEW_KEYS = 8
-
-
-_NAMESPACES: dict[tuple[int, str], tuple[Store, tp.Any]] = {}
-
-
-def _namespace(store: Store, relpath: str) -> tp.Any:
-    """One namespace object per store and folder in a process (opening one costs)."""
-    key = (id(store), relpath)
-    known = _NAMESPACES.get(key)
-    if known is None:  # the entry keeps the store alive, so its id is never reused
-        known = _NAMESPACES[key] = (store, store.namespace(relpath))
-    return known[1]
-
-
 _PATHS: dict[tuple[str, str], StepPaths] = {}
 
 
@@ -58,8 +42,10 @@ def _paths(folder: Path, relpath: str) -> StepPaths:
     key = (str(folder), relpath)
     paths = _PATHS.get(key)
     if paths is None:
+        from exca.store.step_folders import CACHE_NAMESPACE
+
         step_folder = folder / relpath
-        paths = _PATHS[key] = StepPaths(step_folder, step_folder / _CACHE_NAMESPACE)
+        paths = _PATHS[key] = StepPaths(step_folder, step_folder / CACHE_NAMESPACE)
     return paths
 
 
@@ -107,6 +93,7 @@ class Cell:
         relpath: str,
         cache_type: cache_types.CacheType | None = None,
         configs: list[dict[str, tp.Any]] | None = None,
+        classes: list[str] | None = None,
     ) -> None:
         assert backend.folder is not None
         self.backend = backend
@@ -114,9 +101,13 @@ class Cell:
         self.cache_type = cache_type or cache_types.resolve(None)
         self.paths = _paths(backend.folder, relpath)
         self.cache_folder = self.paths.cache_folder
-        store = backend._open_store()
-        self._ns = _namespace(store, f"{relpath}/{_CACHE_NAMESPACE}")
+        from exca.store import step_folders
+
+        self._ns = step_folders.shared_namespace(
+            backend._open_store(), step_folders.cache_relpath(relpath)
+        )
         self._configs = configs  # full configs (defaults included) of the cell's steps
+        self._classes = classes  # and the module.qualname of their classes
         self._config_recorded = False
         self.attempted: set[str] = set()  # keys recomputed by force/retry: once per instance
         # entries this instance has read or written: a step instance trusts what it has
@@ -200,7 +191,12 @@ class Cell:
                 f"reraised from cache {self.cache_folder}[{entry.key!r}]; "
                 "use infra.mode='retry' to recompute"
             )
-            return Failure(error, origin=self.relpath)
+            if entry.error_text and entry.pid != os.getpid():  # raised in another process
+                error.add_note(
+                    f"traceback where it was raised (pid {entry.pid}):\n"
+                    + entry.error_text.rstrip()
+                )
+            return Failure(error, origin=self.relpath, fresh=False)
         ram = self.backend._ram if self.backend.keep_in_ram else None
         if ram is not None and (self.relpath, entry.key) in ram:
             return ram[self.relpath, entry.key]
@@ -294,47 +290,49 @@ class Cell:
         if force or self._configs is None:
             return
         dumped = json.dumps(self._configs)
-        memo = (str(self.store.folder), self.relpath, dumped)
+        memo = self._memo_key(dumped)
         if memo in _CONSISTENT:  # checked by this process already: new instances skip the read
             self._config_recorded = _CONSISTENT[memo]
             return
-        self._check_recorded_defaults(json.loads(dumped), at_default)
+        self._check_record(_records.Record(json.loads(dumped), self._classes), at_default)
         _CONSISTENT[memo] = self._config_recorded
 
-    def _check_recorded_defaults(self, current: list[tp.Any], at_default: list[set[str]]) -> None:
+    def _memo_key(self, dumped_configs: str) -> tuple[str, str, str]:
+        return (str(self.store.folder), self.relpath, f"{dumped_configs}{self._classes}")
+
+    def _check_record(self, current: _records.Record, at_default: list[set[str]]) -> None:
         try:
-            text = self.store.read_text(f"{self.relpath}/{_CONFIG_FILE}")
+            text = self.store.read_text(_config_relpath(self.relpath))
             if text is None:
                 return
             self._config_recorded = True  # kept as found: a damaged record is not rewritten
-            recorded = json.loads(text)["steps"]
-            if not all(isinstance(config, dict) for config in recorded):
-                raise TypeError(f"expected a list of step configs, got {recorded!r:.80}")
+            recorded = _records.parse(text)
         except (OSError, ValueError, KeyError, TypeError) as error:
             # an advisory record: its loss costs the check, never a result
             logger.warning(
                 "ignoring unreadable config record %s/%s: %s",
-                self.paths.step_folder,
-                _CONFIG_FILE,
+                self.store.folder,
+                _config_relpath(self.relpath),
                 error,
             )
             return
-        for old, new, names in zip(recorded, current, at_default, strict=False):
-            for name in sorted(names & set(old) & set(new)):
-                if old[name] != new[name]:
-                    raise DefaultChangedError(
-                        f"the default of {next(iter(new.values()))}.{name} changed from "
-                        f"{old[name]!r} to {new[name]!r} since {self.paths.step_folder} was "
-                        f"written: its results used {name}={old[name]!r}. Pass "
-                        f"{name}={old[name]!r} explicitly to reuse them, or recompute them "
-                        "with infra.mode='force'"
-                    )
+        _records.check(
+            recorded, current, at_default, self.store.folder / _config_relpath(self.relpath)
+        )
 
     def _record_config(self) -> None:
         if self._config_recorded or self._configs is None:
             return
-        # one step config per step of the cell (upstream first), each with its type first
-        text = json.dumps({"steps": self._configs}, indent=2, ensure_ascii=False)
-        self.store.write_text(f"{self.relpath}/{_CONFIG_FILE}", text + "\n")
+        text = _records.render(self._configs, self._classes)
+        self.store.write_text(_config_relpath(self.relpath), text)
         self._config_recorded = True
-        _CONSISTENT[(str(self.store.folder), self.relpath, json.dumps(self._configs))] = True
+        memo = self._memo_key(json.dumps(self._configs))
+        for stale in [key for key in _CONSISTENT if key[:2] == memo[:2]]:  # (after a force)
+            del _CONSISTENT[stale]
+        _CONSISTENT[memo] = True
+
+
+def _config_relpath(cell: str) -> str:
+    from exca.store.step_folders import config_relpath
+
+    return config_relpath(cell)
