@@ -22,6 +22,7 @@ from .lookup import StepPaths
 
 if tp.TYPE_CHECKING:
     from exca.store import CacheDict, Entry, Store
+    from exca.store.claims import ClaimTable
     from exca.store.entry_map import EntryMap
 
     from .backends import Backend
@@ -48,6 +49,20 @@ def _namespace(store: Store, relpath: str) -> tp.Any:
     if known is None:  # the entry keeps the store alive, so its id is never reused
         known = _NAMESPACES[key] = (store, store.namespace(relpath))
     return known[1]
+
+
+_CLAIMS: dict[str, ClaimTable] = {}
+
+
+def _claims(namespace: tp.Any) -> ClaimTable:
+    """One claim table per namespace folder in a process (it remembers the records read)."""
+    folder = str(namespace.folder)
+    table = _CLAIMS.get(folder)
+    if table is None:
+        from exca.store.claims import ClaimTable
+
+        table = _CLAIMS[folder] = ClaimTable(folder, read_only=namespace.store.read_only)
+    return table
 
 
 _PATHS: dict[tuple[str, str], StepPaths] = {}
@@ -113,6 +128,11 @@ class Cell:
     def store(self) -> Store:
         return self._ns.store
 
+    @property
+    def claims(self) -> ClaimTable:
+        """Who computes which items of this cell now (advisory records of the store)."""
+        return _claims(self._ns)
+
     def cache_dict(self) -> CacheDict:
         from exca.store import CacheDict
 
@@ -129,6 +149,12 @@ class Cell:
         else:
             self.known[key] = entry
         return entry
+
+    def stored(self, keys: tp.Sequence[str]) -> EntryMap:
+        """Entries of the ``keys`` present in the store now (this instance's memory aside)."""
+        fresh = self._ns.find(keys)
+        self.known.update(fresh)
+        return fresh
 
     def entries(self, keys: tp.Sequence[str]) -> EntryMap:
         """Entries of the ``keys`` present, those seen before by this instance from memory

@@ -70,21 +70,45 @@ class CellSource:
         ]
 
     def _compute(self, keys: list[str]) -> None:
-        inputs = self.inputs.select(keys)
-        inputs.prepare()  # upstream cached boundaries compute here, before the work ships
-        work = CellWork(self.cell, self.step, self.ctx, inputs)
+        """Compute ``keys`` once across drivers: those another live worker owns are
+        waited for and read (``_coordinate``), the others executed here."""
+        from . import _coordinate
+
+        claims = self.cell.claims
         before = {key: self.cell.known.get(key) for key in keys}
         try:
-            assert self.step.infra is not None
-            self.step.infra._execute([work])
+            if self.ctx.mode == "force":  # as exca 0.6.0: a forced item's Slurm owner stops
+                _coordinate.cancel_owners(claims, keys)
+            _coordinate.compute_once(claims, keys, self._execute, self._stored)
         finally:
-            self._fresh.update(work.failures)
             if self.ctx.mode in ("force", "retry"):
                 self.cell.attempted.update(keys)
             for key, entry in before.items():  # not rewritten here: maybe by another process
                 if self.cell.known.get(key) is entry:
                     self.cell.known.discard(key)
             self._entries.update(self.cell.entries(keys))
+
+    def _execute(self, keys: list[str]) -> None:
+        inputs = self.inputs.select(keys)
+        inputs.prepare()  # upstream cached boundaries compute here, before the work ships
+        work = CellWork(self.cell, self.step, self.ctx, inputs)
+        try:
+            assert self.step.infra is not None
+            self.step.infra._execute([work])
+        finally:
+            self._fresh.update(work.failures)
+
+    def _stored(self, keys: list[str]) -> tp.Collection[str]:
+        """The keys another worker stored meanwhile that this mode takes as done: any
+        entry when cached, a success when retrying, none when forced (a forced item is
+        recomputed here once its owner is done, superseding that result)."""
+        mode = self.ctx.mode
+        if mode == "force":
+            return ()
+        found = self.cell.stored(keys)
+        if mode == "retry":
+            return [key for key in keys if key in found and found[key].status == "success"]
+        return found
 
     def blocks(self, keys: tp.Sequence[str]) -> tp.Iterator[tp.Iterable[tp.Any]]:
         """``self[key]`` for each key, in order, block after block; the small cached values

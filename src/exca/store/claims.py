@@ -1,0 +1,275 @@
+"""Claim records: which process computes which keys of a namespace now (advisory).
+
+Invariants (who could break what):
+
+* One record per claim (a unit of work), naming its owner and all its keys, never one
+  file per key: a claim of 10,000 keys costs one small file.
+* Records are published whole (temporary + rename) and their keys never change; the
+  heartbeat renames ``<token>.<n>`` to ``<token>.<n+1>``, so a waiter sees a claim beat
+  from a directory listing, on its own clock, without comparing clocks across hosts.
+* A claim is created under the folder's lock (``mkdir``, atomic on NFS; no ``fcntl``),
+  held for a listing and a write: two claimers of one key cannot both see it free.
+* Everything here is advisory: a lost, damaged or wrongly evicted record costs
+  duplicate work, never a wrong value (entries are published atomically either way).
+  The owner releases its claim only after its entries are published; the other order
+  would let a waiter see neither and compute again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import logging
+import os
+import threading
+import time
+from collections.abc import Collection, Iterable, Sequence
+from pathlib import Path
+
+import msgpack
+
+from .errors import ReadOnlyStoreError
+from .layout import CLAIMS_DIR, CLAIMS_LOCK, claim_name, claim_name_parts
+from .owner import Owner, current_owner
+from .publish import discard, publish_bytes, translate_write_errors
+
+__all__ = ["Claim", "ClaimTable", "Lease"]
+
+logger = logging.getLogger(__name__)
+_LIST_TRIES = 5
+_LOCK_STALE_S = 10.0  # a lock unchanged this long (on our clock) was left by a dead claimer
+_FORMAT = 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Claim:
+    """A claim record as listed: its token, heartbeat count, owner and keys."""
+
+    token: str
+    beat: int
+    owner: Owner
+    keys: frozenset[str]
+    path: str
+
+    def __str__(self) -> str:
+        return f"claim {self.path} of {len(self.keys)} item(s) by {self.owner}"
+
+
+class ClaimTable:
+    """The claim records of one namespace folder (``folder/claims``)."""
+
+    def __init__(self, folder: str | os.PathLike[str], *, read_only: bool = False) -> None:
+        self.folder = os.path.join(os.fspath(folder), CLAIMS_DIR)
+        self.read_only = read_only
+        self._records: dict[str, tuple[Owner, frozenset[str]] | None] = {}  # by token
+        self._mutex = threading.Lock()  # (the record memo, between threads)
+
+    def __repr__(self) -> str:
+        return f"ClaimTable({self.folder!r})"
+
+    def claims(self) -> dict[str, Claim]:
+        """Every readable claim now, by token (an unreadable record is skipped, with a
+        warning: losing it costs duplicate work only)."""
+        found: dict[str, Claim] = {}
+        for _ in range(_LIST_TRIES):  # again if a record beat (was renamed) as it was read
+            try:
+                names = os.listdir(self.folder)
+            except (FileNotFoundError, NotADirectoryError):
+                return {}
+            if self._read_all(names, found):
+                break
+        return found
+
+    def _read_all(self, names: list[str], found: dict[str, Claim]) -> bool:
+        """Add the claims of ``names`` to ``found``; False if one vanished meanwhile."""
+        whole = True
+        for name in names:
+            parts = claim_name_parts(name)
+            if parts is None:
+                continue
+            token, beat = parts
+            path = os.path.join(self.folder, name)
+            record = self._record(token, path)
+            if record is _VANISHED:
+                whole = False
+            elif record is not None and beat >= found.get(token, _NO_CLAIM).beat:
+                found[token] = Claim(token, beat, record[0], record[1], path)
+        return whole
+
+    def _record(self, token: str, path: str) -> tuple[Owner, frozenset[str]] | None:
+        with self._mutex:
+            if token in self._records:
+                return self._records[token]
+        try:
+            with open(path, "rb") as handle:
+                record = _decode(handle.read())
+        except FileNotFoundError:
+            return _VANISHED  # released, or beaten meanwhile: listed again
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            logger.warning("ignoring unreadable claim record %s: %s", path, error)
+            record = None
+        with self._mutex:
+            self._records[token] = record
+        return record
+
+    def claim(
+        self,
+        keys: Sequence[str],
+        *,
+        evict: Iterable[Claim] = (),
+        mine: Collection[str] = (),
+    ) -> Lease:
+        """Claim the ``keys`` that no other claim holds, in one record.
+
+        Under the folder's lock: first removes each claim of ``evict`` that has not beaten
+        since it was listed (its owner was found dead), then records the free keys. Claims
+        whose token is in ``mine`` (held by the caller already) leave their keys free.
+        The returned lease says which keys are the caller's and who holds the others.
+        """
+        if self.read_only:
+            raise ReadOnlyStoreError(self.folder, "claim items", reason="opened read-only")
+        owner = current_owner()
+        with translate_write_errors(Path(self.folder), "claim items"), self._locked():
+            current = self.claims()
+            for stale in evict:
+                if stale.token in current and current[stale.token].beat == stale.beat:
+                    discard(stale.path)
+                    del current[stale.token]
+                    logger.warning("took over %s: its owner is gone", stale)
+            held: dict[str, Claim] = {}
+            for other in current.values():
+                if other.token not in mine:
+                    held.update(dict.fromkeys(other.keys.intersection(keys), other))
+            free = [key for key in keys if key not in held] if held else list(keys)
+            token = os.urandom(8).hex()
+            path = os.path.join(self.folder, claim_name(token, 0))
+            if free:
+                publish_bytes(path, _encode(owner, free), durable=False)
+        return Lease(self, token, frozenset(free), held, path)
+
+    def _locked(self) -> _FolderLock:
+        return _FolderLock(os.path.join(self.folder, CLAIMS_LOCK))
+
+    def forget(self, token: str) -> None:
+        """Drop the memo of a released record (its token is never used again)."""
+        with self._mutex:
+            self._records.pop(token, None)
+
+
+class Lease:
+    """The caller's own claim: its keys, beaten by :meth:`beat`, ended by :meth:`release`.
+
+    ``held`` names, for each requested key it could not claim, the claim holding it.
+    """
+
+    def __init__(
+        self, table: ClaimTable, token: str, keys: frozenset[str], held: dict[str, Claim], path: str
+    ) -> None:
+        self.table = table
+        self.token = token
+        self.keys = keys
+        self.held = held
+        self.path = path
+        self.beats = 0
+        self.lost = False  # evicted by a waiter that judged us dead (we compute on anyway)
+        self._mutex = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Lease({self.path!r}, {len(self.keys)} key(s))"
+
+    def beat(self) -> bool:
+        """Rename the record to the next heartbeat count; False once it is gone."""
+        with self._mutex:
+            if self.lost or not self.keys:
+                return False
+            head = self.path.rpartition(os.sep)[0]
+            new = os.path.join(head, claim_name(self.token, self.beats + 1))
+            try:
+                os.rename(self.path, new)
+            except FileNotFoundError:
+                self.lost = True
+                logger.warning("claim %s was removed by another process", self.path)
+                return False
+            self.beats += 1
+            self.path = new
+            return True
+
+    def release(self) -> None:
+        """Remove the record (call once the claimed keys' entries are published)."""
+        with self._mutex:
+            if self.keys and not self.lost:
+                discard(self.path)
+            self.lost = True
+        self.table.forget(self.token)
+
+
+class _FolderLock:
+    """``mkdir``-based lock of a claims folder, held for a listing and a write.
+
+    A lock unchanged for ``_LOCK_STALE_S`` on our clock was left by a claimer that died
+    between its two system calls; it is broken (renamed away, then removed). Breaking a
+    live one by mistake costs at most a duplicate claim, never a wrong value.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __enter__(self) -> _FolderLock:
+        pause, seen, since = 0.0005, None, time.monotonic()
+        while True:
+            try:
+                os.mkdir(self.path)
+                return self
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+                continue
+            except FileExistsError:
+                pass
+            stamp = _stamp(self.path)
+            if stamp != seen:
+                seen, since = stamp, time.monotonic()
+            elif time.monotonic() - since > _LOCK_STALE_S:
+                self._break()
+                continue
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+    def _break(self) -> None:
+        aside = f"{self.path}.broken.{os.getpid()}.{os.urandom(4).hex()}"
+        try:
+            os.rename(self.path, aside)
+            os.rmdir(aside)
+        except OSError as error:
+            if error.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        logger.warning("broke the claims lock %s, left by a process that died", self.path)
+
+    def __exit__(self, *exc: object) -> None:
+        os.rmdir(self.path)
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_mtime_ns
+
+
+def _encode(owner: Owner, keys: Sequence[str]) -> bytes:
+    record = {"format": _FORMAT, "owner": dataclasses.asdict(owner), "keys": list(keys)}
+    return msgpack.packb(record, use_bin_type=True)
+
+
+def _decode(data: bytes) -> tuple[Owner, frozenset[str]]:
+    record = msgpack.unpackb(data, raw=False)
+    if not isinstance(record, dict) or record.get("format") != _FORMAT:
+        raise ValueError(f"not a claim record of format {_FORMAT}")
+    keys = record["keys"]
+    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+        raise TypeError("claim record keys must be a list of strings")
+    return Owner(**record["owner"]), frozenset(keys)
+
+
+_VANISHED: tuple[Owner, frozenset[str]] = (Owner("", 0, None, None), frozenset())
+_NO_CLAIM = Claim("", -1, Owner("", 0, None, None), frozenset(), "")
