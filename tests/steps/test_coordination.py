@@ -1,0 +1,199 @@
+"""Compute once across drivers (``steps/_coordinate.py`` over ``exca.store.claims``).
+
+Contract pinned, with real processes and threads: two drivers running one step over
+overlapping items compute each item once, the second waiting and reading the first's
+results; a driver killed with SIGKILL while it owns items is taken over at once (its
+pid is gone) and its items computed; a claim of another host whose heartbeat stopped
+is taken over after the bound, one that beats is waited for, and every wait ends
+(an owner that stays alive past the bound gives an error naming it and its claim);
+``lookup().status`` is ``"running"`` while a live worker owns an item; ``force`` on an
+item a live local worker owns waits for it, then recomputes (supersedes it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+
+import msgpack
+import pytest
+
+from exca.steps.errors import ClaimWaitTimeoutError
+
+CHILD = Path(__file__).parent / "_children" / "counting_step.py"
+
+
+def _child_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("counting_step", CHILD)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+counting = _child_module()
+
+
+@pytest.fixture
+def counts_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "counts.txt"
+    monkeypatch.setenv("COUNTED_FILE", str(path))
+    return path
+
+
+def _driver(folder: Path, counts: Path, delay: float, items: list[int], mode: str = "cached"):
+    args = [str(folder), str(counts), str(delay), mode, *map(str, items)]
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+def _wait_started(child: subprocess.Popen[str]) -> None:
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    if line.strip() != "started":
+        child.kill()
+        pytest.fail(f"driver did not start computing: {line!r} {child.stderr.read()}")
+
+
+def _results(child: subprocess.Popen[str]) -> list[int]:
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1].split(" ", 1)[1])
+
+
+def _step(folder: Path, delay: float = 0.0, mode: str = "cached"):
+    return counting.Counted(
+        delay=delay, infra={"backend": "Cached", "folder": folder, "mode": mode}
+    )
+
+
+def test_two_processes_on_overlapping_items_compute_each_once(
+    tmp_path: Path, counts_file: Path
+) -> None:
+    first = _driver(tmp_path / "cache", counts_file, 0.05, list(range(0, 20)))
+    _wait_started(first)
+    second = _driver(tmp_path / "cache", counts_file, 0.05, list(range(10, 30)))
+    assert _results(first) == [2 * i for i in range(0, 20)]
+    assert _results(second) == [2 * i for i in range(10, 30)]
+    assert sorted(counting.counts(str(counts_file))) == list(range(30))
+
+
+def test_two_threads_on_the_same_items_compute_each_once(tmp_path: Path, counts_file: Path) -> None:
+    results: list[list[int]] = []
+
+    def drive() -> None:
+        results.append(list(_step(tmp_path / "cache", delay=0.02).run_many(range(15))))
+
+    threads = [threading.Thread(target=drive) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert results == [[2 * i for i in range(15)]] * 2
+    assert sorted(counting.counts(str(counts_file))) == list(range(15))
+
+
+def test_a_live_owner_is_waited_for_and_its_results_read(tmp_path: Path, counts_file: Path) -> None:
+    owner = _driver(tmp_path / "cache", counts_file, 0.5, [1, 2])
+    _wait_started(owner)
+    assert list(_step(tmp_path / "cache").run_many([1, 2])) == [2, 4]
+    assert _results(owner) == [2, 4]
+    assert sorted(counting.counts(str(counts_file))) == [1, 2]  # computed by the owner only
+
+
+def test_a_driver_killed_while_owning_items_is_taken_over_at_once(
+    tmp_path: Path, counts_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXCA_CLAIM_MAX_WAIT_S", "60")  # far below: the pid check decides
+    owner = _driver(tmp_path / "cache", counts_file, 600, [1, 2, 3])
+    _wait_started(owner)
+    assert _step(tmp_path / "cache").lookup(1).status == "running"
+    owner.send_signal(signal.SIGKILL)
+    owner.wait(timeout=30)
+    assert _step(tmp_path / "cache").lookup(1).status is None
+    assert list(_step(tmp_path / "cache").run_many([1, 2, 3])) == [2, 4, 6]
+    assert sorted(counting.counts(str(counts_file))) == [1, 1, 2, 3]  # item 1 twice: killed
+
+
+def _remote_claim(cache: Path, keys: list[str], slurm_job: str | None = None) -> Path:
+    """A claim record as a process on another host writes it (the format's fields)."""
+    owner = {"host": "elsewhere.example", "pid": 1, "started": None, "slurm_job": slurm_job}
+    record = {"format": 1, "owner": owner, "keys": keys}
+    folder = cache / "claims"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ("0123456789abcdef" + ".0")
+    path.write_bytes(msgpack.packb(record))
+    return path
+
+
+def _cache_folder(folder: Path) -> Path:
+    return _step(folder).lookup(1).paths.cache_folder
+
+
+class _Beater:
+    """Beats a remote claim (renames it), as its live owner's heartbeat would."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.stop = path, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        beat = 0
+        while not self.stop.wait(0.05):
+            new = self.path.with_name(f"{self.path.name.split('.')[0]}.{beat + 1}")
+            os.rename(self.path, new)
+            self.path, beat = new, beat + 1
+
+
+def test_a_remote_claim_whose_heartbeat_stopped_is_taken_over_after_the_bound(
+    tmp_path: Path, counts_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXCA_CLAIM_STALE_S", "1.0")
+    step = _step(tmp_path / "cache")
+    key = step.lookup(7).uid
+    claim = _remote_claim(_cache_folder(tmp_path / "cache"), [key])
+    assert step.lookup(7).status == "running"  # another host, no Slurm: it may be alive
+    start = time.monotonic()
+    assert step.run(7) == 14
+    assert time.monotonic() - start >= 1.0  # waited for the bound, on our own clock
+    assert counting.counts(str(counts_file)) == [7]
+    assert not claim.exists()
+
+
+def test_a_beating_remote_claim_is_waited_for_until_the_wait_bound(
+    tmp_path: Path, counts_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXCA_CLAIM_STALE_S", "0.5")
+    monkeypatch.setenv("EXCA_CLAIM_MAX_WAIT_S", "2.0")
+    step = _step(tmp_path / "cache")
+    beater = _Beater(_remote_claim(_cache_folder(tmp_path / "cache"), [step.lookup(7).uid]))
+    try:
+        with pytest.raises(ClaimWaitTimeoutError, match="elsewhere.example") as caught:
+            step.run(7)
+    finally:
+        beater.stop.set()
+        beater.thread.join()
+    assert "0123456789abcdef" in str(caught.value) and "EXCA_CLAIM_MAX_WAIT_S" in str(caught.value)
+    assert isinstance(caught.value, TimeoutError)
+    assert counting.counts(str(counts_file)) == []  # never computed while it beat
+
+
+def test_force_on_an_item_a_live_local_worker_owns_waits_then_recomputes(
+    tmp_path: Path, counts_file: Path
+) -> None:
+    owner = _driver(tmp_path / "cache", counts_file, 0.5, [5])
+    _wait_started(owner)
+    assert _step(tmp_path / "cache", mode="force").run(5) == 10
+    assert _results(owner) == [10]
+    assert counting.counts(str(counts_file)) == [5, 5]  # the owner's, then the forced one
