@@ -12,13 +12,16 @@ drivers running as Slurm jobs over overlapping items compute each item once.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
+import typing as tp
 from pathlib import Path
 from types import ModuleType
 
@@ -57,11 +60,25 @@ def _child_module() -> ModuleType:
 counting = _child_module()
 
 
+_SUBMITTED: list[str] = []  # jobs of the running test
+
+
 @pytest.fixture
-def counts_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def counts_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tp.Iterator[Path]:
+    """The file computations are counted in; at the end, the jobs of the test are
+    cancelled and their workers killed (one that ignores SIGTERM outlives its job)."""
     path = tmp_path / "counts.txt"
     monkeypatch.setenv("COUNTED_FILE", str(path))
-    return path
+    yield path
+    if _SUBMITTED:
+        subprocess.run(["scancel", *_SUBMITTED], capture_output=True)
+        _SUBMITTED.clear()
+    pids = (
+        {int(line.split()[0]) for line in path.read_text().splitlines()} if path.exists() else set()
+    )
+    for pid in pids - {os.getpid()}:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _step(folder: Path, mode: str = "cached"):
@@ -93,7 +110,8 @@ def _submit(tmp_path: Path, counts: Path, delay: float, items: list[int], name: 
          "--wrap", " ".join(command)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    return done.stdout.strip().split(";")[0]
+    _SUBMITTED.append(done.stdout.strip().split(";")[0])
+    return _SUBMITTED[-1]
 
 
 def _wait_log(tmp_path: Path, name: str, word: str, job: str, timeout_s: float = 120) -> str:

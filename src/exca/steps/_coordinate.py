@@ -11,6 +11,7 @@ different hosts are never compared). Every wait ends in a result, a takeover, or
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -22,9 +23,15 @@ from .errors import ClaimWaitTimeoutError
 
 if tp.TYPE_CHECKING:
     from exca.store.claims import Claim, ClaimTable, Lease
-    from exca.store.heartbeat import Heartbeat
 
-__all__ = ["Settings", "settings", "compute_once", "running", "cancel_owners"]
+__all__ = [
+    "Settings",
+    "settings",
+    "compute_once",
+    "working_under",
+    "running",
+    "cancel_owners",
+]
 
 _SACCT_EVERY_S = 5.0  # sacct is asked at most this often by one waiter
 
@@ -78,9 +85,6 @@ def compute_once(
     ``force`` does). Keys whose owner is gone are taken over and computed here.
     """
     config = settings()
-    from exca.store.heartbeat import heartbeat
-
-    beats = heartbeat(config.heartbeat_s)
     watch = Watch(config)
     deadline = time.monotonic() + config.max_wait_s
     pending: list[str] = keys
@@ -88,23 +92,52 @@ def compute_once(
     while pending:
         lease = table.claim(pending, evict=evict, mine=held_tokens())
         if lease.keys:
-            _compute_under(lease, [k for k in pending if k in lease.keys], compute, beats)
+            _compute_under(lease, [k for k in pending if k in lease.keys], compute)
         waiting = [key for key in pending if key in lease.held]
         pending, evict = _wait(table, waiting, stored, watch, deadline)
 
 
-def _compute_under(
-    lease: Lease, keys: list[str], compute: tp.Callable[[list[str]], None], beats: Heartbeat
-) -> None:
-    tokens = held_tokens()
-    tokens.add(lease.token)
+def _compute_under(lease: Lease, keys: list[str], compute: tp.Callable[[list[str]], None]) -> None:
+    with _holding(lease):
+        compute(keys)  # its entries are published when it returns: then release
+
+
+@contextlib.contextmanager
+def _holding(lease: Lease, *others: str) -> tp.Iterator[None]:
+    """Beat ``lease`` and count it (and the ``others`` tokens) as this thread's for the
+    block; release it after (releasing before the entries are published would let a
+    waiter see neither, and compute again)."""
+    from exca.store.heartbeat import heartbeat
+
+    tokens, beats = held_tokens(), heartbeat(settings().heartbeat_s)
+    tokens.update((lease.token, *others))
     beats.keep(lease)
     try:
-        compute(keys)
-    finally:  # after compute: its entries are published (release first = a recompute)
+        yield
+    finally:
         beats.drop(lease)
         lease.release()
-        tokens.discard(lease.token)
+        tokens.difference_update((lease.token, *others))
+
+
+@contextlib.contextmanager
+def working_under(
+    table: ClaimTable, token: str, keys: list[str], driver_pid: int
+) -> tp.Iterator[None]:
+    """Run a unit of work under its driver's claim ``token``: in the driver's process
+    (a thread pool) the claim is the driver's and beats there; elsewhere (a pool process,
+    a Slurm job) the worker replaces it with a claim naming itself, beats it and
+    releases it once the block (which publishes the entries) has ended."""
+    tokens = held_tokens()
+    if os.getpid() == driver_pid:
+        tokens.add(token)
+        try:
+            yield
+        finally:
+            tokens.discard(token)
+        return
+    with _holding(table.claim(keys, mine=tokens, replacing=token), token):
+        yield
 
 
 def _wait(

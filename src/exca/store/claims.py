@@ -118,13 +118,16 @@ class ClaimTable:
         *,
         evict: Iterable[Claim] = (),
         mine: Collection[str] = (),
+        replacing: str | None = None,
     ) -> Lease:
         """Claim the ``keys`` that no other claim holds, in one record.
 
         Under the folder's lock: first removes each claim of ``evict`` that has not beaten
-        since it was listed (its owner was found dead), then records the free keys. Claims
-        whose token is in ``mine`` (held by the caller already) leave their keys free.
-        The returned lease says which keys are the caller's and who holds the others.
+        since it was listed (its owner was found dead), and the claim ``replacing`` (a
+        worker taking over its driver's claim: the record then names the worker), then
+        records the free keys. Claims whose token is in ``mine`` (held by the caller
+        already) leave their keys free. The returned lease says which keys are the
+        caller's and who holds the others.
         """
         if self.read_only:
             raise ReadOnlyStoreError(self.folder, "claim items", reason="opened read-only")
@@ -136,6 +139,8 @@ class ClaimTable:
                     discard(stale.path)
                     del current[stale.token]
                     logger.warning("took over %s: its owner is gone", stale)
+            if replacing is not None and replacing in current:
+                discard(current.pop(replacing).path)
             held: dict[str, Claim] = {}
             for other in current.values():
                 if other.token not in mine:
