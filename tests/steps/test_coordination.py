@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -227,3 +228,16 @@ def test_a_worker_process_replaces_its_drivers_claim_with_its_own(tmp_path: Path
     assert seen["inside"] == [[seen["pid"], ["a", "b"]]]  # the worker's own, naming it
     assert seen["after"] == 0  # released by the worker once its block ended
     lease.release()
+
+
+def test_losing_the_claim_records_costs_duplicate_work_never_a_wrong_value(
+    tmp_path: Path, counts_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXCA_CLAIM_HEARTBEAT_S", "0.05")  # the owner beats a lost record
+    owner = _driver(tmp_path / "cache", counts_file, 0.5, [1, 2])
+    _wait_started(owner)
+    shutil.rmtree(_cache_folder(tmp_path / "cache") / "claims")
+    assert list(_step(tmp_path / "cache").run_many([1, 2])) == [2, 4]
+    assert _results(owner) == [2, 4]
+    assert sorted(counting.counts(str(counts_file))) == [1, 1, 2, 2]
+    assert list(_step(tmp_path / "cache").run_many([1, 2])) == [2, 4]

@@ -71,6 +71,7 @@ class ClaimTable:
         """Every readable claim now, by token (an unreadable record is skipped, with a
         warning: losing it costs duplicate work only)."""
         found: dict[str, Claim] = {}
+        names: list[str] = []
         for _ in range(_LIST_TRIES):  # again if a record beat (was renamed) as it was read
             try:
                 names = os.listdir(self.folder)
@@ -78,6 +79,10 @@ class ClaimTable:
                 return {}
             if self._read_all(names, found):
                 break
+        listed = {name.partition(".")[0] for name in names}
+        with self._mutex:  # records no longer listed were released: forget them
+            for token in self._records.keys() - listed:
+                del self._records[token]
         return found
 
     def _read_all(self, names: list[str], found: dict[str, Claim]) -> bool:
