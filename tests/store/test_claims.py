@@ -94,7 +94,8 @@ def test_a_damaged_record_is_ignored_with_a_warning(
 def test_a_lock_left_by_a_dead_claimer_is_broken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "claims" / "lock").mkdir(parents=True)  # as a claimer killed inside it
+    (tmp_path / "claims").mkdir()
+    (tmp_path / "claims" / "lock").write_bytes(b"")  # as left by a claimer killed inside it
     monkeypatch.setattr(claims_module, "_LOCK_STALE_S", 0.3)
     lease = ClaimTable(tmp_path).claim(["a"])
     assert lease.keys == {"a"}

@@ -46,18 +46,26 @@ class Settings:
     poll_s: float = 1.0  # EXCA_CLAIM_POLL_S: longest pause between two looks
 
 
+_NAMES = tuple(f"EXCA_CLAIM_{field.name.upper()}" for field in dataclasses.fields(Settings))
+_SETTINGS: dict[tuple[str | None, ...], Settings] = {}
+
+
 def settings() -> Settings:
-    """The settings now (read from the environment at each call: they are cheap)."""
-    env, default = os.environ, Settings()
-    values = {}
-    for field in dataclasses.fields(Settings):
-        name = f"EXCA_CLAIM_{field.name.upper()}"
-        text = env.get(name)
+    """The settings now, from the environment (read at each call: a miss may follow a
+    change of it; parsed once per set of values)."""
+    texts = tuple(map(os.environ.get, _NAMES))
+    known = _SETTINGS.get(texts)
+    if known is not None:
+        return known
+    values: dict[str, float] = {}
+    default = Settings()
+    for field, name, text in zip(dataclasses.fields(Settings), _NAMES, texts, strict=True):
         try:
             values[field.name] = float(text) if text else getattr(default, field.name)
         except ValueError:
             raise ValueError(f"{name} must be a number of seconds, got {text!r}") from None
-    return Settings(**values)
+    known = _SETTINGS[texts] = Settings(**values)
+    return known
 
 
 _HELD = threading.local()  # tokens of the leases this thread computes under
