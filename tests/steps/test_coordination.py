@@ -203,23 +203,23 @@ def test_force_on_an_item_a_live_local_worker_owns_waits_then_recomputes(
 _WORKER = """
 import json, os, sys
 from exca.store.claims import ClaimTable
-from exca.steps._coordinate import working_under
+from exca.steps._coordinate import ClaimToken, working_under
 folder, token, driver = sys.argv[1], sys.argv[2], int(sys.argv[3])
 table = ClaimTable(folder)
-with working_under(table, token, ["a", "b"], driver):
+with working_under(table, ClaimToken(token, driver), ["a", "b"]):
     inside = [(c.owner.pid, sorted(c.keys)) for c in table.claims().values()]
 print(json.dumps({"inside": inside, "after": len(table.claims()), "pid": os.getpid()}))
 """
 
 
 def test_a_worker_process_replaces_its_drivers_claim_with_its_own(tmp_path: Path) -> None:
-    from exca.steps._coordinate import working_under
+    from exca.steps._coordinate import ClaimToken, working_under
     from exca.store.claims import ClaimTable
 
     table = ClaimTable(tmp_path)
     lease = table.claim(["a", "b"])
-    with working_under(table, lease.token, ["a", "b"], os.getpid()):  # a thread worker
-        assert list(table.claims()) == [lease.token]  # the driver's claim, as it was
+    with working_under(table, ClaimToken(lease.token, os.getpid()), ["a", "b"]):
+        assert list(table.claims()) == [lease.token]  # a thread worker: the driver's claim
     args = [str(tmp_path), lease.token, str(os.getpid())]
     out = subprocess.run(
         [sys.executable, "-c", _WORKER, *args], capture_output=True, text=True, check=True

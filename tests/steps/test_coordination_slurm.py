@@ -169,7 +169,7 @@ def test_a_beating_claim_of_an_ended_slurm_job_is_taken_over_at_once(
 ) -> None:
     monkeypatch.setenv("EXCA_CLAIM_STALE_S", "600")  # only Slurm's word can end the wait
     monkeypatch.setenv("EXCA_CLAIM_MAX_WAIT_S", "120")
-    done = subprocess.run(["sbatch", "--parsable", "--wrap", "true"], capture_output=True,
+    done = subprocess.run(["sbatch", "--parsable", "--output=/dev/null", "--wrap", "true"], capture_output=True,
                           text=True, check=True)  # fmt: skip
     job = done.stdout.strip().split(";")[0]
     _wait_state(job, {"COMPLETED"})

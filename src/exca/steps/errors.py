@@ -14,6 +14,10 @@ __all__ = [
     "ClaimWaitTimeoutError",
     "DefaultChangedError",
     "ItemUidCollisionError",
+    "ItemNotComputedError",
+    "UnpicklableWorkError",
+    "SlurmUnavailableError",
+    "WorkerDiedError",
 ]
 
 
@@ -40,3 +44,20 @@ class ClaimWaitTimeoutError(TimeoutError):
             "heartbeat changes); wait longer (EXCA_CLAIM_MAX_WAIT_S), stop that worker, or "
             f"delete {claim.path} to compute the items here"
         )
+
+
+class ItemNotComputedError(RuntimeError):
+    """An item's unit of work ended without storing it (stopped at an earlier error, or
+    its worker or job died): nothing is cached for it, a next run computes it."""
+
+
+class UnpicklableWorkError(TypeError):
+    """A step (or an input) cannot be pickled, so it cannot be sent to another process."""
+
+
+class SlurmUnavailableError(RuntimeError):
+    """The ``Slurm`` backend was asked to submit where no Slurm cluster answers."""
+
+
+class WorkerDiedError(RuntimeError):
+    """A worker process or job ended without reporting: its items not stored are not cached."""

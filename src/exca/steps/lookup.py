@@ -92,7 +92,7 @@ class LookupHandle:
         entry = cell.entry(self.uid)
         if entry is not None:
             return entry.status  # type: ignore[return-value]
-        from ._coordinate import running
+        from ._liveness import running
 
         return "running" if running(cell.claims, self.uid) else None
 
@@ -128,7 +128,7 @@ class LookupHandle:
                 sub.clear_cache(recursive=True)
         cell = self._find_cell()
         if cell is not None:
-            from ._coordinate import cancel_owners
+            from ._liveness import cancel_owners
 
             cancel_owners(cell.claims, [self.uid])  # as exca 0.6.0: its Slurm owner stops
             cell.delete(self.uid)
@@ -136,6 +136,16 @@ class LookupHandle:
     def job(self) -> tp.Any:
         """Return the live inflight job, or latest submitit job recorded for logs.
 
-        Always None for inline backends.
+        Always None for inline and pool backends (and for ``SubmititDebug``, whose jobs
+        cannot be found again once their driver is gone). Works from any process: which
+        job computed which item is recorded in the step folder.
         """
-        return None
+        cell = self._find_cell()
+        if cell is None:
+            return None
+        from .backends.submitit import _SubmititBackend, job_of
+
+        backend = cell.backend
+        if not isinstance(backend, _SubmititBackend):
+            return None
+        return job_of(backend, cell.relpath, self.uid)

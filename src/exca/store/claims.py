@@ -31,7 +31,7 @@ import msgpack
 from .errors import ReadOnlyStoreError
 from .layout import CLAIMS_DIR, CLAIMS_LOCK, claim_name, claim_name_parts, temp_name
 from .owner import Owner, current_owner
-from .publish import discard, translate_write_errors
+from .publish import discard, publish_bytes, translate_write_errors
 
 __all__ = ["Claim", "ClaimTable", "Lease"]
 
@@ -142,11 +142,7 @@ class ClaimTable:
         lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), _encode(owner, keys))
         with translate_write_errors(Path(self.folder), "claim items"), lock:
             current = self.claims()
-            for stale in evict:
-                if stale.token in current and current[stale.token].beat == stale.beat:
-                    discard(stale.path)
-                    del current[stale.token]
-                    logger.warning("took over %s: its owner is gone", stale)
+            _evict(current, evict)
             if replacing is not None and replacing in current:
                 discard(current.pop(replacing).path)
             held = _held(current, keys, mine)
@@ -155,10 +151,46 @@ class ClaimTable:
                 lock.publish(path, _encode(owner, free) if held else None)
         return Lease(self, token, frozenset(free), held, path)
 
+    def split(self, lease: Lease, parts: Sequence[Sequence[str]]) -> list[Lease]:
+        """Replace ``lease``'s record by one record per part of its keys (owned alike),
+        under the folder's lock: a waiter sees the keys claimed throughout."""
+        owner = current_owner()
+        leases = []
+        lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), b"")
+        with translate_write_errors(Path(self.folder), "claim items"), lock:
+            for part in parts:
+                token = os.urandom(8).hex()
+                path = os.path.join(self.folder, claim_name(token, 0))
+                publish_bytes(path, _encode(owner, part), durable=False)
+                leases.append(Lease(self, token, frozenset(part), {}, path))
+            lease.release()
+        return leases
+
+    def evict(self, silent: Collection[Claim], *, dead: Collection[Claim] = ()) -> None:
+        """Remove, under the folder's lock, each claim of ``silent`` that has not beaten
+        since it was listed (its owner stopped beating), and each claim of ``dead``
+        whatever its heartbeat (its owner is known dead: a worker may outlive its job)."""
+        if not silent and not dead:
+            return
+        lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), b"")
+        with translate_write_errors(Path(self.folder), "take over claims"), lock:
+            current = self.claims()
+            for claim in dead:
+                if claim.token in current:
+                    discard(current.pop(claim.token).path)
+            _evict(current, silent)
+
     def forget(self, token: str) -> None:
         """Drop the memo of a released record (its token is never used again)."""
         with self._mutex:
             self._records.pop(token, None)
+
+
+def _evict(current: dict[str, Claim], stale: Iterable[Claim]) -> None:
+    for claim in stale:
+        if claim.token in current and current[claim.token].beat == claim.beat:
+            discard(claim.path)
+            del current[claim.token]
 
 
 def _held(
