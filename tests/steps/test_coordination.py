@@ -50,11 +50,20 @@ def counts_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def _driver(folder: Path, counts: Path, delay: float, items: list[int], mode: str = "cached"):
-    args = [str(folder), str(counts), str(delay), mode, *map(str, items)]
+def _driver(
+    folder: Path,
+    counts: Path,
+    delay: float,
+    items: list[int],
+    mode: str = "cached",
+    backend: str = "Cached",
+) -> subprocess.Popen[str]:
+    """A driver process running ``Counted`` over ``items`` (in a session of its own, so
+    that killing its group kills its pool workers too)."""
+    args = [str(folder), str(counts), str(delay), mode, backend, *map(str, items)]
     return subprocess.Popen(
         [sys.executable, str(CHILD), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+        text=True, start_new_session=True,
     )  # fmt: skip
 
 
@@ -78,22 +87,27 @@ def _step(folder: Path, delay: float = 0.0, mode: str = "cached"):
     )
 
 
+@pytest.mark.parametrize("backend", ["Cached", "ThreadPool", "ProcessPool"])
 def test_two_processes_on_overlapping_items_compute_each_once(
-    tmp_path: Path, counts_file: Path
+    tmp_path: Path, counts_file: Path, backend: str
 ) -> None:
-    first = _driver(tmp_path / "cache", counts_file, 0.05, list(range(0, 20)))
+    first = _driver(tmp_path / "cache", counts_file, 0.05, list(range(0, 20)), backend=backend)
     _wait_started(first)
-    second = _driver(tmp_path / "cache", counts_file, 0.05, list(range(10, 30)))
+    second = _driver(tmp_path / "cache", counts_file, 0.05, list(range(10, 30)), backend=backend)
     assert _results(first) == [2 * i for i in range(0, 20)]
     assert _results(second) == [2 * i for i in range(10, 30)]
     assert sorted(counting.counts(str(counts_file))) == list(range(30))
 
 
-def test_two_threads_on_the_same_items_compute_each_once(tmp_path: Path, counts_file: Path) -> None:
+@pytest.mark.parametrize("backend", ["Cached", "ThreadPool"])
+def test_two_threads_on_the_same_items_compute_each_once(
+    tmp_path: Path, counts_file: Path, backend: str
+) -> None:
     results: list[list[int]] = []
 
     def drive() -> None:
-        results.append(list(_step(tmp_path / "cache", delay=0.02).run_many(range(15))))
+        infra = {"backend": backend, "folder": tmp_path / "cache"}
+        results.append(list(counting.Counted(delay=0.02, infra=infra).run_many(range(15))))
 
     threads = [threading.Thread(target=drive) for _ in range(2)]
     for thread in threads:
@@ -112,18 +126,22 @@ def test_a_live_owner_is_waited_for_and_its_results_read(tmp_path: Path, counts_
     assert sorted(counting.counts(str(counts_file))) == [1, 2]  # computed by the owner only
 
 
+@pytest.mark.parametrize("backend", ["Cached", "ProcessPool"])
 def test_a_driver_killed_while_owning_items_is_taken_over_at_once(
-    tmp_path: Path, counts_file: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, counts_file: Path, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
     monkeypatch.setenv("EXCA_CLAIM_MAX_WAIT_S", "60")  # far below: the pid check decides
-    owner = _driver(tmp_path / "cache", counts_file, 600, [1, 2, 3])
+    owner = _driver(tmp_path / "cache", counts_file, 600, [1, 2, 3], backend=backend)
     _wait_started(owner)
     assert _step(tmp_path / "cache").lookup(1).status == "running"
-    owner.send_signal(signal.SIGKILL)
+    os.killpg(owner.pid, signal.SIGKILL)  # the driver and its pool workers
     owner.wait(timeout=30)
-    assert _step(tmp_path / "cache").lookup(1).status is None
+    deadline = time.monotonic() + 30  # (a killed pool worker is reaped by init meanwhile)
+    while _step(tmp_path / "cache").lookup(1).status is not None:
+        assert time.monotonic() < deadline, "a killed owner still counts as running"
+        time.sleep(0.05)
     assert list(_step(tmp_path / "cache").run_many([1, 2, 3])) == [2, 4, 6]
-    assert sorted(counting.counts(str(counts_file))) == [1, 1, 2, 3]  # item 1 twice: killed
+    assert sorted(counting.counts(str(counts_file), os.getpid())) == [1, 2, 3]  # all here
 
 
 def _remote_claim(cache: Path, keys: list[str], slurm_job: str | None = None) -> Path:

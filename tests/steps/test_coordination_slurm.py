@@ -104,7 +104,7 @@ def _submit(tmp_path: Path, counts: Path, delay: float, items: list[int], name: 
     """Submit a driver of ``Counted`` as a Slurm batch job; returns its job id."""
     log = tmp_path / f"{name}.out"
     command = [sys.executable, str(CHILD), str(tmp_path / "cache"), str(counts), str(delay)]
-    command += ["cached", *map(str, items)]
+    command += ["cached", "Cached", *map(str, items)]
     done = subprocess.run(
         ["sbatch", "--parsable", f"--output={log}", f"--job-name={name}",
          "--wrap", " ".join(command)],
@@ -229,3 +229,56 @@ def test_two_drivers_as_slurm_jobs_compute_each_item_once(
         _wait_state(job, {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"})
         assert "done" in _wait_log(tmp_path, name, "done", job)
     assert sorted(counting.counts(str(counts_file))) == list(range(18))
+
+
+def _local_driver(tmp_path: Path, counts: Path, delay: float, items: list[int], backend: str):
+    """A driver process on this host (its output in files: nobody reads it meanwhile)."""
+    args = [str(tmp_path / "cache"), str(counts), str(delay), "cached", backend]
+    log = open(tmp_path / f"driver-{len(list(tmp_path.glob('driver-*')))}.log", "w")  # noqa: SIM115
+    with log:
+        return subprocess.Popen(
+            [sys.executable, str(CHILD), *args, *map(str, items)],
+            stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )  # fmt: skip
+
+
+def test_two_drivers_with_the_slurm_backend_compute_each_item_once(
+    tmp_path: Path, counts_file: Path
+) -> None:
+    drivers = [
+        _local_driver(tmp_path, counts_file, 0.2, items, "Slurm")
+        for items in (list(range(0, 10)), list(range(5, 15)))
+    ]
+    for driver in drivers:
+        assert driver.wait(timeout=300) == 0, (tmp_path / "driver-0.log").read_text()
+    assert sorted(counting.counts(str(counts_file))) == list(range(15))
+
+
+def test_a_slurm_backend_job_cancelled_while_owning_items_is_taken_over(
+    tmp_path: Path, counts_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exca.store.claims import ClaimTable
+
+    monkeypatch.setenv("EXCA_CLAIM_MAX_WAIT_S", "120")
+    driver = _local_driver(tmp_path, counts_file, 600, [1, 2, 3], "Slurm")
+    try:
+        deadline = time.monotonic() + 120
+        while not counting.counts(str(counts_file)):  # its job computes item 1 now
+            assert time.monotonic() < deadline and driver.poll() is None, "driver ended"
+            time.sleep(0.2)
+        step = _step(tmp_path / "cache")
+        claims = ClaimTable(step.lookup(1).paths.cache_folder).claims().values()
+        tasks = {claim.owner.slurm_job for claim in claims} - {None}
+        assert tasks  # array tasks that started own their unit's items (the others: the driver)
+        assert step.lookup(1).status == "running"
+        array = {str(task).split("_")[0] for task in tasks}
+        assert len(array) == 1  # one job array for the dispatch
+        subprocess.run(["scancel", *array], check=True)
+        for task in tasks:
+            _wait_state(str(task), {"CANCELLED"})
+        assert step.lookup(1).status != "success"  # nothing cached as a success by the job
+        assert list(step.run_many([1, 2, 3])) == [2, 4, 6]
+        assert sorted(counting.counts(str(counts_file), os.getpid())) == [1, 2, 3]
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing as tp
+import weakref
 
 from . import _coordinate, _plan
 from ._batch import Failure
@@ -112,6 +113,8 @@ class Dispatch:
         self._source = source
         self._coordinator = coordinator
         self._claim = claim
+        # a dispatch dropped unsettled (its items not all read) releases its claims then
+        weakref.finalize(self, coordinator.release, source.cell, claim)
         self._open: dict[int, tuple[WorkUnit, Outcome | None]] = dict(
             enumerate(zip(units, outcomes, strict=True))
         )
@@ -137,13 +140,18 @@ class Dispatch:
     def _settle_others(self, others: list[str]) -> None:
         """Wait for the keys other workers own; compute here those they left (released
         unstored, or their owner is gone), as a new dispatch of their own."""
-        source = self._source
-        free = self._coordinator.wait(source.cell, self._claim, source.ctx.mode)
-        source.reread([key for key in others if key not in free] if free else others, {})
-        self._claim = dataclasses.replace(self._claim, others=[])
-        if free:
+        source, pending, computed = self._source, list(others), set()
+        while pending:  # (the others' keys still held stay pending)
+            claim = dataclasses.replace(self._claim, others=pending)
+            free = self._coordinator.wait(source.cell, claim, source.ctx.mode)
+            if not free:
+                break  # every pending key is stored
+            computed.update(free)
+            pending = [key for key in pending if key not in computed]
             source._compute(free)
             source.settle(free)
+        source.reread([key for key in others if key not in computed], {})
+        self._claim = dataclasses.replace(self._claim, others=[])
 
     def settled(self, key: str) -> bool:
         """Whether ``key`` was read back (its unit, or the wait for other owners, ended)."""

@@ -235,8 +235,8 @@ class Lease:
             try:
                 os.rename(self.path, new)
             except FileNotFoundError:
-                self.lost = True
-                logger.warning("claim %s was removed by another process", self.path)
+                self.lost = True  # (replaced by its worker, or evicted by a waiter)
+                logger.info("claim %s was removed by another process", self.path)
                 return False
             self.beats += 1
             self.path = new

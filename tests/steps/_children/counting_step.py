@@ -1,7 +1,7 @@
 """A step that records each computation in a file, run as a driver process by tests.
 
-``python counting_step.py FOLDER COUNTS DELAY MODE ITEM...`` runs ``Counted`` over the
-items (ints) with a ``Cached`` backend in FOLDER, appending one line per computed item
+``python counting_step.py FOLDER COUNTS DELAY MODE BACKEND ITEM...`` runs ``Counted``
+over the items (ints) with BACKEND (``Cached``, ``ThreadPool``, ``Slurm``...) in FOLDER, appending one line per computed item
 to the file COUNTS, printing ``started`` once its first item computes and ``done`` with
 the results (JSON) at the end. With ``$COUNTED_IGNORE_SIGTERM`` set it ignores SIGTERM.
 """
@@ -35,20 +35,21 @@ class Counted(Step):
         return 2 * value
 
 
-def counts(path: str) -> list[int]:
-    """The values computed so far, one per computation."""
+def counts(path: str, pid: int | None = None) -> list[int]:
+    """The values computed so far, one per computation (by process ``pid`` if given)."""
     if not os.path.exists(path):
         return []
     with open(path) as handle:
-        return [int(line.split()[1]) for line in handle if line.strip()]
+        lines = [line.split() for line in handle if line.strip()]
+    return [int(value) for who, value in lines if pid is None or int(who) == pid]
 
 
 def main() -> None:
-    folder, counted, delay, mode, *items = sys.argv[1:]
+    folder, counted, delay, mode, backend, *items = sys.argv[1:]
     if os.environ.get("COUNTED_IGNORE_SIGTERM"):  # as a worker that outlives its job
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.environ["COUNTED_FILE"] = counted
-    infra = {"backend": "Cached", "folder": folder, "mode": mode}
+    infra = {"backend": backend, "folder": folder, "mode": mode}
     step = Counted(delay=float(delay), infra=infra)
     results = list(step.run_many([int(item) for item in items]))
     print("done", json.dumps(results), flush=True)
