@@ -111,10 +111,8 @@ class CellSource:
         if not waiting:
             return
         for dispatch in {id(d): d for key in keys if (d := waiting.get(key))}.values():
-            dispatch.settle(keys)
-            for key in dispatch.keys:
-                if dispatch.settled(key):
-                    waiting.pop(key, None)
+            for key in dispatch.settle(keys):
+                waiting.pop(key, None)
 
     def complete(self, keys: tp.Sequence[str]) -> None:
         """Settle ``keys`` and compute those fail fast left: every one of them is then

@@ -23,6 +23,7 @@ __all__ = [
     "temp_name",
     "object_file",
     "is_temp_name",
+    "log_file",
     "is_loose_entry_name",
     "temp_loose_entry_digest",
     "claim_name",
@@ -37,6 +38,7 @@ QUARANTINE_DIR = "quarantine"
 CLAIMS_DIR = "claims"  # in a namespace folder: who computes which keys now (advisory)
 CLAIMS_LOCK = "lock"  # a file in CLAIMS_DIR, held for the few system calls of a claim
 TEMP_PREFIX = ".tmp."
+LOGS_DIR = "logs"  # in a step folder: what its inline computations printed and logged
 PACK_SUFFIX = ".pack"
 _HEX = frozenset("0123456789abcdef")
 _HOST = os.uname().nodename.replace(".", "_").replace(os.sep, "_")  # (= gethostname)
@@ -119,3 +121,9 @@ def claim_name_parts(name: str) -> tuple[str, int] | None:
     if not dot or len(token) != 16 or not _HEX.issuperset(token) or not beat.isdigit():
         return None
     return token, int(beat)
+
+
+def log_file(folder: str, stream: str) -> str:
+    """The log of ``stream`` (``stdout`` or ``stderr``) in ``folder`` (a step folder, as a
+    relative path): ``folder/logs/main-process/log.<stream>``, as exca 0.6.0 named it."""
+    return f"{folder}/{LOGS_DIR}/main-process/log.{stream}"
