@@ -1,18 +1,20 @@
 """Compute once across drivers (``steps/_coordinate.py`` over ``exca.store.claims``).
 
 Contract pinned, with real processes and threads: two drivers running one step over
-overlapping items compute each item once, the second waiting and reading the first's
-results; a driver killed with SIGKILL while it owns items is taken over at once (its
-pid is gone) and its items computed; a claim of another host whose heartbeat stopped
-is taken over after the bound, one that beats is waited for, and every wait ends
-(an owner that stays alive past the bound gives an error naming it and its claim);
+overlapping items compute each item once, with ``Cached``, ``ThreadPool`` and
+``ProcessPool``, the second waiting and reading the first's results; a driver killed
+with SIGKILL (with its pool workers) while it owns items is taken over at once (its pid
+is gone) and its items computed; a claim of another host whose heartbeat stopped is
+taken over after the bound, one that beats is waited for, and every wait ends (an
+owner that stays alive past the bound gives an error naming it and its claim);
 ``lookup().status`` is ``"running"`` while a live worker owns an item; ``force`` on an
-item a live local worker owns waits for it, then recomputes (supersedes it).
+item a live local worker owns waits for it, then recomputes (supersedes it); a worker
+process replaces its driver's claim with its own; losing the claim records costs
+duplicate work, never a wrong value.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -22,7 +24,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import ModuleType
 
 import msgpack
 import pytest
@@ -32,15 +33,8 @@ from exca.steps.errors import ClaimWaitTimeoutError
 CHILD = Path(__file__).parent / "_children" / "counting_step.py"
 
 
-def _child_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("counting_step", CHILD)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-counting = _child_module()
+sys.path.insert(0, str(CHILD.parent))  # (the driver script, imported as its module)
+import counting_step as counting  # noqa: E402
 
 
 @pytest.fixture

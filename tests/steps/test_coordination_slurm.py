@@ -7,13 +7,15 @@ job unknown to ``sacct`` is taken over within the bound, not waited for forever
 worker ignoring SIGTERM and beating on) is taken over by the next driver, its items
 computed there and never cached as successes by the job; ``clear_cache()`` and
 ``force`` on items a live Slurm job owns cancel that job, as exca 0.6.0 does; two
-drivers running as Slurm jobs over overlapping items compute each item once.
+drivers running as Slurm jobs, and two drivers using the ``Slurm`` backend, over
+overlapping items compute each item once; a job array of the ``Slurm`` backend
+cancelled while its tasks own items is taken over by the next driver, nothing of it
+cached as a success.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import shutil
 import signal
@@ -23,7 +25,6 @@ import threading
 import time
 import typing as tp
 from pathlib import Path
-from types import ModuleType
 
 import msgpack
 import pytest
@@ -49,16 +50,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _child_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("counting_step", CHILD)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-counting = _child_module()
-
+sys.path.insert(0, str(CHILD.parent))  # (the driver script, imported as its module)
+import counting_step as counting  # noqa: E402
 
 _SUBMITTED: list[str] = []  # jobs of the running test
 
