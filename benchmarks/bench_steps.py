@@ -48,6 +48,12 @@ class StepRun:
     def time_run_many_1000_hits_new_instance(self) -> None:
         list(sw.make_step(self.folder).run_many(range(1000)))
 
+    def time_run_many_10000_misses(self) -> None:
+        """10,000 trivial misses through ``Cached``: compute-once claims included (one
+        claim record for the whole batch)."""
+        start = next(self.fresh) * 10**4
+        list(self.step.run_many(range(start, start + 10_000)))
+
 
 class StepImport:
     unit = "ms"

@@ -22,6 +22,7 @@ from .lookup import StepPaths
 
 if tp.TYPE_CHECKING:
     from exca.store import CacheDict, Entry, Store
+    from exca.store.claims import ClaimTable
     from exca.store.entry_map import EntryMap
 
     from .backends import Backend
@@ -34,6 +35,23 @@ _CONSISTENT: dict[tuple[str, str, str], bool] = {}
 _FLUSH_SECONDS = 1.0
 _status = operator.attrgetter("status")
 _FEW_KEYS = 8
+
+
+_CLAIMS: dict[tuple[int, str], ClaimTable] = {}
+
+
+def _claims(namespace: tp.Any) -> ClaimTable:
+    """One claim table per namespace folder in a process (it remembers the records read;
+    a forked child makes its own: its lock may have been held by a thread at the fork)."""
+    key = (os.getpid(), str(namespace.folder))
+    table = _CLAIMS.get(key)
+    if table is None:
+        from exca.store.claims import ClaimTable
+
+        table = _CLAIMS[key] = ClaimTable(key[1], read_only=namespace.store.read_only)
+    return table
+
+
 _PATHS: dict[tuple[str, str], StepPaths] = {}
 
 
@@ -126,6 +144,11 @@ class Cell:
     def store(self) -> Store:
         return self._ns.store
 
+    @property
+    def claims(self) -> ClaimTable:
+        """Who computes which items of this cell now (advisory records of the store)."""
+        return _claims(self._ns)
+
     def cache_dict(self) -> CacheDict:
         from exca.store import CacheDict
 
@@ -154,6 +177,12 @@ class Cell:
         else:
             self.known[key] = entry
         return entry
+
+    def stored(self, keys: tp.Sequence[str]) -> EntryMap:
+        """Entries of the ``keys`` present in the store now (this instance's memory aside)."""
+        fresh = self._ns.find(keys)
+        self.known.update(fresh)
+        return fresh
 
     def entries(self, keys: tp.Sequence[str]) -> EntryMap:
         """Entries of the ``keys`` present, those seen before by this instance from memory

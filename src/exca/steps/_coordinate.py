@@ -1,46 +1,158 @@
 """Compute once: which keys of a dispatch this driver computes, and waiting for the others.
 
-The driver asks the coordinator before executing a dispatch (:meth:`Coordinator.claim`),
-hands the claimed keys to the backend as units (each unit carries its claim token to its
-worker), and once its own units have ended waits, bounded, for the keys others compute
-(:meth:`Coordinator.wait`), then reads every key from the store. Coordination is
-advisory: losing it costs duplicate work, never a wrong value.
-
-This coordinator claims every key and waits for none (each driver computes what it
-misses); compute-once across drivers fills these hooks in.
+The driver asks the coordinator before executing a dispatch (:meth:`Coordinator.claim`):
+the keys no live worker owns are claimed in one record of the store
+(``exca.store.claims``) and handed to the backend as units, each carrying the claim's
+token to its worker (:func:`working_under`). Once its own units have ended the driver
+waits, bounded, for the keys others own (:meth:`Coordinator.wait`): each ends stored by
+its owner, or free to compute here (its owner released it unstored, or is gone: see
+``_liveness``), or in a :class:`ClaimWaitTimeoutError` naming the owner and the claim.
+Coordination is advisory: losing it costs duplicate work, never a wrong value.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import threading
+import time
 import typing as tp
 
-if tp.TYPE_CHECKING:
-    from ._cells import Cell
+from . import _liveness
+from .errors import ClaimWaitTimeoutError
 
-__all__ = ["Claim", "Coordinator", "coordinator_for"]
+if tp.TYPE_CHECKING:
+    from exca.store.claims import Claim as Record
+    from exca.store.claims import ClaimTable, Lease
+
+    from ._cells import Cell
+    from .identity import ModeType
+
+__all__ = ["Claim", "Coordinator", "Settings", "coordinator_for", "settings", "working_under"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """Coordination timings, in seconds (environment variables ``EXCA_CLAIM_*_S``)."""
+
+    heartbeat_s: float = 10.0  # EXCA_CLAIM_HEARTBEAT_S
+    stale_s: float = 120.0  # EXCA_CLAIM_STALE_S: no beat this long = owner gone
+    max_wait_s: float = 86400.0  # EXCA_CLAIM_MAX_WAIT_S: for an owner that looks alive
+    poll_s: float = 1.0  # EXCA_CLAIM_POLL_S: longest pause between two looks
+
+
+_NAMES = tuple(f"EXCA_CLAIM_{field.name.upper()}" for field in dataclasses.fields(Settings))
+_SETTINGS: dict[tuple[str | None, ...], Settings] = {}
+
+
+def settings() -> Settings:
+    """The settings now, from the environment (read at each call: a miss may follow a
+    change of it; parsed once per set of values)."""
+    texts = tuple(map(os.environ.get, _NAMES))
+    known = _SETTINGS.get(texts)
+    if known is not None:
+        return known
+    values: dict[str, float] = {}
+    default = Settings()
+    for field, name, text in zip(dataclasses.fields(Settings), _NAMES, texts, strict=True):
+        try:
+            values[field.name] = float(text) if text else getattr(default, field.name)
+        except ValueError:
+            raise ValueError(f"{name} must be a number of seconds, got {text!r}") from None
+    known = _SETTINGS[texts] = Settings(**values)
+    return known
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClaimToken:
+    """What a unit of work carries to its worker: the claim's token, and its driver."""
+
+    token: str
+    driver_pid: int
 
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
-    """Keys of one dispatch: those this driver computes, and those another worker owns."""
+    """Keys of one dispatch: those this driver computes, and those another worker owns;
+    ``tokens``: one per unit (after :meth:`Coordinator.split`), carried to its worker."""
 
     mine: list[str]
     others: list[str] = dataclasses.field(default_factory=list)
-    token: tp.Any = None  # carried by the units to their workers
+    tokens: list[ClaimToken] = dataclasses.field(default_factory=list)
+    leases: list[Lease] = dataclasses.field(default_factory=list, repr=False, compare=False)
 
 
 class Coordinator:
-    """The no-op coordinator: every key is this driver's to compute."""
+    """Compute once across threads, processes and hosts, through the cell's claims."""
 
-    def claim(self, cell: Cell, keys: list[str]) -> Claim:
-        return Claim(mine=list(keys))
+    def claim(self, cell: Cell, keys: list[str], mode: ModeType = "cached") -> Claim:
+        """Claim the keys of ``keys`` no live worker owns (``force`` first cancels the
+        live Slurm jobs owning any, as exca 0.6.0 does); the claim beats until released."""
+        table = cell.claims
+        if mode == "force":
+            _liveness.cancel_owners(table, keys)
+        lease = table.claim(keys, mine=held_tokens())
+        if not lease.keys:
+            return Claim(mine=[], others=list(keys))
+        from exca.store.heartbeat import heartbeat
 
-    def wait(self, cell: Cell, claim: Claim) -> None:
-        """Return once the keys of ``claim.others`` are stored, or raise (bounded)."""
+        heartbeat(settings().heartbeat_s).keep(lease)
+        mine = [key for key in keys if key in lease.keys] if lease.held else list(keys)
+        others = [key for key in keys if key in lease.held] if lease.held else []
+        return Claim(mine, others, [ClaimToken(lease.token, os.getpid())], [lease])
+
+    def split(self, cell: Cell, claim: Claim, parts: list[list[str]]) -> Claim:
+        """``claim`` as one record per part (a unit of work: its worker may replace that
+        record with one naming itself, leaving the other units' records alone)."""
+        if len(parts) <= 1 or len(claim.leases) != 1:
+            return dataclasses.replace(claim, tokens=claim.tokens[:1] * len(parts))
+        from exca.store.heartbeat import heartbeat
+
+        beats = heartbeat(settings().heartbeat_s)
+        whole = claim.leases[0]
+        leases = cell.claims.split(whole, parts)
+        beats.drop(whole)
+        for lease in leases:
+            beats.keep(lease)
+        tokens = [ClaimToken(lease.token, os.getpid()) for lease in leases]
+        return dataclasses.replace(claim, tokens=tokens, leases=leases)
+
+    def wait(self, cell: Cell, claim: Claim, mode: ModeType = "cached") -> list[str]:
+        """Wait until each key of ``claim.others`` is stored or free; returns the free
+        ones, for the caller to compute (their owner released them unstored, or is gone:
+        its claim is then removed). Under ``force`` a stored key counts only once its
+        owner released it, and is recomputed (superseding that result)."""
+        config = settings()
+        watch = _liveness.Watch(config)
+        deadline = time.monotonic() + config.max_wait_s
+        table, waiting, pause = cell.claims, list(claim.others), 0.005
+        while waiting:
+            done = _stored(cell, waiting, mode)
+            waiting = [key for key in waiting if key not in done] if done else waiting
+            if not waiting:
+                break
+            holders = _holders(table.claims(), waiting)
+            dead, silent = watch.gone(set(holders.values()))
+            if dead or silent or len(holders) < len(waiting):
+                table.evict(silent, dead=dead)
+                gone = {claim.token for claim in (*dead, *silent)}
+                return [k for k in waiting if k not in holders or holders[k].token in gone]
+            if time.monotonic() > deadline:
+                raise ClaimWaitTimeoutError(holders[waiting[0]], len(waiting), config)
+            time.sleep(pause)
+            pause = min(pause * 2, config.poll_s)
+        return []
 
     def release(self, cell: Cell, claim: Claim) -> None:
-        """Give up what remains of ``claim`` (its units have ended, stored or not)."""
+        """Give up ``claim`` once its units have ended (their entries are published)."""
+        if claim.leases:
+            from exca.store.heartbeat import heartbeat
+
+            beats = heartbeat(settings().heartbeat_s)
+            for lease in claim.leases:
+                beats.drop(lease)
+                lease.release()
 
 
 _COORDINATOR = Coordinator()
@@ -48,3 +160,70 @@ _COORDINATOR = Coordinator()
 
 def coordinator_for(cell: Cell) -> Coordinator:
     return _COORDINATOR
+
+
+def _stored(cell: Cell, keys: list[str], mode: ModeType) -> tp.Collection[str]:
+    """The keys another worker stored meanwhile that ``mode`` takes as done: any entry
+    when cached, a success when retrying, none when forced."""
+    if mode == "force":
+        return ()
+    found = cell.stored(keys)
+    if mode == "retry":
+        return [key for key in keys if key in found and found[key].status == "success"]
+    return found
+
+
+def _holders(claims: dict[str, Record], keys: list[str]) -> dict[str, Record]:
+    """The claim holding each of ``keys`` (those held by none are absent)."""
+    wanted = set(keys)
+    mine = held_tokens()
+    holders: dict[str, Record] = {}
+    for claim in claims.values():
+        if claim.token not in mine:
+            holders.update(dict.fromkeys(claim.keys & wanted, claim))
+    return holders
+
+
+_HELD = threading.local()  # tokens of the claims this thread works under
+
+
+def held_tokens() -> set[str]:
+    """Tokens of the claims the current thread works under (a nested step of the same
+    cell must not wait for its own claim)."""
+    tokens: set[str] | None = getattr(_HELD, "tokens", None)
+    if tokens is None:
+        tokens = _HELD.tokens = set()
+    return tokens
+
+
+@contextlib.contextmanager
+def working_under(
+    table: ClaimTable, claim: ClaimToken | None, keys: list[str]
+) -> tp.Iterator[None]:
+    """Run a unit of work under its driver's claim: in the driver's process (a thread
+    pool, inline) the claim is the driver's and beats there; elsewhere (a pool process,
+    a Slurm job) the worker replaces it with a claim naming itself, beats it and
+    releases it once the block (which publishes the entries) has ended."""
+    if claim is None:
+        yield
+        return
+    tokens = held_tokens()
+    if os.getpid() == claim.driver_pid:
+        tokens.add(claim.token)
+        try:
+            yield
+        finally:
+            tokens.discard(claim.token)
+        return
+    from exca.store.heartbeat import heartbeat
+
+    lease = table.claim(keys, mine=tokens, replacing=claim.token)
+    beats = heartbeat(settings().heartbeat_s)
+    tokens.update((claim.token, lease.token))
+    beats.keep(lease)
+    try:
+        yield
+    finally:  # released after the block: releasing first would let a waiter recompute
+        beats.drop(lease)
+        lease.release()
+        tokens.difference_update((claim.token, lease.token))

@@ -9,7 +9,9 @@ a failure carrying the reason (never a cached success).
 
 from __future__ import annotations
 
+import dataclasses
 import typing as tp
+import weakref
 
 from . import _coordinate, _plan
 from ._batch import Failure
@@ -41,9 +43,11 @@ def start(source: CellSource, keys: list[str], inputs: Values | FromCell) -> Dis
     cell, backend = source.cell, source.step.infra
     assert backend is not None
     coordinator = _coordinate.coordinator_for(cell)
-    claim = coordinator.claim(cell, keys)
+    claim = coordinator.claim(cell, keys, source.ctx.mode)
     most, least = backend._unit_limits(len(claim.mine))
     address = address_of(cell, with_configs=True)
+    parts = _plan.split(claim.mine, most, least)
+    claim = coordinator.split(cell, claim, parts)  # one claim record per unit
     units = [
         WorkUnit(
             cell=address,
@@ -52,14 +56,18 @@ def start(source: CellSource, keys: list[str], inputs: Values | FromCell) -> Dis
             mode=source.ctx.mode,
             keys=tuple(part),
             inputs=_inputs_of(inputs, part),
-            claim=claim.token,
+            claim=token,
         )
-        for part in _plan.split(claim.mine, most, least)
+        for part, token in zip(parts, claim.tokens, strict=True)
     ]
-    if source.ctx.cells is not None:  # inside a worker: nested infra runs inline, here
-        outcomes: tp.Sequence[Outcome | None] = [Done(unit()) for unit in units]
-    else:
-        outcomes = _execute(backend, units)
+    try:
+        if source.ctx.cells is not None:  # inside a worker: nested infra runs inline, here
+            outcomes: tp.Sequence[Outcome | None] = [Done(unit()) for unit in units]
+        else:
+            outcomes = _execute(backend, units)
+    except BaseException:  # nothing runs for these keys: others may compute them
+        coordinator.release(cell, claim)
+        raise
     return Dispatch(source, coordinator, claim, units, outcomes)
 
 
@@ -109,6 +117,8 @@ class Dispatch:
         self._source = source
         self._coordinator = coordinator
         self._claim = claim
+        # a dispatch dropped unsettled (its items not all read) releases its claims then
+        weakref.finalize(self, coordinator.release, source.cell, claim)
         self._open: dict[int, tuple[WorkUnit, Outcome | None]] = dict(
             enumerate(zip(units, outcomes, strict=True))
         )
@@ -138,13 +148,27 @@ class Dispatch:
                     self._progress.close()
         others = self._claim.others
         if others and (keys is None or not set(others).isdisjoint(keys) or not self._open):
-            self._coordinator.wait(self._source.cell, self._claim)
-            self._source.reread(others, {})
+            self._settle_others(others)
             settled.extend(others)
-            self._claim = _coordinate.Claim(mine=self._claim.mine, token=self._claim.token)
         if not self._open:
             self._coordinator.release(self._source.cell, self._claim)
         return settled
+
+    def _settle_others(self, others: list[str]) -> None:
+        """Wait for the keys other workers own; compute here those they left (released
+        unstored, or their owner is gone), as a new dispatch of their own."""
+        source, pending, computed = self._source, list(others), set()
+        while pending:  # (the others' keys still held stay pending)
+            claim = dataclasses.replace(self._claim, others=pending)
+            free = self._coordinator.wait(source.cell, claim, source.ctx.mode)
+            if not free:
+                break  # every pending key is stored
+            computed.update(free)
+            pending = [key for key in pending if key not in computed]
+            source._compute(free)
+            source.settle(free)
+        source.reread([key for key in others if key not in computed], {})
+        self._claim = dataclasses.replace(self._claim, others=[])
 
     def outcomes(self) -> list[Outcome | None]:
         """The outcomes of the units not settled yet."""

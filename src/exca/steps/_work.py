@@ -124,13 +124,21 @@ def run_unit(unit: WorkUnit) -> UnitResult:
     """Compute the unit's items and store them; the first fresh error stops it.
 
     Nested steps with their own ``infra`` run inline here, caching in their own cells.
+    The unit runs under its driver's claim of its keys (see ``_coordinate``).
     """
+    from ._coordinate import working_under
+
+    cell = unit.cell.open()
+    with working_under(cell.claims, unit.claim, list(unit.keys)):
+        return _run_in(unit, cell)
+
+
+def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:
     from ._cellsource import CellSource
     from ._engine import Context, expand
     from ._storing import store_outcomes
     from .items import StepItems
 
-    cell = unit.cell.open()
     inputs = StepItems(
         source=unit.inputs.source(),
         uids=list(unit.keys),

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import typing as tp
+
+if tp.TYPE_CHECKING:
+    from exca.store.claims import Claim
+
+    from ._coordinate import Settings
+
 __all__ = [
     "BatchProtocolError",
+    "ClaimWaitTimeoutError",
     "DefaultChangedError",
     "ItemUidCollisionError",
     "ItemNotComputedError",
@@ -25,6 +33,19 @@ class DefaultChangedError(RuntimeError):
 
 class ItemUidCollisionError(ValueError):
     """A custom ``item_uid`` gave one uid to different inputs of one call."""
+
+
+class ClaimWaitTimeoutError(TimeoutError):
+    """Items stayed claimed by a worker that looks alive for longer than the wait bound."""
+
+    def __init__(self, claim: Claim, count: int, config: Settings) -> None:
+        self.claim = claim
+        super().__init__(
+            f"waited {config.max_wait_s:.0f} s for {count} item(s) held by {claim}, whose "
+            "owner still looks alive (its process runs, Slurm says its job runs, or its "
+            "heartbeat changes); wait longer (EXCA_CLAIM_MAX_WAIT_S), stop that worker, or "
+            f"delete {claim.path} to compute the items here"
+        )
 
 
 class ItemNotComputedError(RuntimeError):

@@ -90,7 +90,11 @@ class LookupHandle:
         if cell is None:
             return None
         entry = cell.entry(self.uid)
-        return None if entry is None else entry.status  # type: ignore[return-value]
+        if entry is not None:
+            return entry.status  # type: ignore[return-value]
+        from ._liveness import running
+
+        return "running" if running(cell.claims, self.uid) else None
 
     def cached(self) -> bool:
         """True iff there is a cached success or error."""
@@ -124,6 +128,9 @@ class LookupHandle:
                 sub.clear_cache(recursive=True)
         cell = self._find_cell()
         if cell is not None:
+            from ._liveness import cancel_owners
+
+            cancel_owners(cell.claims, [self.uid])  # as exca 0.6.0: its Slurm owner stops
             cell.delete(self.uid)
 
     def job(self) -> tp.Any:

@@ -13,6 +13,7 @@ __all__ = [
     "PACKS_DIR",
     "TEMP_PREFIX",
     "QUARANTINE_DIR",
+    "CLAIMS_DIR",
     "object_path",
     "object_path_to_digest",
     "loose_entry_path",
@@ -25,6 +26,8 @@ __all__ = [
     "log_file",
     "is_loose_entry_name",
     "temp_loose_entry_digest",
+    "claim_name",
+    "claim_name_parts",
 ]
 
 FORMAT_FILE = "exca-store.json"
@@ -32,6 +35,8 @@ OBJECTS_DIR = "objects"
 LOOSE_DIR = "entries"
 PACKS_DIR = "packs"
 QUARANTINE_DIR = "quarantine"
+CLAIMS_DIR = "claims"  # in a namespace folder: who computes which keys now (advisory)
+CLAIMS_LOCK = "lock"  # a file in CLAIMS_DIR, held for the few system calls of a claim
 TEMP_PREFIX = ".tmp."
 LOGS_DIR = "logs"  # in a step folder: what its inline computations printed and logged
 PACK_SUFFIX = ".pack"
@@ -102,6 +107,20 @@ def temp_loose_entry_digest(name: str) -> str | None:
 
 def is_temp_name(name: str) -> bool:
     return name.startswith(TEMP_PREFIX)
+
+
+def claim_name(token: str, beat: int) -> str:
+    """A claim record's file name in ``CLAIMS_DIR``: its token and heartbeat count (a
+    heartbeat renames the file, so a waiter sees it beat from a listing alone)."""
+    return f"{token}.{beat}"
+
+
+def claim_name_parts(name: str) -> tuple[str, int] | None:
+    """Inverse of :func:`claim_name`; None for any other name (temporaries, the lock)."""
+    token, dot, beat = name.partition(".")
+    if not dot or len(token) != 16 or not _HEX.issuperset(token) or not beat.isdigit():
+        return None
+    return token, int(beat)
 
 
 def log_file(folder: str, stream: str) -> str:

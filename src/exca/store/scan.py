@@ -6,7 +6,15 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from .layout import FORMAT_FILE, LOOSE_DIR, OBJECTS_DIR, PACKS_DIR, QUARANTINE_DIR, is_temp_name
+from .layout import (
+    CLAIMS_DIR,
+    FORMAT_FILE,
+    LOOSE_DIR,
+    OBJECTS_DIR,
+    PACKS_DIR,
+    QUARANTINE_DIR,
+    is_temp_name,
+)
 
 __all__ = ["iter_namespace_folders", "iter_temporaries", "path_size", "age_s"]
 
@@ -22,7 +30,7 @@ def iter_namespace_folders(root: Path) -> Iterator[Path]:
         dirs[:] = sorted(
             d
             for d in dirs
-            if d not in (LOOSE_DIR, PACKS_DIR)
+            if d not in (LOOSE_DIR, PACKS_DIR, CLAIMS_DIR)
             and not is_temp_name(d)
             and not os.path.exists(os.path.join(current, d, FORMAT_FILE))  # a store of its own
         )

@@ -1,0 +1,164 @@
+"""Claim records of a namespace (``exca.store.claims``): who computes which keys now.
+
+Contract pinned: a claim takes only the keys no other claim holds, in one record per
+claim; concurrent claimers in many processes never both get a key; the heartbeat
+renames the record and a listing shows the new count; release removes it; evicting
+takes away only a claim that has not beaten since it was listed; a damaged record or
+a lock left by a dead claimer costs nothing worse than duplicate work; a forked child
+does not keep its parent's claims alive; a read-only store refuses to claim.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from exca.store import ReadOnlyStoreError
+from exca.store import claims as claims_module
+from exca.store.claims import ClaimTable
+from exca.store.heartbeat import heartbeat
+from exca.store.owner import current_owner
+
+
+def test_a_claim_takes_only_the_keys_no_other_claim_holds(tmp_path: Path) -> None:
+    table = ClaimTable(tmp_path)
+    first = table.claim(["a", "b"])
+    second = table.claim(["b", "c", "d"])
+    assert first.keys == {"a", "b"} and not first.held
+    assert second.keys == {"c", "d"}
+    assert second.held["b"].token == first.token
+    assert second.held["b"].owner == current_owner()
+    assert sorted(os.listdir(tmp_path / "claims")) == sorted(
+        [f"{first.token}.0", f"{second.token}.0"]
+    )  # one record per claim, whatever its number of keys
+
+
+def test_a_claim_of_many_keys_is_one_small_record(tmp_path: Path) -> None:
+    table = ClaimTable(tmp_path)
+    lease = table.claim([f"{i:032x}" for i in range(10_000)])
+    assert os.listdir(tmp_path / "claims") == [f"{lease.token}.0"]
+    assert len(table.claims()[lease.token].keys) == 10_000
+
+
+def test_heartbeat_renames_the_record_and_release_removes_it(tmp_path: Path) -> None:
+    table, other = ClaimTable(tmp_path), ClaimTable(tmp_path)  # (another reader)
+    lease = table.claim(["a"])
+    assert other.claims()[lease.token].beat == 0
+    assert lease.beat() and lease.beat()
+    assert other.claims()[lease.token].beat == 2
+    lease.release()
+    assert other.claims() == {}
+    assert os.listdir(tmp_path / "claims") == []
+
+
+def test_keys_held_by_the_callers_own_claims_count_as_free(tmp_path: Path) -> None:
+    table = ClaimTable(tmp_path)
+    outer = table.claim(["a", "b"])
+    inner = table.claim(["a"], mine={outer.token})
+    assert inner.keys == {"a"} and not inner.held
+
+
+def test_eviction_removes_a_claim_only_if_it_did_not_beat_since_listed(
+    tmp_path: Path,
+) -> None:
+    table = ClaimTable(tmp_path)
+    lease = table.claim(["a"])
+    listed = table.claims()[lease.token]
+    lease.beat()  # alive after all: the eviction must not take it
+    kept = table.claim(["a"], evict=[listed])
+    assert not kept.keys and kept.held["a"].token == lease.token
+    listed = table.claims()[lease.token]
+    taken = table.claim(["a"], evict=[listed])
+    assert taken.keys == {"a"}
+    assert not lease.beat() and lease.lost  # the evicted owner learns it at its next beat
+
+
+def test_a_damaged_record_is_ignored_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "claims").mkdir()
+    (tmp_path / "claims" / ("ab" * 8 + ".3")).write_bytes(b"\xc1 not msgpack")
+    with caplog.at_level(logging.WARNING, logger="exca.store.claims"):
+        lease = ClaimTable(tmp_path).claim(["a"])
+    assert lease.keys == {"a"}
+    assert "unreadable claim record" in caplog.text
+
+
+def test_a_lock_left_by_a_dead_claimer_is_broken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "claims").mkdir()
+    (tmp_path / "claims" / "lock").write_bytes(b"")  # as left by a claimer killed inside it
+    monkeypatch.setattr(claims_module, "_LOCK_STALE_S", 0.3)
+    lease = ClaimTable(tmp_path).claim(["a"])
+    assert lease.keys == {"a"}
+    assert sorted(os.listdir(tmp_path / "claims")) == [f"{lease.token}.0"]
+
+
+def test_a_read_only_table_refuses_to_claim(tmp_path: Path) -> None:
+    with pytest.raises(ReadOnlyStoreError, match="claim items"):
+        ClaimTable(tmp_path, read_only=True).claim(["a"])
+    assert not (tmp_path / "claims").exists()
+
+
+_CLAIMER = """
+import json, sys, time
+from exca.store.claims import ClaimTable
+folder, start = sys.argv[1], float(sys.argv[2])
+while time.time() < start:
+    pass
+lease = ClaimTable(folder).claim([str(k) for k in range(40)])
+print(json.dumps(sorted(lease.keys)))
+"""
+
+
+def test_concurrent_claimers_in_many_processes_never_share_a_key(tmp_path: Path) -> None:
+    start = time.time() + 1.5  # all children claim at the same moment
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CLAIMER, str(tmp_path), str(start)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    got = [json.loads(child.communicate(timeout=60)[0]) for child in children]
+    claimed = [key for keys in got for key in keys]
+    assert sorted(claimed) == sorted(str(k) for k in range(40))  # each key exactly once
+
+
+def test_a_forked_child_does_not_beat_its_parents_claims(tmp_path: Path) -> None:
+    table = ClaimTable(tmp_path)
+    lease = table.claim(["a"])
+    beats = heartbeat(0.05)
+    beats.keep(lease)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: its heartbeat is a new, empty one
+            os._exit(0 if heartbeat(0.05) is not beats and not heartbeat(0.05)._leases else 1)
+        assert os.waitpid(pid, 0)[1] == 0
+        deadline = time.monotonic() + 30
+        while table.claims()[lease.token].beat == 0:  # the parent's thread beats on
+            assert time.monotonic() < deadline, "the heartbeat thread never beat"
+            time.sleep(0.02)
+    finally:
+        beats.drop(lease)
+        lease.release()
+
+
+def test_a_claim_replacing_another_takes_its_keys_and_removes_it(tmp_path: Path) -> None:
+    table = ClaimTable(tmp_path)
+    driver = table.claim(["a", "b"])
+    worker = table.claim(["a", "b"], replacing=driver.token)  # as a worker adopting it
+    assert worker.keys == {"a", "b"} and not worker.held
+    assert list(table.claims()) == [worker.token]
+    assert not driver.beat() and driver.lost
+    driver.release()  # (the driver's release after its worker's: nothing left to remove)
+    assert list(table.claims()) == [worker.token]
