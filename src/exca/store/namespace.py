@@ -154,7 +154,7 @@ class Namespace:
 
     def pack(self) -> int:
         """Pack loose entries (done by writers; never needed for correctness)."""
-        self.store.prepare_write("pack entries")
+        self.store.check_can_write("pack entries")
         return self._table.pack()
 
     # ----------------------------------------------------------------- reading

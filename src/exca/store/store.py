@@ -134,6 +134,20 @@ class Store:
         if self.read_only:
             raise ReadOnlyStoreError(self.folder, attempted, reason="opened with read_only=True")
 
+    def check_can_write(self, attempted: str) -> None:
+        """:meth:`prepare_write`, and refuse up front if this user cannot write the folder
+        (for maintenance that may find nothing to change: it is refused all the same)."""
+        self.prepare_write(attempted)
+        if os.access(self.folder, os.W_OK):
+            return
+        read_only_mount = os.statvfs(self.folder).f_flag & os.ST_RDONLY
+        reason = (
+            "read-only file system"
+            if read_only_mount
+            else f"no write permission for uid {os.geteuid()}"
+        )
+        raise ReadOnlyStoreError(self.folder, attempted, reason=reason)
+
     def prepare_write(self, attempted: str) -> None:
         """Refuse if read-only; else create the folder and its format marker once."""
         self.check_writable(attempted)
