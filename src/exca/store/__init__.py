@@ -14,6 +14,7 @@ from .errors import (
     FormatVersionError,
     NotAStoreFolderError,
     ReadOnlyStoreError,
+    ShareRefusedError,
     StoreError,
     UnknownCodecError,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "ObjectWriter",
     "Problem",
     "ReadOnlyStoreError",
+    "ShareRefusedError",
     "Store",
     "StoreError",
     "UnknownCodecError",

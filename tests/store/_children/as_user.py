@@ -39,7 +39,7 @@ def _warm_up() -> None:
         exca.store.Store(folder).verify()
         exca.store.Store(folder).gc(dry_run=True)
     if importlib.util.find_spec("exca.cli") is not None:
-        importlib.import_module("exca.cli.main")
+        importlib.import_module("exca.cli.store_commands")
 
 
 def main() -> None:

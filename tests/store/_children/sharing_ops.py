@@ -3,6 +3,8 @@ or in the test process itself; each returns what the test compares, as JSON data
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -116,3 +118,16 @@ def attempt_writes(root: str, relpath: str, present: str) -> dict[str, list]:
         else:
             outcome[name] = ["no error"]
     return outcome
+
+
+def cli(argv: list[str]) -> list:
+    """``exca *argv`` in this process: [exit status, stdout, stderr]."""
+    from exca.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main(argv)
+        except SystemExit as done:  # --help
+            status = done.code
+    return [status, out.getvalue(), err.getvalue()]
