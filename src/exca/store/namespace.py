@@ -19,6 +19,7 @@ from .entries import Entry, new_entry
 from .entry_map import EntryMap
 from .entry_table import EntryTable
 from .errors import NotAStoreFolderError
+from .read_folders import PickleRefusingTable
 
 if TYPE_CHECKING:
     from .store import Store
@@ -52,9 +53,13 @@ class Namespace:
                 "choose another path or remove that file"
             )
         self._table = EntryTable(self.folder, durable=store.durable, read_only=store.read_only)
-        self._layers = [
-            EntryTable(layer.folder / relpath, read_only=True) for layer in store.layers
-        ]
+        tables = [EntryTable(layer.folder / relpath, read_only=True) for layer in store.layers]
+        self._layers: list[EntryTable] | list[PickleRefusingTable] = tables
+        if store.read_folder_pickle == "refuse":
+            self._layers = [
+                PickleRefusingTable(table, layer.folder, self.folder)
+                for table, layer in zip(tables, store.layers, strict=True)
+            ]
         self._local = threading.local()  # each thread batches its own writes
         self._readers: dict[bool, Any] = {}
 

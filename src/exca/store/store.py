@@ -12,6 +12,7 @@ from .errors import FormatVersionError, NotAStoreFolderError, ReadOnlyStoreError
 from .layout import FORMAT_FILE
 from .objects import ObjectStore, VerifyReads
 from .publish import publish_bytes, translate_write_errors
+from .read_folders import ReadFolderPickle, read_folder_pickle_setting
 
 if TYPE_CHECKING:
     from .gc import GcReport
@@ -43,6 +44,10 @@ class Store:
     layers:
         Folders of read-only stores read beneath this one (for example a team cache):
         hits come from whichever has the key, writes go to ``folder``.
+    read_folder_pickle:
+        ``"refuse"`` serves the pickle-coded entries of ``layers`` as misses (with one
+        warning per folder): unpickling a file someone else wrote can run their code.
+        Default ``"allow"``, or ``EXCA_READ_FOLDER_PICKLE``.
 
     Examples
     --------
@@ -63,6 +68,7 @@ class Store:
         durable: bool = False,
         verify_reads: VerifyReads | None = None,
         layers: Sequence[str | os.PathLike[str]] = (),
+        read_folder_pickle: ReadFolderPickle | None = None,
     ) -> None:
         self.folder = Path(folder).expanduser().absolute()
         if self.folder.exists() and not self.folder.is_dir():
@@ -73,6 +79,7 @@ class Store:
         self.read_only = read_only
         self.durable = durable
         self.verify_reads = _verify_reads_setting(verify_reads)
+        self.read_folder_pickle = read_folder_pickle_setting(read_folder_pickle)
         self.layers = tuple(
             Store(layer, read_only=True, verify_reads=self.verify_reads) for layer in layers
         )
