@@ -187,3 +187,12 @@ def test_a_walk_shows_progress_on_a_terminal_and_none_when_piped(store: Store) -
     assert result.returncode == 0 and "exca store du:" in shown and "walked" in shown
     assert "exca store du:" not in result.stdout.decode()
     assert exca("store", "du", str(store.folder), env=env).stderr == ""
+
+
+def test_share_makes_an_empty_folder_a_store_for_the_group(tmp_path: Path) -> None:
+    folder = tmp_path / "new-team-cache"
+    folder.mkdir()
+    result = exca("store", "share", str(folder), "--group", str(os.getegid()), "--json")
+    assert result.returncode == 0, result.stderr
+    assert (folder / "exca-store.json").is_file() and folder.stat().st_mode & 0o2070 == 0o2070
+    assert exca_json("store", "info", str(folder))["entries"] == 0  # type: ignore[index]

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from exca.store import Store
-from exca.store.sharing import resolve_group, share_with_group
+from exca.store.sharing import resolve_group, share_with_group, start_empty_store
 from exca.store.usage import (
     Progress,
     disk_usage,
@@ -25,6 +25,8 @@ Shown = tuple[object, Callable[[], None]]  # the JSON document, and how to print
 
 def run(options: argparse.Namespace) -> int:
     grace_s = parse_duration(options.grace) if options.command == "gc" else 0.0
+    if options.command == "share":
+        start_empty_store(options.folder)  # a team's new folder becomes a store to share
     store = open_existing_store(options.folder)
     if options.command in ("verify", "gc", "share"):
         return globals()[f"_{options.command}"](store, options, grace_s)

@@ -11,6 +11,7 @@ __all__ = [
     "CodecError",
     "NotAStoreFolderError",
     "ShareRefusedError",
+    "ReadFolderError",
 ]
 
 
@@ -72,3 +73,7 @@ class ShareRefusedError(StoreError, PermissionError):
             f"cannot give {folder} to group {group}: {reason}; nothing was changed "
             "(the owners of those paths, or root, can run 'exca store share' instead)"
         )
+
+
+class ReadFolderError(StoreError, FileNotFoundError):
+    """A read folder (layer) is missing or is not a store: refused, not a silent miss."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .errors import ShareRefusedError
 
-__all__ = ["Change", "resolve_group", "share_with_group"]
+__all__ = ["Change", "resolve_group", "share_with_group", "start_empty_store"]
 
 _FOLDER_BITS = stat.S_ISGID | stat.S_IRWXG
 _FILE_BITS = stat.S_IRGRP
@@ -38,6 +38,17 @@ def resolve_group(group: str) -> int:
         return grp.getgrnam(group).gr_gid
     except KeyError:
         raise KeyError(f"no group named {group!r} on this machine (see getent group)") from None
+
+
+def start_empty_store(folder: str | os.PathLike[str]) -> bool:
+    """Make an existing empty folder a store (its format marker); whether it did."""
+    path = Path(folder).expanduser().absolute()
+    if not path.is_dir() or any(path.iterdir()):
+        return False
+    from .store import Store
+
+    Store(path).prepare_write("create a store")
+    return True
 
 
 def share_with_group(folder: Path, gid: int, *, dry_run: bool = False) -> list[Change]:

@@ -8,7 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from .errors import FormatVersionError, NotAStoreFolderError, ReadOnlyStoreError
+from .errors import (
+    FormatVersionError,
+    NotAStoreFolderError,
+    ReadFolderError,
+    ReadOnlyStoreError,
+)
 from .layout import FORMAT_FILE
 from .objects import ObjectStore, VerifyReads
 from .publish import publish_bytes, translate_write_errors
@@ -43,7 +48,8 @@ class Store:
         open; ``"full"`` re-hashes them. Default from ``EXCA_VERIFY_READS``.
     layers:
         Folders of read-only stores read beneath this one (for example a team cache):
-        hits come from whichever has the key, writes go to ``folder``.
+        hits come from whichever has the key, writes go to ``folder``. Each must be a
+        store (``ReadFolderError`` otherwise: a mistyped path is no silent miss).
     read_folder_pickle:
         ``"refuse"`` serves the pickle-coded entries of ``layers`` as misses (with one
         warning per folder): unpickling a file someone else wrote can run their code.
@@ -80,9 +86,7 @@ class Store:
         self.durable = durable
         self.verify_reads = _verify_reads_setting(verify_reads)
         self.read_folder_pickle = read_folder_pickle_setting(read_folder_pickle)
-        self.layers = tuple(
-            Store(layer, read_only=True, verify_reads=self.verify_reads) for layer in layers
-        )
+        self.layers = tuple(_open_layer(layer, self.verify_reads) for layer in layers)
         self._format_checked = _check_format(self.folder)
         self.objects = ObjectStore(
             self.folder,
@@ -169,6 +173,19 @@ class Store:
             if not (self.folder / FORMAT_FILE).exists():
                 publish_bytes(self.folder / FORMAT_FILE, json.dumps(marker).encode(), durable=False)
         self._format_checked = True
+
+
+def _open_layer(folder: str | os.PathLike[str], verify_reads: VerifyReads) -> Store:
+    layer = Store(folder, read_only=True, verify_reads=verify_reads)
+    if not layer._format_checked:
+        found = "is not an exca store (it has no exca-store.json)"
+        if not layer.folder.exists():
+            found = "does not exist"
+        raise ReadFolderError(
+            f"read folder {layer.folder} {found}: check the path in read_folders (or "
+            "layers), or remove it from there; a read folder is the root folder of a store"
+        )
+    return layer
 
 
 def _verify_reads_setting(value: VerifyReads | None) -> VerifyReads:
