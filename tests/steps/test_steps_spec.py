@@ -54,7 +54,7 @@ def test_lookup_handle_and_step_paths_exist() -> None:
     assert (paths.step_folder, paths.cache_folder) == ("a", "a/cache")
 
 
-SHARED = {"folder": None, "mode": "cached", "keep_in_ram": False}
+SHARED = {"folder": None, "mode": "cached", "keep_in_ram": False, "read_folders": []}
 SUBMITIT = {
     "job_name": None,
     "timeout_min": None,

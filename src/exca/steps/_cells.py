@@ -13,6 +13,7 @@ import logging
 import operator
 import time
 import typing as tp
+import warnings
 from pathlib import Path
 
 from . import cache_types
@@ -228,9 +229,28 @@ class Cell:
         self._maybe_flush()
 
     def delete(self, key: str) -> None:
+        """Delete ``key`` from ``folder``; an entry in a read folder stays there, hidden."""
+        root = self._ns.entry_root(key)
+        if root is not None and root != self.store.folder:
+            warnings.warn(
+                f"the cached result {key!r} is in read folder {root / self.relpath}, which "
+                f"is never written: it stays there, hidden from {self.cache_folder}; the "
+                "next run computes it into that folder",
+                stacklevel=4,
+            )
         self.backend._ram.pop((self.relpath, key), None)
         self.known.discard(key)
         self._ns.delete(key)
+
+    def paths_of(self, key: str) -> StepPaths:
+        """The paths of the folder holding the entry of ``key``: a read folder's when
+        found there, else ``folder``'s."""
+        root = self._ns.entry_root(key)
+        if root is None or root == self.store.folder:
+            return self.paths
+        layers = (layer.folder for layer in self.store.layers)
+        given = dict(zip(layers, self.backend.read_folders, strict=True))
+        return _paths(given.get(root, root), self.relpath)  # as the user gave it, as folder is
 
     # ---- configs (defect 1: a changed class default must not serve old results) --------
 
@@ -250,33 +270,23 @@ class Cell:
         _CONSISTENT[memo] = self._config_recorded
 
     def _check_recorded_defaults(self, current: list[tp.Any], at_default: list[set[str]]) -> None:
-        try:
-            text = self.store.read_text(f"{self.relpath}/{_CONFIG_FILE}")
-            if text is None:
-                return
-            self._config_recorded = True  # kept as found: a damaged record is not rewritten
-            recorded = json.loads(text)["steps"]
-            if not all(isinstance(config, dict) for config in recorded):
-                raise TypeError(f"expected a list of step configs, got {recorded!r:.80}")
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            # an advisory record: its loss costs the check, never a result
-            logger.warning(
-                "ignoring unreadable config record %s/%s: %s",
-                self.paths.step_folder,
-                _CONFIG_FILE,
-                error,
-            )
-            return
-        for old, new, names in zip(recorded, current, at_default, strict=False):
-            for name in sorted(names & set(old) & set(new)):
-                if old[name] != new[name]:
-                    raise DefaultChangedError(
-                        f"the default of {next(iter(new.values()))}.{name} changed from "
-                        f"{old[name]!r} to {new[name]!r} since {self.paths.step_folder} was "
-                        f"written: its results used {name}={old[name]!r}. Pass "
-                        f"{name}={old[name]!r} explicitly to reuse them, or recompute them "
-                        "with infra.mode='force'"
-                    )
+        """Check the config records of ``folder`` and of every read folder (results may
+        come from any of them); ``folder``'s own is written at its first write if absent."""
+        for root, text in self.store.read_texts(f"{self.relpath}/{_CONFIG_FILE}"):
+            step_folder = root / self.relpath
+            if root == self.store.folder:
+                self._config_recorded = True  # kept as found: a damaged record is not rewritten
+            try:
+                recorded = json.loads(text)["steps"]
+                if not all(isinstance(config, dict) for config in recorded):
+                    raise TypeError(f"expected a list of step configs, got {recorded!r:.80}")
+            except (ValueError, KeyError, TypeError) as error:
+                # an advisory record: its loss costs the check, never a result
+                logger.warning(
+                    "ignoring unreadable config record %s/%s: %s", step_folder, _CONFIG_FILE, error
+                )
+                continue
+            _check_same_defaults(recorded, current, at_default, step_folder)
 
     def _record_config(self) -> None:
         if self._config_recorded or self._configs is None:
@@ -286,3 +296,18 @@ class Cell:
         self.store.write_text(f"{self.relpath}/{_CONFIG_FILE}", text + "\n")
         self._config_recorded = True
         _CONSISTENT[(str(self.store.folder), self.relpath, json.dumps(self._configs))] = True
+
+
+def _check_same_defaults(
+    recorded: list[tp.Any], current: list[tp.Any], at_default: list[set[str]], step_folder: Path
+) -> None:
+    for old, new, names in zip(recorded, current, at_default, strict=False):
+        for name in sorted(names & set(old) & set(new)):
+            if old[name] != new[name]:
+                raise DefaultChangedError(
+                    f"the default of {next(iter(new.values()))}.{name} changed from "
+                    f"{old[name]!r} to {new[name]!r} since {step_folder} was "
+                    f"written: its results used {name}={old[name]!r}. Pass "
+                    f"{name}={old[name]!r} explicitly to reuse them, or recompute them "
+                    "with infra.mode='force'"
+                )

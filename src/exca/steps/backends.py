@@ -52,9 +52,14 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
         ``"read-only"`` raises instead of computing a missing result.
     keep_in_ram:
         Keep values read or written in RAM, per backend instance.
+    read_folders:
+        Store folders searched for results after ``folder`` and never written (a
+        team's cache): hits there are served as they are, misses computed into
+        ``folder``. Not part of a result's identity; inherited with ``folder``.
     """
 
     folder: Path | None = None
+    read_folders: list[Path] = []
     mode: ModeType = "cached"
     keep_in_ram: bool = False
     _frozen: bool = pydantic.PrivateAttr(default=False)
@@ -99,7 +104,7 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
         if store is None:
             if self.folder is None:
                 raise RuntimeError(f"{type(self).__name__} has no folder to store results in")
-            store = private["_store"] = _shared_store(self.folder)
+            store = private["_store"] = _shared_store(self.folder, self.read_folders)
         return store
 
     def _execute(self, work: tp.Sequence[Work]) -> None:
@@ -114,21 +119,23 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
 _STORES: dict[tp.Any, tp.Any] = {}  # by absolute path, and by the folder as given
 
 
-def _shared_store(folder: Path) -> tp.Any:
-    """One ``Store`` per folder in a process: opening one checks its format marker."""
+def _shared_store(folder: Path, read_folders: tp.Sequence[Path] = ()) -> tp.Any:
+    """One ``Store`` per folder (and read folders) in a process: opening one checks its
+    format marker, and those of its read folders."""
     # a relative folder is the store under the working directory of the moment
-    name = str(folder)
-    fast_key = name if folder.is_absolute() else (name, os.getcwd())
+    name = (str(folder), *map(str, read_folders))
+    relative = not all(Path(path).is_absolute() for path in name)
+    fast_key = (name, os.getcwd()) if relative else name
     store = _STORES.get(fast_key)
     if store is not None:
         return store
     from exca.store import Store
 
-    absolute = Path(folder).expanduser().absolute()
-    key = str(absolute)
+    absolute = [Path(path).expanduser().absolute() for path in name]
+    key = tuple(map(str, absolute))
     store = _STORES.get(key)
     if store is None:
-        store = _STORES[key] = Store(absolute)
+        store = _STORES[key] = Store(absolute[0], layers=absolute[1:])
     _STORES[fast_key] = store
     return store
 

@@ -174,6 +174,19 @@ class Namespace:
                 return _visible(found)
         return None
 
+    def entry_root(self, key: str) -> Path | None:
+        """The root folder of the store (this one or a layer) whose entry of ``key`` is
+        the one :meth:`entry` returns, or None when there is none."""
+        _check_key(key)
+        if self._buffer and key in self._buffer:
+            return None if _visible(self._buffer[key]) is None else self.store.folder
+        stores = (self.store, *self.store.layers)
+        for table, store in zip((self._table, *self._layers), stores, strict=True):
+            found = table.get(key)
+            if found is not None:
+                return None if _visible(found) is None else store.folder
+        return None
+
     def entries(self, keys: Iterable[str]) -> dict[str, Entry]:
         """Entries of the ``keys`` present; a few file operations whatever their number."""
         return self.find(keys).decoded()

@@ -134,6 +134,17 @@ class Store:
                 continue
         return None
 
+    def read_texts(self, relpath: str | os.PathLike[str]) -> list[tuple[Path, str]]:
+        """``(store root, text)`` of the file at ``relpath`` in this store and each layer
+        holding one, in lookup order (to check every folder a value may come from)."""
+        found = []
+        for store in (self, *self.layers):
+            try:
+                found.append((store.folder, store._inside(relpath).read_text(encoding="utf-8")))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return found
+
     def _inside(self, relpath: str | os.PathLike[str]) -> Path:
         rel = Path(relpath)
         if rel.is_absolute() or ".." in rel.parts or not rel.parts:

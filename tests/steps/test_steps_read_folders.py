@@ -1,0 +1,177 @@
+"""Contract: ``read_folders`` on every backend (issue 9).
+
+Store folders searched for results after ``folder`` and never written: a hit there is
+served as it is (an array memory-mapped from the read folder's file, nothing copied), a
+miss is computed into ``folder``; ``lookup()`` sees every folder and says where an entry
+was found; ``clear_cache()`` clears only ``folder`` and warns naming the read folder;
+``force`` recomputes into ``folder``, which then shadows the read folder; read-only mode
+serves every folder; a changed class default is detected against a read folder's
+config; a read folder that is missing, no store or of a newer format is an error at the
+first run naming it. Not part of identity; inherited with ``folder`` in chains and
+nested steps.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as tp
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exca.steps import Chain, Step, _cells, backends
+from exca.steps.errors import DefaultChangedError
+from exca.store import FormatVersionError, ReadFolderError
+
+CALLS: list[tuple[str, float]] = []
+
+
+class Embed(Step):
+    scale: float = 1.0
+
+    def _run(self, subject: float) -> np.ndarray:
+        CALLS.append(("embed", subject))
+        return np.full(1000, subject * self.scale)
+
+
+class Offset(Step):
+    by: float = 0.5
+
+    def _run(self, value: tp.Any) -> tp.Any:
+        CALLS.append(("offset", float(value[0])))
+        return value + self.by
+
+
+class Holder(Step):
+    inner: Step
+
+    def _run(self, value: float) -> np.ndarray:
+        return self.inner.run(value)
+
+
+@pytest.fixture(autouse=True)
+def _fresh() -> None:
+    CALLS.clear()
+    _cells._CONSISTENT.clear()  # each test plays new processes
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Path:
+    Embed(infra={"backend": "Cached", "folder": tmp_path / "team"}).run_many([1.0, 2.0])
+    CALLS.clear()
+    return tmp_path / "team"
+
+
+def mine(tmp_path: Path, team: Path, **fields: tp.Any) -> dict[str, tp.Any]:
+    return {"backend": "Cached", "folder": tmp_path / "mine", "read_folders": [team], **fields}
+
+
+def _mapped_from(folder: Path) -> bool:
+    """Whether this process has memory-mapped a file of ``folder`` (values alive now)."""
+    import gc
+
+    gc.collect()  # values of earlier lines no longer referenced are unmapped
+    return f" {folder}/objects/" in Path("/proc/self/maps").read_text()
+
+
+def _files(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+def test_hits_are_served_from_the_read_folder_and_misses_computed_into_folder(
+    tmp_path: Path, team: Path
+) -> None:
+    before = _files(team)
+    embed = Embed(infra=mine(tmp_path, team))
+    values = list(embed.run_many([1.0, 2.0, 3.0]))
+    assert [float(v[0]) for v in values] == [1.0, 2.0, 3.0] and CALLS == [("embed", 3.0)]
+    assert isinstance(values[0], np.memmap) and _mapped_from(team)  # zero-copy, from there
+    assert _files(team) == before  # never written
+    assert not list((tmp_path / "mine").rglob("*.npy"))[1:]  # one object: item 3's
+    hit, computed = embed.lookup(1.0), embed.lookup(3.0)
+    assert hit.status == computed.status == "success" and hit.cached()
+    assert hit.paths.cache_folder.is_relative_to(team)
+    assert computed.paths.cache_folder.is_relative_to(tmp_path / "mine")
+    assert float(hit.result()[0]) == 1.0
+    assert embed.lookup(9.0).status is None
+
+
+def test_clear_cache_clears_only_folder_and_warns_naming_the_read_folder(
+    tmp_path: Path, team: Path
+) -> None:
+    before = _files(team)
+    embed = Embed(infra=mine(tmp_path, team))
+    with pytest.warns(UserWarning, match=f"in read folder {team}/.*never written"):
+        embed.lookup(1.0).clear_cache()
+    assert _files(team) == before and not embed.lookup(1.0).cached()
+    assert float(Embed(infra=mine(tmp_path, team)).run(1.0)[0]) == 1.0
+    assert CALLS == [("embed", 1.0)]
+    assert (
+        Embed(infra=mine(tmp_path, team))
+        .lookup(1.0)
+        .paths.cache_folder.is_relative_to(tmp_path / "mine")
+    )
+
+
+def test_force_recomputes_into_folder_which_then_shadows_the_read_folder(
+    tmp_path: Path, team: Path
+) -> None:
+    Embed(infra=mine(tmp_path, team, mode="force")).run(2.0)
+    assert CALLS == [("embed", 2.0)]
+    again = Embed(infra=mine(tmp_path, team))
+    assert again.lookup(2.0).paths.cache_folder.is_relative_to(tmp_path / "mine")
+    value = again.run(2.0)
+    assert float(value[0]) == 2.0 and CALLS == [("embed", 2.0)]
+    assert _mapped_from(tmp_path / "mine") and not _mapped_from(team)
+
+
+def test_read_only_mode_serves_hits_from_every_folder(tmp_path: Path, team: Path) -> None:
+    Embed(infra=mine(tmp_path, team)).run(3.0)
+    reader = Embed(infra=mine(tmp_path, team, mode="read-only"))
+    assert [float(v[0]) for v in reader.run_many([1.0, 3.0])] == [1.0, 3.0]
+    with pytest.raises(RuntimeError, match="no cached result"):
+        list(reader.run_many([4.0]))
+
+
+def test_a_changed_default_is_detected_against_a_read_folders_config(
+    tmp_path: Path, team: Path
+) -> None:
+    (path,) = team.rglob("config.json")
+    record = json.loads(path.read_text())
+    record["steps"][0]["scale"] = 5.0  # as if the team computed with another default
+    path.write_text(json.dumps(record))
+    with pytest.raises(DefaultChangedError, match=f"scale changed from 5.0 to 1.0 since {team}"):
+        Embed(infra=mine(tmp_path, team)).run(1.0)
+
+
+@pytest.mark.parametrize("kind", ["missing", "not a store", "newer format"])
+def test_a_bad_read_folder_is_an_error_at_the_first_run_naming_it(
+    tmp_path: Path, team: Path, kind: str
+) -> None:
+    bad = {"missing": tmp_path / "absent", "not a store": tmp_path, "newer format": team}[kind]
+    if kind == "newer format":
+        (team / "exca-store.json").write_text(json.dumps({"version": "9.0"}))
+    error = FormatVersionError if kind == "newer format" else ReadFolderError
+    embed = Embed(infra=mine(tmp_path, bad))  # configs are only configs
+    with pytest.raises(error, match=str(bad)):
+        embed.run(1.0)
+    assert CALLS == [] and not (tmp_path / "mine").exists()
+
+
+def test_read_folders_are_no_part_of_identity_and_are_inherited_with_folder(
+    tmp_path: Path, team: Path
+) -> None:
+    chain = Chain(steps=[Embed(), Offset()], infra=mine(tmp_path, team))
+    assert chain.steps[0].infra is None  # a step without infra computes inside the chain
+    nested = Holder(inner=Embed(infra={"backend": "Cached"}), infra=mine(tmp_path, team))
+    assert nested.inner.infra.read_folders == [team]  # type: ignore[union-attr]
+    assert float(nested.run(2.0)[0]) == 2.0 and CALLS == []  # Embed(2) from the team
+    own = Holder(inner=Embed(infra={"backend": "Cached", "folder": tmp_path / "x"}),
+                 infra=mine(tmp_path, team))  # fmt: skip
+    assert own.inner.infra.read_folders == []  # type: ignore[union-attr]
+    plain = Embed(infra={"backend": "Cached", "folder": tmp_path / "mine"})
+    with_read = Embed(infra=mine(tmp_path, team))
+    assert plain.lookup(1.0).uid == with_read.lookup(1.0).uid
+    assert backends.Cached(read_folders=[team]).read_folders == [team]
+    assert Embed(infra=mine(tmp_path, team)).model_dump()["infra"]["read_folders"] == [team]
