@@ -27,7 +27,7 @@ from exca.store import FormatVersionError, ReadFolderError
 CALLS: list[tuple[str, float]] = []
 
 
-class Embed(Step):
+class ReadEmbed(Step):
     scale: float = 1.0
 
     def _run(self, subject: float) -> np.ndarray:
@@ -35,7 +35,7 @@ class Embed(Step):
         return np.full(1000, subject * self.scale)
 
 
-class Offset(Step):
+class ReadOffset(Step):
     by: float = 0.5
 
     def _run(self, value: tp.Any) -> tp.Any:
@@ -43,7 +43,7 @@ class Offset(Step):
         return value + self.by
 
 
-class Holder(Step):
+class ReadHolder(Step):
     inner: Step
 
     def _run(self, value: float) -> np.ndarray:
@@ -58,7 +58,7 @@ def _fresh() -> None:
 
 @pytest.fixture
 def team(tmp_path: Path) -> Path:
-    Embed(infra={"backend": "Cached", "folder": tmp_path / "team"}).run_many([1.0, 2.0])
+    ReadEmbed(infra={"backend": "Cached", "folder": tmp_path / "team"}).run_many([1.0, 2.0])
     CALLS.clear()
     return tmp_path / "team"
 
@@ -83,7 +83,7 @@ def test_hits_are_served_from_the_read_folder_and_misses_computed_into_folder(
     tmp_path: Path, team: Path
 ) -> None:
     before = _files(team)
-    embed = Embed(infra=mine(tmp_path, team))
+    embed = ReadEmbed(infra=mine(tmp_path, team))
     values = list(embed.run_many([1.0, 2.0, 3.0]))
     assert [float(v[0]) for v in values] == [1.0, 2.0, 3.0] and CALLS == [("embed", 3.0)]
     assert isinstance(values[0], np.memmap) and _mapped_from(team)  # zero-copy, from there
@@ -101,14 +101,14 @@ def test_clear_cache_clears_only_folder_and_warns_naming_the_read_folder(
     tmp_path: Path, team: Path
 ) -> None:
     before = _files(team)
-    embed = Embed(infra=mine(tmp_path, team))
+    embed = ReadEmbed(infra=mine(tmp_path, team))
     with pytest.warns(UserWarning, match=f"in read folder {team}/.*never written"):
         embed.lookup(1.0).clear_cache()
     assert _files(team) == before and not embed.lookup(1.0).cached()
-    assert float(Embed(infra=mine(tmp_path, team)).run(1.0)[0]) == 1.0
+    assert float(ReadEmbed(infra=mine(tmp_path, team)).run(1.0)[0]) == 1.0
     assert CALLS == [("embed", 1.0)]
     assert (
-        Embed(infra=mine(tmp_path, team))
+        ReadEmbed(infra=mine(tmp_path, team))
         .lookup(1.0)
         .paths.cache_folder.is_relative_to(tmp_path / "mine")
     )
@@ -117,9 +117,9 @@ def test_clear_cache_clears_only_folder_and_warns_naming_the_read_folder(
 def test_force_recomputes_into_folder_which_then_shadows_the_read_folder(
     tmp_path: Path, team: Path
 ) -> None:
-    Embed(infra=mine(tmp_path, team, mode="force")).run(2.0)
+    ReadEmbed(infra=mine(tmp_path, team, mode="force")).run(2.0)
     assert CALLS == [("embed", 2.0)]
-    again = Embed(infra=mine(tmp_path, team))
+    again = ReadEmbed(infra=mine(tmp_path, team))
     assert again.lookup(2.0).paths.cache_folder.is_relative_to(tmp_path / "mine")
     value = again.run(2.0)
     assert float(value[0]) == 2.0 and CALLS == [("embed", 2.0)]
@@ -127,8 +127,8 @@ def test_force_recomputes_into_folder_which_then_shadows_the_read_folder(
 
 
 def test_read_only_mode_serves_hits_from_every_folder(tmp_path: Path, team: Path) -> None:
-    Embed(infra=mine(tmp_path, team)).run(3.0)
-    reader = Embed(infra=mine(tmp_path, team, mode="read-only"))
+    ReadEmbed(infra=mine(tmp_path, team)).run(3.0)
+    reader = ReadEmbed(infra=mine(tmp_path, team, mode="read-only"))
     assert [float(v[0]) for v in reader.run_many([1.0, 3.0])] == [1.0, 3.0]
     with pytest.raises(RuntimeError, match="no cached result"):
         list(reader.run_many([4.0]))
@@ -142,7 +142,7 @@ def test_a_changed_default_is_detected_against_a_read_folders_config(
     record["steps"][0]["scale"] = 5.0  # as if the team computed with another default
     path.write_text(json.dumps(record))
     with pytest.raises(DefaultChangedError, match=f"scale changed from 5.0 to 1.0 since {team}"):
-        Embed(infra=mine(tmp_path, team)).run(1.0)
+        ReadEmbed(infra=mine(tmp_path, team)).run(1.0)
 
 
 @pytest.mark.parametrize("kind", ["missing", "not a store", "newer format"])
@@ -153,7 +153,7 @@ def test_a_bad_read_folder_is_an_error_at_the_first_run_naming_it(
     if kind == "newer format":
         (team / "exca-store.json").write_text(json.dumps({"version": "9.0"}))
     error = FormatVersionError if kind == "newer format" else ReadFolderError
-    embed = Embed(infra=mine(tmp_path, bad))  # configs are only configs
+    embed = ReadEmbed(infra=mine(tmp_path, bad))  # configs are only configs
     with pytest.raises(error, match=str(bad)):
         embed.run(1.0)
     assert CALLS == [] and not (tmp_path / "mine").exists()
@@ -162,16 +162,16 @@ def test_a_bad_read_folder_is_an_error_at_the_first_run_naming_it(
 def test_read_folders_are_no_part_of_identity_and_are_inherited_with_folder(
     tmp_path: Path, team: Path
 ) -> None:
-    chain = Chain(steps=[Embed(), Offset()], infra=mine(tmp_path, team))
+    chain = Chain(steps=[ReadEmbed(), ReadOffset()], infra=mine(tmp_path, team))
     assert chain.steps[0].infra is None  # a step without infra computes inside the chain
-    nested = Holder(inner=Embed(infra={"backend": "Cached"}), infra=mine(tmp_path, team))
+    nested = ReadHolder(inner=ReadEmbed(infra={"backend": "Cached"}), infra=mine(tmp_path, team))
     assert nested.inner.infra.read_folders == [team]  # type: ignore[union-attr]
-    assert float(nested.run(2.0)[0]) == 2.0 and CALLS == []  # Embed(2) from the team
-    own = Holder(inner=Embed(infra={"backend": "Cached", "folder": tmp_path / "x"}),
+    assert float(nested.run(2.0)[0]) == 2.0 and CALLS == []  # ReadEmbed(2) from the team
+    own = ReadHolder(inner=ReadEmbed(infra={"backend": "Cached", "folder": tmp_path / "x"}),
                  infra=mine(tmp_path, team))  # fmt: skip
     assert own.inner.infra.read_folders == []  # type: ignore[union-attr]
-    plain = Embed(infra={"backend": "Cached", "folder": tmp_path / "mine"})
-    with_read = Embed(infra=mine(tmp_path, team))
+    plain = ReadEmbed(infra={"backend": "Cached", "folder": tmp_path / "mine"})
+    with_read = ReadEmbed(infra=mine(tmp_path, team))
     assert plain.lookup(1.0).uid == with_read.lookup(1.0).uid
     assert backends.Cached(read_folders=[team]).read_folders == [team]
-    assert Embed(infra=mine(tmp_path, team)).model_dump()["infra"]["read_folders"] == [team]
+    assert ReadEmbed(infra=mine(tmp_path, team)).model_dump()["infra"]["read_folders"] == [team]
