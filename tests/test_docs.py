@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,11 @@ def test_every_example_of_the_page_runs(
     page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    # the page runs as a module of its own, as a user's script would (pool workers find
+    # its step classes by name)
+    module = types.ModuleType(f"docs_{page.stem.replace('-', '_').replace('.', '_')}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace = module.__dict__
     for number, match in enumerate(_BLOCK.finditer(page.read_text()), start=1):
         code = compile(match.group(1), f"{page.name} block {number}", "exec")
         exec(code, namespace)  # noqa: S102 - the docs are ours, executing them is the test

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from exca.steps import Chain, Step, identity
+from exca.store import step_folders
 
 
 class IdMult(Step):
@@ -120,7 +121,7 @@ def test_long_custom_uids_are_shortened_without_collisions() -> None:
 def test_very_long_pipelines_get_a_shortened_cell_path(tmp_path: Path) -> None:
     chain = Chain(steps=[IdMult(coeff=float(i)) for i in range(60)])
     folder = _folder(chain, tmp_path)
-    assert len(folder) <= identity.MAX_CELL_PATH_LENGTH
+    assert len(folder) <= step_folders.MAX_CELL_PATH_LENGTH
     other = _folder(Chain(steps=[IdMult(coeff=float(i)) for i in range(61)]), tmp_path)
     assert other != folder
 

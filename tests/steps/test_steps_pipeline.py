@@ -119,11 +119,9 @@ def test_results_of_an_uncached_tail_are_computed_as_they_are_read(tmp_path: Pat
     assert list(items) == [3, 4] and CALLS[2:] == [(2, 1), (2, 2)]
 
 
-def test_pool_and_submitit_backends_validate_but_say_when_they_will_execute(
-    tmp_path: Path,
-) -> None:
-    step = PipeAdd(infra={"backend": "ThreadPool", "folder": tmp_path})  # type: ignore[arg-type]
-    with pytest.raises(NotImplementedError, match="ThreadPool"):
-        step.run(1)
+def test_a_result_cached_by_one_backend_is_read_through_any_other(tmp_path: Path) -> None:
     PipeAdd(infra=cached(tmp_path)).run(1)  # type: ignore[arg-type]
-    assert PipeAdd(infra={"backend": "Slurm", "folder": tmp_path}).run(1) == 2  # type: ignore[arg-type]
+    CALLS.clear()
+    for name in ("ThreadPool", "ProcessPool", "Slurm", "SubmititDebug"):  # even with no Slurm
+        assert PipeAdd(infra={"backend": name, "folder": tmp_path}).run(1) == 2  # type: ignore[arg-type]
+    assert CALLS == []

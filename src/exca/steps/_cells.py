@@ -1,8 +1,8 @@
 """``Cell``: the cached results of one step at one pipeline position, through the store.
 
-The only module of ``exca.steps`` that talks to ``exca.store``; it knows keys, values
-and statuses, and two names inside a step folder: ``cache``, the namespace of its
-entries, and ``config.json``, the readable record of the configs that computed them.
+The module of ``exca.steps`` that talks to ``exca.store``; it knows keys, values and
+statuses, and leaves the names inside a step folder to :mod:`exca.store.step_folders`
+(its entries, and the readable record of the configs that computed them).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import operator
+import os
 import time
 import typing as tp
 import warnings
@@ -29,28 +30,12 @@ if tp.TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_CACHE_NAMESPACE = "cache"
-_CONFIG_FILE = "config.json"  # full configs, defaults included: for humans and defect 1
 # (store, cell, configs) -> whether the config file exists, for configs this process found
 # consistent with the file (or wrote): later instances of the same step skip reading it
 _CONSISTENT: dict[tuple[str, str, str], bool] = {}
 _FLUSH_SECONDS = 1.0
 _status = operator.attrgetter("status")
 _FEW_KEYS = 8
-
-
-_NAMESPACES: dict[tuple[int, str], tuple[Store, tp.Any]] = {}
-
-
-def _namespace(store: Store, relpath: str) -> tp.Any:
-    """One namespace object per store and folder in a process (opening one costs)."""
-    key = (id(store), relpath)
-    known = _NAMESPACES.get(key)
-    if known is None:  # the entry keeps the store alive, so its id is never reused
-        known = _NAMESPACES[key] = (store, store.namespace(relpath))
-    return known[1]
-
-
 _PATHS: dict[tuple[str, str], StepPaths] = {}
 
 
@@ -59,8 +44,10 @@ def _paths(folder: Path, relpath: str) -> StepPaths:
     key = (str(folder), relpath)
     paths = _PATHS.get(key)
     if paths is None:
+        from exca.store.step_folders import CACHE_NAMESPACE
+
         step_folder = folder / relpath
-        paths = _PATHS[key] = StepPaths(step_folder, step_folder / _CACHE_NAMESPACE)
+        paths = _PATHS[key] = StepPaths(step_folder, step_folder / CACHE_NAMESPACE)
     return paths
 
 
@@ -93,8 +80,11 @@ class Cell:
         self.cache_type = cache_type or cache_types.resolve(None)
         self.paths = _paths(backend.folder, relpath)
         self.cache_folder = self.paths.cache_folder
-        store = backend._open_store()
-        self._ns = _namespace(store, f"{relpath}/{_CACHE_NAMESPACE}")
+        from exca.store import step_folders
+
+        self._ns = step_folders.shared_namespace(
+            backend._open_store(), step_folders.cache_relpath(relpath)
+        )
         self._configs = configs  # full configs (defaults included) of the cell's steps
         self._config_recorded = False
         self.attempted: set[str] = set()  # keys recomputed by force/retry: once per instance
@@ -161,6 +151,11 @@ class Cell:
                 f"reraised from cache {self.cache_folder}[{entry.key!r}]; "
                 "use infra.mode='retry' to recompute"
             )
+            if entry.error_text and entry.pid != os.getpid():  # raised in another process
+                error.add_note(
+                    f"traceback where it was raised (pid {entry.pid}):\n"
+                    + entry.error_text.rstrip()
+                )
             return Failure(error, origin=self.relpath)
         ram = self.backend._ram if self.backend.keep_in_ram else None
         if ram is not None and (self.relpath, entry.key) in ram:
@@ -272,7 +267,7 @@ class Cell:
     def _check_recorded_defaults(self, current: list[tp.Any], at_default: list[set[str]]) -> None:
         """Check the config records of ``folder`` and of every read folder (results may
         come from any of them); ``folder``'s own is written at its first write if absent."""
-        for root, text in self.store.read_texts(f"{self.relpath}/{_CONFIG_FILE}"):
+        for root, text in self.store.read_texts(_config_relpath(self.relpath)):
             step_folder = root / self.relpath
             if root == self.store.folder:
                 self._config_recorded = True  # kept as found: a damaged record is not rewritten
@@ -283,7 +278,10 @@ class Cell:
             except (ValueError, KeyError, TypeError) as error:
                 # an advisory record: its loss costs the check, never a result
                 logger.warning(
-                    "ignoring unreadable config record %s/%s: %s", step_folder, _CONFIG_FILE, error
+                    "ignoring unreadable config record %s/%s: %s",
+                    root,
+                    _config_relpath(self.relpath),
+                    error,
                 )
                 continue
             _check_same_defaults(recorded, current, at_default, step_folder)
@@ -293,7 +291,7 @@ class Cell:
             return
         # one step config per step of the cell (upstream first), each with its type first
         text = json.dumps({"steps": self._configs}, indent=2, ensure_ascii=False)
-        self.store.write_text(f"{self.relpath}/{_CONFIG_FILE}", text + "\n")
+        self.store.write_text(_config_relpath(self.relpath), text + "\n")
         self._config_recorded = True
         _CONSISTENT[(str(self.store.folder), self.relpath, json.dumps(self._configs))] = True
 
@@ -311,3 +309,9 @@ def _check_same_defaults(
                     f"{name}={old[name]!r} explicitly to reuse them, or recompute them "
                     "with infra.mode='force'"
                 )
+
+
+def _config_relpath(cell: str) -> str:
+    from exca.store.step_folders import config_relpath
+
+    return config_relpath(cell)

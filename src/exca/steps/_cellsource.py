@@ -1,16 +1,22 @@
-"""The items of a cached boundary: read from its cell, the missing ones computed as work."""
+"""The items of a cached boundary: read from its cell, the missing ones computed as work.
+
+Computing goes through :mod:`._dispatch` (units of work sent to the step's backend);
+reading an item first settles the unit computing it, so results are yielded in input
+order as they are stored.
+"""
 
 from __future__ import annotations
 
 import operator
-import time
 import typing as tp
 
 from ._batch import Failure
 from ._cells import new_entry_map
+from .backends.base import Done
 
 _BLOCK = 256  # values read together; inline payloads are small (at most 64 KiB each)
 _FEW_KEYS = 4  # values read one by one
+_RESUME = 1024  # items left by a fresh failure computed together when the first is read
 _objects = operator.attrgetter("objects")
 
 if tp.TYPE_CHECKING:
@@ -18,6 +24,7 @@ if tp.TYPE_CHECKING:
     from exca.store.entry_map import EntryMap
 
     from ._cells import Cell
+    from ._dispatch import Dispatch
     from ._engine import Context
     from .base import Step
     from .items import StepItems
@@ -33,6 +40,8 @@ class CellSource:
         self.inputs = inputs
         self._entries = new_entry_map()
         self._fresh: dict[str, Failure] = {}  # errors computed in this process: raised as is
+        self._waiting: dict[str, Dispatch] = {}  # key -> the dispatch computing it
+        self._deferred: dict[str, None] = {}  # left uncomputed by fail fast, computed on read
 
     def prepare(self, keys: tp.Sequence[str]) -> None:
         """Compute what ``keys`` miss in the cell (for the mode), then note their entries."""
@@ -70,21 +79,78 @@ class CellSource:
         ]
 
     def _compute(self, keys: list[str]) -> None:
+        from ._dispatch import describe_inputs, start
+
         inputs = self.inputs.select(keys)
         inputs.prepare()  # upstream cached boundaries compute here, before the work ships
-        work = CellWork(self.cell, self.step, self.ctx, inputs)
-        before = {key: self.cell.known.get(key) for key in keys}
-        try:
-            assert self.step.infra is not None
-            self.step.infra._execute([work])
-        finally:
-            self._fresh.update(work.failures)
-            if self.ctx.mode in ("force", "retry"):
-                self.cell.attempted.update(keys)
-            for key, entry in before.items():  # not rewritten here: maybe by another process
-                if self.cell.known.get(key) is entry:
-                    self.cell.known.discard(key)
-            self._entries.update(self.cell.entries(keys))
+        blocked = _uncomputed_upstream(inputs, keys)
+        if blocked:  # nothing cached upstream to compute from: these fail as upstream did
+            self._fresh.update(blocked)
+            keys = [key for key in keys if key not in blocked]
+            if not keys:
+                return
+            inputs = inputs.select(keys)
+        for key in keys:
+            self._deferred.pop(key, None)
+        dispatch = start(self, keys, describe_inputs(inputs, keys))
+        if self.ctx.mode in ("force", "retry"):
+            self.cell.attempted.update(keys)
+        for key in dispatch.keys:
+            self._waiting[key] = dispatch
+        if all(type(outcome) is Done or outcome is None for outcome in dispatch.outcomes()):
+            self.settle(keys)  # ran inline already: read back now, as a cached boundary does
+
+    def settle(self, keys: tp.Iterable[str]) -> None:
+        """Wait for the work computing ``keys`` (if any is in flight) and read them back."""
+        waiting = self._waiting
+        if not waiting:
+            return
+        for dispatch in {id(d): d for key in keys if (d := waiting.get(key))}.values():
+            dispatch.settle(keys)
+            for key in dispatch.keys:
+                if dispatch.settled(key):
+                    waiting.pop(key, None)
+
+    def complete(self, keys: tp.Sequence[str]) -> None:
+        """Settle ``keys`` and compute those fail fast left: every one of them is then
+        stored, or failed (before its results are sent to a worker downstream)."""
+        self.settle(keys)
+        while self._deferred and not self._deferred.keys().isdisjoint(keys):
+            left = [key for key in keys if key in self._deferred]
+            self._compute(left)
+            self.settle(left)
+
+    def reread(self, keys: list[str], fresh: dict[str, Failure]) -> list[str]:
+        """Forget what this process remembered of ``keys`` (a worker rewrote them), note
+        their entries as stored now and ``fresh`` errors; return the keys missing."""
+        cell = self.cell
+        ram = cell.backend._ram
+        for key in keys:
+            cell.known.discard(key)
+            if ram:
+                ram.pop((cell.relpath, key), None)
+        found = cell.entries(keys)
+        self._entries.update(found)
+        self._fresh.update(fresh)
+        return [key for key in keys if key not in found]
+
+    def defer(self, keys: list[str]) -> None:
+        """Fail fast left ``keys`` uncomputed: they are computed when read (in order)."""
+        for key in keys:
+            self._entries.discard(key)  # (under force, an old entry must not be served)
+            self.cell.attempted.discard(key)
+            self._deferred[key] = None
+
+    def _resume(self, key: str) -> None:
+        """Compute the items fail fast left, from ``key`` on (a batch of them)."""
+        order = list(self._deferred)
+        start = order.index(key)
+        self._compute(order[start : start + _RESUME])
+        self.settle((key,))
+
+    def mark_uncomputed(self, key: str, failure: Failure) -> None:
+        """``key`` has no stored result: reading it raises ``failure`` (not cached)."""
+        self._fresh[key] = failure
 
     def blocks(self, keys: tp.Sequence[str]) -> tp.Iterator[tp.Iterable[tp.Any]]:
         """``self[key]`` for each key, in order, block after block; the small cached values
@@ -99,8 +165,9 @@ class CellSource:
     def _block(self, keys: tp.Sequence[str]) -> tp.Iterable[tp.Any]:
         from exca.store import CorruptArtifactError
 
+        self.settle(keys)
         one_by_one = (self[key] for key in keys)
-        if not self._fresh.keys().isdisjoint(keys):
+        if not (self._fresh.keys().isdisjoint(keys) and self._deferred.keys().isdisjoint(keys)):
             return one_by_one
         try:
             values = self.cell.read_inline(self._entries, keys)  # small values: fastest
@@ -116,6 +183,10 @@ class CellSource:
             return one_by_one
 
     def __getitem__(self, key: str) -> tp.Any:
+        if self._waiting:
+            self.settle((key,))
+        if key in self._deferred:
+            self._resume(key)
         if key in self._fresh:
             return self._fresh[key]
         try:
@@ -128,6 +199,9 @@ class CellSource:
             self.cell.warn_corrupt(key, error)
             self._entries.discard(key)
             self._compute([key])
+            self.settle((key,))
+            if key in self._fresh:
+                return self._fresh[key]
             return self.cell.read(self._entries[key])
 
     def _entry(self, key: str) -> Entry:
@@ -140,38 +214,14 @@ class CellSource:
         return entry
 
 
-class CellWork:
-    """Compute some items of one cell and store them (results are read back from the cell)."""
-
-    def __init__(self, cell: Cell, step: Step, ctx: Context, inputs: StepItems) -> None:
-        self.cell = cell
-        self.step = step
-        self.ctx = ctx
-        self.inputs = inputs
-        self.failures: dict[str, Failure] = {}  # seen by the driver only when run inline
-
-    def __call__(self) -> None:
-        from ._engine import expand
-
-        results = expand(self.step, self.ctx, self.inputs)
-        inner = results._source
-        if isinstance(inner, CellSource) and inner.cell.relpath == self.cell.relpath:
-            if not results.pending:  # a chain's last step cached its (shared) cell already
-                results.prepare()
-                return
-        keys = list(dict.fromkeys(self.inputs.uids))
-        start = time.perf_counter()
-        with self.cell.batch():
-            self._store(keys, results.outcomes(), start)
-
-    def _store(self, keys: list[str], outcomes: tp.Iterator[tp.Any], start: float) -> None:
-        for key, outcome in zip(keys, outcomes, strict=True):
-            duration = time.perf_counter() - start
-            if not isinstance(outcome, Failure):
-                self.cell.put(key, outcome, duration=duration)
-            else:
-                if outcome.origin != self.cell.relpath:
-                    self.cell.put_error(key, outcome.error, duration=duration)
-                    outcome.origin = self.cell.relpath
-                self.failures[key] = outcome
-            start = time.perf_counter()
+def _uncomputed_upstream(inputs: StepItems, keys: list[str]) -> dict[str, Failure]:
+    """Failures upstream that nothing cached (an item whose work stopped or died): there is
+    no stored input to compute these keys from."""
+    source = inputs._source
+    if not isinstance(source, CellSource):
+        return {}
+    source.complete(keys)
+    fresh = source._fresh
+    if not fresh:
+        return {}
+    return {key: f for key in keys if (f := fresh.get(key)) is not None and f.origin is None}

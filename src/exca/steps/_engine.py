@@ -25,16 +25,22 @@ if tp.TYPE_CHECKING:
 
 @dataclasses.dataclass(frozen=True)
 class Context:
-    """Position of a step in a pipeline: the steps before it and the mode folded so far."""
+    """Position of a step in a pipeline: the steps before it and the mode folded so far.
+
+    ``cells`` is set inside a worker: the cells it opens (its own, never the driver's
+    memos), and nested infra there runs inline.
+    """
 
     upstream: tuple[Step, ...] = ()
     mode: ModeType = "cached"
+    cells: dict[tuple[int, ...], Cell] | None = dataclasses.field(default=None, compare=False)
 
     def after(self, step: Step) -> Context:
         """The context of the step that follows ``step``."""
         return Context(
             upstream=self.upstream + tuple(_uid.uid_steps(step)),
             mode=_graph.fold_modes(self.mode, _graph.own_mode(step)),
+            cells=self.cells,
         )
 
 
@@ -123,7 +129,7 @@ def dispatch(step: Step, ctx: Context, items: StepItems) -> StepItems:
 
     mode = _graph.fold_modes(ctx.mode, _graph.own_mode(step))
     cell = cell_of(step, ctx, mode)
-    source = CellSource(cell, step, Context(ctx.upstream, mode), items)
+    source = CellSource(cell, step, Context(ctx.upstream, mode, ctx.cells), items)
     return StepItems(source=source, uids=items.uids, upstream=ctx.upstream, mode=mode)
 
 
@@ -144,6 +150,8 @@ def cell_of(step: Step, ctx: Context, mode: ModeType = "cached") -> Cell:
     assert step.infra is not None and step.infra.folder is not None
     _graph.freeze(step)
     position = tuple(id(s) for s in ctx.upstream)  # upstream steps are frozen: ids are stable
+    if ctx.cells is not None:  # in a worker: cells of its own, the step's memo untouched
+        return _worker_cell(step, ctx.upstream, ctx.cells, mode)
     known = state_of(step).cells.get(position)
     if known is not None:
         return known[1]
@@ -152,11 +160,29 @@ def cell_of(step: Step, ctx: Context, mode: ModeType = "cached") -> Cell:
     cells = state_of(step).cells
     cell = next((c for _, c in cells.values() if c.relpath == relpath), None)
     if cell is None:
-        configs = [_uid.full_config(s) for s in steps]
-        cell = Cell(step.infra, relpath, cache_types.for_step(step), configs)
-        at_default = [_fields_at_default(s) for s in steps]
-        cell.check_defaults(at_default, force=mode == "force")
+        cell = _new_cell(step, step.infra, steps, relpath, mode)
     cells[position] = (ctx.upstream, cell)  # the upstream tuple keeps the ids alive
+    return cell
+
+
+def _new_cell(step: Step, backend: tp.Any, steps: list[Step], relpath: str, mode: ModeType) -> Cell:
+    configs = [_uid.full_config(s) for s in steps]
+    cell = Cell(backend, relpath, cache_types.for_step(step), configs)
+    at_default = [_fields_at_default(s) for s in steps]
+    cell.check_defaults(at_default, force=mode == "force")
+    return cell
+
+
+def _worker_cell(
+    step: Step, upstream: tuple[Step, ...], cells: dict[tuple[int, ...], Cell], mode: ModeType
+) -> Cell:
+    assert step.infra is not None
+    key = (id(step), *(id(s) for s in upstream))  # the unit holds its steps: ids are stable
+    cell = cells.get(key)
+    if cell is None:
+        steps = [*upstream, *_uid.uid_steps(step)]
+        relpath = identity.cell_path([_uid.uid_config(s) for s in steps])
+        cell = cells[key] = _new_cell(step, step.infra.model_copy(), steps, relpath, mode)
     return cell
 
 

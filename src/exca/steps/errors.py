@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["BatchProtocolError", "DefaultChangedError", "ItemUidCollisionError"]
+__all__ = [
+    "BatchProtocolError",
+    "DefaultChangedError",
+    "ItemUidCollisionError",
+    "ItemNotComputedError",
+    "UnpicklableWorkError",
+    "SlurmUnavailableError",
+    "WorkerDiedError",
+]
 
 
 class BatchProtocolError(RuntimeError):
@@ -15,3 +23,20 @@ class DefaultChangedError(RuntimeError):
 
 class ItemUidCollisionError(ValueError):
     """A custom ``item_uid`` gave one uid to different inputs of one call."""
+
+
+class ItemNotComputedError(RuntimeError):
+    """An item's unit of work ended without storing it (stopped at an earlier error, or
+    its worker or job died): nothing is cached for it, a next run computes it."""
+
+
+class UnpicklableWorkError(TypeError):
+    """A step (or an input) cannot be pickled, so it cannot be sent to another process."""
+
+
+class SlurmUnavailableError(RuntimeError):
+    """The ``Slurm`` backend was asked to submit where no Slurm cluster answers."""
+
+
+class WorkerDiedError(RuntimeError):
+    """A worker process or job ended without reporting: its items not stored are not cached."""

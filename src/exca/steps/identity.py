@@ -3,13 +3,12 @@
 A *cell* holds the results of one computation: the uid configs of every step up to and
 including the one that caches, so the same step after different upstream steps caches
 elsewhere. Its path is human-readable (``type=Mult,coeff=3-<hash>`` per step, nested
-per prefix step). An *item key* names one input inside a cell; it is computed once, at
+per prefix step: built by :mod:`exca.store.step_folders`). An *item key* names one input inside a cell; it is computed once, at
 pipeline entry, from the caller's value.
 """
 
 from __future__ import annotations
 
-import re
 import typing as tp
 
 if tp.TYPE_CHECKING:
@@ -27,10 +26,6 @@ __all__ = [
 
 ModeType = tp.Literal["cached", "force", "read-only", "retry"]
 NO_INPUT_KEY = "__exca_no_input__"  # item key of a generator run without input
-MAX_LABEL_LENGTH = 96  # characters of one readable segment, before its hash
-MAX_CELL_PATH_LENGTH = 350  # whole relative path of a cell, under PATH_MAX of every OS
-_HASH_LENGTH = 8
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.+=,{}()@%~\-]")
 
 
 class NoValue:
@@ -102,15 +97,6 @@ def item_keys(step: Step, values: tp.Iterable[object]) -> list[str]:
     return list(map(store_key_of, values))  # (no Python-level loop)
 
 
-def segment(config: dict[str, tp.Any]) -> str:
-    """Folder name of one step's uid config: readable label, then a hash of the config."""
-    label = ",".join(f"{name}={_render(value)}" for name, value in config.items())
-    label = _UNSAFE.sub("-", label)
-    if len(label) > MAX_LABEL_LENGTH:
-        label = label[: MAX_LABEL_LENGTH - 3] + "..."
-    return f"{label}-{key_of(config)[:_HASH_LENGTH]}"
-
-
 _CELL_PATHS: dict[str, str] = {}  # repr of JSON-like configs -> their cell path
 _MAX_MEMO = 4096
 
@@ -121,36 +107,10 @@ def cell_path(configs: tp.Sequence[dict[str, tp.Any]]) -> str:
     memo = repr(configs)
     path = _CELL_PATHS.get(memo)
     if path is None:
-        path = _cell_path(configs)
+        from exca.store.step_folders import cell_path as store_cell_path
+
+        path = store_cell_path(configs)
         if len(_CELL_PATHS) >= _MAX_MEMO:
             _CELL_PATHS.clear()
         _CELL_PATHS[memo] = path
     return path
-
-
-def _cell_path(configs: tp.Sequence[dict[str, tp.Any]]) -> str:
-    if not configs:
-        raise ValueError("a cell needs at least one step")
-    segments = [segment(config) for config in configs]
-    path = "/".join(segments)
-    if len(path) <= MAX_CELL_PATH_LENGTH:
-        return path
-    # keep the leading steps readable, fold the rest into one hashed segment
-    budget = MAX_CELL_PATH_LENGTH - MAX_LABEL_LENGTH - _HASH_LENGTH - 8
-    head: list[str] = []
-    while len("/".join(head + segments[len(head) : len(head) + 1])) <= budget:
-        head.append(segments[len(head)])
-    tail = segments[len(head) :]
-    names = "+".join(str(next(iter(c.values()))) for c in configs[len(head) :])
-    label = _UNSAFE.sub("-", f"{names}-{len(tail)}")[:MAX_LABEL_LENGTH]
-    return "/".join(head + [f"{label}-{key_of(tail)[:_HASH_LENGTH]}"])
-
-
-def _render(value: object) -> str:
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k}={_render(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "(" + ",".join(_render(v) for v in value) + ")"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)

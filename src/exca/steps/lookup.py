@@ -132,6 +132,16 @@ class LookupHandle:
     def job(self) -> tp.Any:
         """Return the live inflight job, or latest submitit job recorded for logs.
 
-        Always None for inline backends.
+        Always None for inline and pool backends (and for ``SubmititDebug``, whose jobs
+        cannot be found again once their driver is gone). Works from any process: which
+        job computed which item is recorded in the step folder.
         """
-        return None
+        cell = self._find_cell()
+        if cell is None:
+            return None
+        from .backends.submitit import _SubmititBackend, job_of
+
+        backend = cell.backend
+        if not isinstance(backend, _SubmititBackend):
+            return None
+        return job_of(backend, cell.relpath, self.uid)

@@ -1,0 +1,170 @@
+"""The driver side of computing a cell's misses: plan units, coordinate, execute, settle.
+
+``start`` turns keys into units of work (split as the backend asks), claims them through
+the coordinator and hands them to the backend's ``_execute``; the returned
+:class:`Dispatch` is settled unit by unit when the items are read: it waits for the
+unit's outcome, then re-reads its keys from the store. A key still missing then becomes
+a failure carrying the reason (never a cached success).
+"""
+
+from __future__ import annotations
+
+import typing as tp
+
+from . import _coordinate, _plan
+from ._batch import Failure
+from ._work import CellAddress, FromCell, UnitResult, Values, WorkUnit
+from .backends.base import Done
+from .errors import ItemNotComputedError
+
+if tp.TYPE_CHECKING:
+    from ._cells import Cell
+    from ._cellsource import CellSource
+    from .backends.base import Backend, Outcome
+    from .items import StepItems
+
+__all__ = ["Dispatch", "start", "address_of"]
+
+
+def address_of(cell: Cell, with_configs: bool = False) -> CellAddress:
+    """The picklable address of a cell (with its configs when a worker must record them)."""
+    configs = cell._configs if with_configs and not cell._config_recorded else None
+    return CellAddress(cell.backend, cell.relpath, cell.cache_type, configs)
+
+
+def start(source: CellSource, keys: list[str], inputs: Values | FromCell) -> Dispatch:
+    """Send the units computing ``keys`` of ``source``'s cell, returning once submitted."""
+    cell, backend = source.cell, source.step.infra
+    assert backend is not None
+    coordinator = _coordinate.coordinator_for(cell)
+    claim = coordinator.claim(cell, keys)
+    most, least = backend._unit_limits(len(claim.mine))
+    address = address_of(cell, with_configs=True)
+    units = [
+        WorkUnit(
+            cell=address,
+            step=source.step,
+            upstream=source.ctx.upstream,
+            mode=source.ctx.mode,
+            keys=tuple(part),
+            inputs=_inputs_of(inputs, part),
+            claim=claim.token,
+        )
+        for part in _plan.split(claim.mine, most, least)
+    ]
+    if source.ctx.cells is not None:  # inside a worker: nested infra runs inline, here
+        outcomes: tp.Sequence[Outcome | None] = [Done(unit()) for unit in units]
+    else:
+        outcomes = _execute(backend, units)
+    return Dispatch(source, coordinator, claim, units, outcomes)
+
+
+def _execute(backend: Backend, units: list[WorkUnit]) -> list[Outcome | None]:
+    outcomes = backend._execute(units)
+    if outcomes is None:  # an override written for the old hook, that runs its work
+        return [None] * len(units)
+    outcomes = list(outcomes)
+    if len(outcomes) != len(units):
+        raise RuntimeError(
+            f"{type(backend).__name__}._execute returned {len(outcomes)} outcome(s) for "
+            f"{len(units)} unit(s) of work; return one outcome per unit, in order"
+        )
+    return outcomes
+
+
+def _inputs_of(inputs: Values | FromCell, keys: list[str]) -> Values | FromCell:
+    if isinstance(inputs, FromCell):
+        return inputs
+    values = inputs.values
+    return Values({key: values[key] for key in keys}, inputs.pending)
+
+
+def describe_inputs(items: StepItems, keys: list[str]) -> Values | FromCell:
+    """What a worker needs to rebuild ``items`` for ``keys``: the upstream cell they are
+    read from (settled first), or their values."""
+    from ._cellsource import CellSource
+
+    source = items._source
+    if isinstance(source, CellSource):
+        source.complete(keys)
+        return FromCell(address_of(source.cell), tuple(items.pending))
+    return Values({key: source[key] for key in keys}, tuple(items.pending))
+
+
+class Dispatch:
+    """Units in flight for one cell; each is settled (waited for, read back) once."""
+
+    def __init__(
+        self,
+        source: CellSource,
+        coordinator: _coordinate.Coordinator,
+        claim: _coordinate.Claim,
+        units: list[WorkUnit],
+        outcomes: tp.Sequence[Outcome | None],
+    ) -> None:
+        self._source = source
+        self._coordinator = coordinator
+        self._claim = claim
+        self._open: dict[int, tuple[WorkUnit, Outcome | None]] = dict(
+            enumerate(zip(units, outcomes, strict=True))
+        )
+        self._unit_of = {key: index for index, unit in enumerate(units) for key in unit.keys}
+        self.keys = [*self._unit_of, *claim.others]
+
+    def settle(self, keys: tp.Iterable[str] | None = None) -> None:
+        """Wait for the units computing ``keys`` (all by default) and read them back."""
+        indexes = (
+            set(self._open)
+            if keys is None
+            else {self._unit_of[key] for key in keys if key in self._unit_of}
+        )
+        for index in sorted(indexes & set(self._open)):
+            unit, outcome = self._open.pop(index)
+            self._settle_unit(unit, outcome)
+        others = self._claim.others
+        if others and (keys is None or not set(others).isdisjoint(keys) or not self._open):
+            self._coordinator.wait(self._source.cell, self._claim)
+            self._source.reread(others, {})
+            self._claim = _coordinate.Claim(mine=self._claim.mine, token=self._claim.token)
+        if not self._open:
+            self._coordinator.release(self._source.cell, self._claim)
+
+    def settled(self, key: str) -> bool:
+        """Whether ``key`` was read back (its unit, or the wait for other owners, ended)."""
+        index = self._unit_of.get(key)
+        if index is None:
+            return key not in self._claim.others
+        return index not in self._open
+
+    def outcomes(self) -> list[Outcome | None]:
+        """The outcomes of the units not settled yet."""
+        return [outcome for _, outcome in self._open.values()]
+
+    def _settle_unit(self, unit: WorkUnit, outcome: Outcome | None) -> None:
+        error: BaseException | None = None
+        result: UnitResult | None = None
+        try:
+            result = outcome.result() if outcome is not None else None
+        except Exception as failure:  # noqa: BLE001 - its items fail, the other units go on
+            error = failure
+            error.add_note(f"while computing {unit.label()}")
+        fresh = dict(result.failures) if result is not None else {}
+        keys = list(unit.keys)
+        if result is not None and result.stopped_at is not None:  # fail fast: the rest waits
+            after = keys.index(result.stopped_at) + 1
+            keys, left = keys[:after], keys[after:]
+            self._source.defer(left)
+        missing = self._source.reread(keys, fresh)
+        for key in missing:
+            self._source.mark_uncomputed(key, _not_computed(key, unit, error))
+
+
+def _not_computed(key: str, unit: WorkUnit, error: BaseException | None) -> Failure:
+    if error is not None:
+        return Failure(error)
+    return Failure(
+        ItemNotComputedError(
+            f"the work for {unit.label()} completed without storing item {key!r}; is "
+            "another process clearing this cache?"
+        )
+    )

@@ -1,0 +1,167 @@
+"""Units of work: picklable values that compute some items of one cell into the store.
+
+A unit names the store and cell it writes (a backend config and a relative path), the
+step and its upstream steps, the mode, the item keys, and its inputs: the caller's values,
+or the upstream cell they are read from (with the uncached steps between). It holds no
+open file, memory map or driver-side memo, so it runs in a thread, a pool process or a
+Slurm job alike: the worker opens the store from it and writes through it, and the driver
+reads the results back from the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import typing as tp
+
+from ._batch import Failure
+from .identity import ModeType
+
+if tp.TYPE_CHECKING:
+    from ._cells import Cell
+    from .backends.base import Backend
+    from .base import Step
+    from .cache_types import CacheType
+    from .items import StepItems
+
+__all__ = ["CellAddress", "Values", "FromCell", "WorkUnit", "UnitResult", "run_unit"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CellAddress:
+    """Where a cell lives: the store of ``backend.folder`` and ``relpath`` inside it."""
+
+    backend: Backend
+    relpath: str
+    cache_type: CacheType
+    configs: list[dict[str, tp.Any]] | None = None  # for the config record, if written here
+
+    def open(self) -> Cell:
+        """A cell of its own (own memo, own RAM cache) over the same store entries."""
+        from ._cells import Cell
+
+        return Cell(self.backend.model_copy(), self.relpath, self.cache_type, self.configs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Values:
+    """Inputs given as values, by item key, then ``pending`` uncached steps."""
+
+    values: dict[str, tp.Any]
+    pending: tuple[Step, ...] = ()
+
+    def source(self) -> tp.Mapping[str, tp.Any]:
+        return self.values
+
+
+@dataclasses.dataclass(frozen=True)
+class FromCell:
+    """Inputs read from an upstream cell (computed already), then ``pending`` steps."""
+
+    cell: CellAddress
+    pending: tuple[Step, ...] = ()
+
+    def source(self) -> _CellReader:
+        return _CellReader(self.cell.open())
+
+
+class _CellReader:
+    """An upstream cell's outcomes by key: values, or failures for errors and misses."""
+
+    def __init__(self, cell: Cell) -> None:
+        self._cell = cell
+
+    def __getitem__(self, key: str) -> tp.Any:
+        try:
+            entry = self._cell.entry(key)
+            if entry is None:
+                raise LookupError(
+                    f"input {key!r} is missing from {self._cell.cache_folder}: it was computed "
+                    "before this work was sent, and deleted since"
+                )
+            return self._cell.read(entry)
+        except Exception as error:  # noqa: BLE001 - this item fails, the others go on
+            return Failure(error)
+
+
+@dataclasses.dataclass
+class UnitResult:
+    """What a worker reports besides the store: where fail-fast stopped it, and (in the
+    driver's own process only) the errors it computed, to be raised as they are."""
+
+    stopped_at: str | None = None  # key of the first fresh error: later keys not computed
+    failures: dict[str, Failure] = dataclasses.field(default_factory=dict)
+
+    def __getstate__(self) -> dict[str, tp.Any]:
+        return {"stopped_at": self.stopped_at, "failures": {}}  # errors travel by the store
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkUnit:
+    """Compute ``keys`` of ``cell`` with ``step`` (after ``upstream``) and store them.
+
+    Calling it runs it here (see :func:`run_unit`). ``claim`` is the coordinator's token
+    for these keys, if any, carried to the worker.
+    """
+
+    cell: CellAddress
+    step: Step
+    upstream: tuple[Step, ...]
+    mode: ModeType
+    keys: tuple[str, ...]
+    inputs: Values | FromCell
+    claim: tp.Any = None
+
+    def __call__(self) -> UnitResult:
+        return run_unit(self)
+
+    def label(self) -> str:
+        return f"{len(self.keys)} item(s) of {type(self.step).__name__} in {self.cell.relpath}"
+
+
+def run_unit(unit: WorkUnit) -> UnitResult:
+    """Compute the unit's items and store them; the first fresh error stops it.
+
+    Nested steps with their own ``infra`` run inline here, caching in their own cells.
+    """
+    from ._cellsource import CellSource
+    from ._engine import Context, expand
+    from .items import StepItems
+
+    cell = unit.cell.open()
+    inputs = StepItems(
+        source=unit.inputs.source(),
+        uids=list(unit.keys),
+        upstream=unit.upstream,
+        pending=unit.inputs.pending,
+        mode=unit.mode,
+    )
+    ctx = Context(unit.upstream, unit.mode, cells={})
+    results = expand(unit.step, ctx, inputs)
+    inner = results._source
+    if isinstance(inner, CellSource) and inner.cell.relpath == cell.relpath:
+        if not results.pending:  # a chain's last step cached its (shared) cell already
+            results.prepare()
+            return UnitResult(failures=dict(inner._fresh))
+    with cell.batch():
+        return _store(cell, list(unit.keys), results)
+
+
+def _store(cell: Cell, keys: list[str], results: StepItems) -> UnitResult:
+    outcome_of = UnitResult()
+    start = time.perf_counter()
+    for key, outcome in zip(keys, results.outcomes(), strict=True):
+        duration = time.perf_counter() - start
+        if not isinstance(outcome, Failure):
+            cell.put(key, outcome, duration=duration)
+        else:
+            fresh = outcome.origin is None  # computed now, not read from a cache upstream
+            if outcome.origin != cell.relpath:
+                cell.put_error(key, outcome.error, duration=duration)
+                outcome.origin = cell.relpath
+            outcome_of.failures[key] = outcome
+            if fresh:  # fail fast: the items after it stay uncomputed
+                outcome_of.stopped_at = key
+                break
+        start = time.perf_counter()
+    return outcome_of

@@ -1,0 +1,168 @@
+"""``ThreadPool`` and ``ProcessPool``: units of work run in parallel on a local pool.
+
+A dispatch of ``n`` missing items becomes ``min(max_jobs, n)`` units, each run by its own
+worker, whatever the number of cores. Workers write to the store; the driver reads back.
+Process workers are forked, so steps defined in a script's ``__main__`` work; each unit is
+pickled in the driver before anything is submitted, so a step that cannot be sent to
+another process is named in a clear error before any work starts.
+"""
+
+from __future__ import annotations
+
+import typing as tp
+
+import pydantic
+
+from .base import Backend, log_info
+
+if tp.TYPE_CHECKING:
+    from concurrent import futures
+
+    from .._work import UnitResult, WorkUnit
+
+__all__ = ["ThreadPool", "ProcessPool", "pickled_unit"]
+
+
+class _FutureOutcome:
+    """A unit's outcome as a pool future (``result()`` waits; raises if the worker died)."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: futures.Future[UnitResult]) -> None:
+        self._future = future
+
+    def result(self) -> UnitResult | None:
+        return self._future.result()
+
+
+class _PoolBackend(Backend):
+    """Base of the ``concurrent.futures`` pool backends."""
+
+    max_jobs: int | None = pydantic.Field(128, gt=0)
+
+    def _unit_limits(self, items: int) -> tuple[int, int]:
+        return (items if self.max_jobs is None else min(self.max_jobs, items)), 1
+
+
+class ThreadPool(_PoolBackend):
+    """Thread pool execution + caching."""
+
+    def _execute(self, units: tp.Sequence[WorkUnit]) -> tp.Sequence[_FutureOutcome]:
+        if not units:
+            return []
+        from concurrent import futures
+
+        pool = futures.ThreadPoolExecutor(len(units), thread_name_prefix="exca-unit")
+        try:
+            submitted = [pool.submit(unit) for unit in units]
+        finally:
+            pool.shutdown(wait=False)  # submitted units still run
+        log_info("sent %s to %d thread(s)", _describe(units), len(units))
+        return [_FutureOutcome(future) for future in submitted]
+
+
+class ProcessPool(_PoolBackend):
+    """Process pool execution + caching."""
+
+    def _execute(self, units: tp.Sequence[WorkUnit]) -> tp.Sequence[_ProcessOutcome]:
+        if not units:
+            return []
+        import multiprocessing
+
+        payloads = [pickled_unit(unit, "a process pool") for unit in units]
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        # one process per unit: a worker that dies takes no other unit's work with it
+        outcomes = [_ProcessOutcome(context, payload) for payload in payloads]
+        log_info("sent %s to %d process(es)", _describe(units), len(units))
+        return outcomes
+
+
+class _ProcessOutcome:
+    """A unit run by a process of its own; ``result()`` waits for it (a worker that died
+    raises with its exit code)."""
+
+    def __init__(self, context: tp.Any, payload: bytes) -> None:
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_run_in_child, args=(payload, send), name="exca-unit", daemon=False
+        )
+        self._process.start()
+        send.close()  # (the child's copy stays open: EOF here means the child is gone)
+
+    def result(self) -> UnitResult | None:
+        import pickle
+
+        from ..errors import WorkerDiedError
+
+        try:
+            ok, message = pickle.loads(self._receive.recv_bytes())
+        except EOFError:
+            self._process.join()
+            raise WorkerDiedError(
+                f"the worker process {self._process.pid} ended (exit code "
+                f"{self._process.exitcode}) before reporting; its items not stored are not "
+                "cached, a next run computes them"
+            ) from None
+        finally:
+            self._receive.close()
+        self._process.join()
+        if not ok:
+            raise message
+        return tp.cast("UnitResult", message)
+
+
+def _run_in_child(payload: bytes, send: tp.Any) -> None:
+    import pickle
+    import traceback
+
+    try:
+        report: tuple[bool, tp.Any] = (True, _run_pickled(payload))
+    except BaseException as error:  # noqa: BLE001 - reported to the driver, which raises it
+        report = (False, error)
+    try:
+        data = pickle.dumps(report)
+    except Exception:  # noqa: BLE001 - an exception that does not pickle: its text travels
+        text = "".join(traceback.format_exception(report[1]))
+        data = pickle.dumps((False, RuntimeError(f"a worker failed:\n{text}")))
+    send.send_bytes(data)
+    send.close()
+
+
+def pickled_unit(
+    unit: WorkUnit, where: str, dumps: tp.Callable[[tp.Any], bytes] | None = None
+) -> bytes:
+    """``unit`` pickled, or a clear error naming what cannot be sent to ``where``."""
+    import pickle
+
+    from ..errors import UnpicklableWorkError
+
+    dumps = dumps or pickle.dumps
+    try:
+        return dumps(unit)
+    except Exception as error:  # noqa: BLE001 - re-raised below with what to do
+        culprit = f"step {type(unit.step).__name__}"
+        try:
+            dumps(unit.step)
+        except Exception:  # noqa: BLE001 - the step is the culprit, as assumed
+            pass
+        else:
+            culprit = f"an input of step {type(unit.step).__name__}"
+        raise UnpicklableWorkError(
+            f"cannot send {unit.label()} to {where}: {culprit} cannot be pickled "
+            f"({type(error).__name__}: {error}). Define step classes at the top level of a "
+            "module or script (not inside a function), and pass inputs that pickle; or use "
+            "infra backend 'Cached' or 'ThreadPool', which run in this process"
+        ) from error
+
+
+def _run_pickled(payload: bytes) -> UnitResult:
+    import pickle
+
+    unit: WorkUnit = pickle.loads(payload)
+    return unit()
+
+
+def _describe(units: tp.Sequence[WorkUnit]) -> str:
+    items = sum(len(unit.keys) for unit in units)
+    return f"{items} item(s) of {type(units[0].step).__name__} in {len(units)} unit(s)"

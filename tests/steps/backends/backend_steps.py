@@ -1,0 +1,111 @@
+"""Steps for the backend tests, importable by name from any worker process or job.
+
+``conftest.py`` puts this folder on ``sys.path`` and on ``PYTHONPATH``, so pickles that
+refer to ``backend_steps.Record`` load in pool processes, submitit jobs and Slurm jobs.
+Every call leaves a file in ``calls`` (value, pid): counts that hold across processes.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+import typing as tp
+import uuid
+from pathlib import Path
+
+from exca.steps import Step
+from exca.steps.backends import Backend
+from exca.steps.backends.base import Done
+
+_WAIT_S = 120.0  # bound of every wait below: a broken test fails, it never hangs
+
+
+def note_call(calls: str, value: tp.Any) -> None:
+    name = f"{value}@{os.getpid()}@{uuid.uuid4().hex[:8]}"
+    Path(calls, name).write_text("")
+
+
+def calls_of(calls: str | Path) -> list[float]:
+    """The values computed, sorted (one per call, whatever process made it)."""
+    return sorted(float(p.name.split("@")[0]) for p in Path(calls).iterdir())
+
+
+def pids_of(calls: str | Path) -> set[int]:
+    return {int(p.name.split("@")[1]) for p in Path(calls).iterdir()}
+
+
+def wait_for(condition: tp.Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + _WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {_WAIT_S} s for {what}")
+        time.sleep(0.01)
+
+
+class Record(Step):
+    """``x * coeff``, noting each call; negative inputs raise ``ValueError``."""
+
+    calls: str
+    coeff: float = 2.0
+
+    @classmethod
+    def _exclude_from_cls_uid(cls) -> list[str]:
+        return ["calls"]
+
+    def _run(self, x: float) -> float:
+        note_call(self.calls, x)
+        if x < 0:
+            raise ValueError(f"negative {x}")
+        return x * self.coeff
+
+
+class Gate(Record):
+    """:class:`Record` that first waits for the file ``gate`` to exist."""
+
+    gate: str
+
+    @classmethod
+    def _exclude_from_cls_uid(cls) -> list[str]:
+        return ["calls", "gate"]
+
+    def _run(self, x: float) -> float:
+        wait_for(Path(self.gate).exists, f"the gate file {self.gate}")
+        return super()._run(x)
+
+
+class Barrier(Record):
+    """:class:`Record` whose calls wait until ``parties`` calls are running at once."""
+
+    parties: int
+
+    def _run(self, x: float) -> float:
+        note_call(self.calls, x)
+        wait_for(lambda: len(os.listdir(self.calls)) >= self.parties, f"{self.parties} calls")
+        return x * self.coeff
+
+
+class Die(Record):
+    """:class:`Record` whose process exits abruptly on input 0 (nothing stored for it)."""
+
+    def _run(self, x: float) -> float:
+        if x == 0:
+            os._exit(3)
+        return super()._run(x)
+
+
+class Sleep(Record):
+    """:class:`Record` that sleeps ``seconds`` first."""
+
+    seconds: float
+
+    def _run(self, x: float) -> float:
+        time.sleep(self.seconds)
+        return super()._run(x)
+
+
+class PicklingInline(Backend):
+    """A backend as a user would write one: each unit makes a pickle round trip first."""
+
+    def _execute(self, units: tp.Sequence[tp.Any]) -> list[Done]:
+        return [Done(pickle.loads(pickle.dumps(unit))()) for unit in units]

@@ -1,0 +1,122 @@
+"""Contract of ``ThreadPool`` and ``ProcessPool``: ``min(max_jobs, items)`` workers running at
+once on any machine (defect 8), ``run_many`` returning once the work is sent, a failing or
+dying worker losing no other worker's results, steps from a script's ``__main__``, and a
+clear error before anything runs for a step that cannot be sent to a process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import typing as tp
+from pathlib import Path
+
+import pytest
+from backend_steps import Barrier, Die, Gate, Record, calls_of, pids_of
+
+from exca.steps import Step
+from exca.steps.errors import UnpicklableWorkError, WorkerDiedError
+
+
+def pool(name: str, folder: Path, **fields: tp.Any) -> dict[str, tp.Any]:
+    return {"backend": name, "folder": folder / "cache", **fields}
+
+
+@pytest.fixture
+def calls(tmp_path: Path) -> str:
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    return str(folder)
+
+
+def test_defect_8_a_process_pool_runs_max_jobs_workers_at_once_even_on_two_cores(
+    calls: str, tmp_path: Path
+) -> None:
+    # each call waits until 4 calls run at once: an inline or 1-worker pool never gets there
+    # (the reference sizes pools cpu_count - 1: on 2 cores, 1 worker, run inline)
+    step = Barrier(calls=calls, parties=4, infra=pool("ProcessPool", tmp_path, max_jobs=4))  # type: ignore[arg-type]
+    assert list(step.run_many([1, 2, 3, 4])) == [2, 4, 6, 8]
+    pids = pids_of(calls)
+    assert len(pids) == 4 and os.getpid() not in pids
+
+
+def test_a_thread_pool_runs_max_jobs_workers_at_once(calls: str, tmp_path: Path) -> None:
+    step = Barrier(calls=calls, parties=3, infra=pool("ThreadPool", tmp_path, max_jobs=3))  # type: ignore[arg-type]
+    assert list(step.run_many([1, 2, 3, 4, 5, 6])) == [2, 4, 6, 8, 10, 12]
+
+
+def test_a_pool_has_no_more_workers_than_items(calls: str, tmp_path: Path) -> None:
+    step = Record(calls=calls, infra=pool("ProcessPool", tmp_path, max_jobs=50))  # type: ignore[arg-type]
+    assert list(step.run_many([1, 2])) == [2, 4] and len(pids_of(calls)) == 2
+
+
+@pytest.mark.parametrize("name", ["ThreadPool", "ProcessPool"])
+def test_run_many_returns_once_the_work_is_sent_and_yields_in_order_as_stored(
+    name: str, calls: str, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    step = Gate(calls=calls, gate=str(gate), infra=pool(name, tmp_path, max_jobs=2))  # type: ignore[arg-type]
+    items = step.run_many([3, 1, 2])
+    assert calls_of(calls) == []  # the workers wait at the gate: nothing computed yet
+    gate.write_text("")
+    assert list(items) == [6, 2, 4] and calls_of(calls) == [1, 2, 3]
+
+
+def test_a_worker_that_dies_loses_no_other_workers_results(calls: str, tmp_path: Path) -> None:
+    step = Die(calls=calls, infra=pool("ProcessPool", tmp_path, max_jobs=3))  # type: ignore[arg-type]
+    items = iter(step.run_many([1, 0, 2]))
+    assert next(items) == 2
+    with pytest.raises(WorkerDiedError, match="exit code 3"):
+        next(items)
+    assert next(items) == 4
+    again = Die(calls=calls, infra=pool("Cached", tmp_path))  # type: ignore[arg-type]
+    assert again.lookup(1).status == "success" and again.lookup(2).status == "success"
+    assert again.lookup(0).status is None  # not cached: a next run computes it
+
+
+def test_an_error_in_one_worker_stops_only_that_workers_unit(calls: str, tmp_path: Path) -> None:
+    step = Record(calls=calls, infra=pool("ProcessPool", tmp_path, max_jobs=2))  # type: ignore[arg-type]
+    items = iter(step.run_many([-1, 5, 1, 2]))  # units [-1, 5] and [1, 2]
+    with pytest.raises(ValueError, match="negative -1"):
+        next(items)
+    assert calls_of(calls) == [-1, 1, 2]  # fail fast inside the first unit; 5 not started
+    assert list(items) == [10, 2, 4] and calls_of(calls) == [-1, 1, 2, 5]  # 5 computed on read
+
+
+def test_a_step_that_cannot_be_pickled_is_named_before_anything_runs(
+    calls: str, tmp_path: Path
+) -> None:
+    class Local(Step):  # defined in a function: pickle cannot find it by name
+        def _run(self, x: int) -> int:
+            Path(calls, str(x)).write_text("")
+            return x
+
+    step = Local(infra=pool("ProcessPool", tmp_path))  # type: ignore[arg-type]
+    with pytest.raises(UnpicklableWorkError, match="step Local cannot be pickled") as info:
+        step.run_many([1, 2])
+    assert isinstance(info.value, TypeError) and "top level" in str(info.value)
+    assert calls_of(calls) == [] and step.lookup(1).status is None
+
+
+SCRIPT = """
+    from exca.steps import Step
+
+    class Square(Step):
+        def _run(self, x: int) -> int:
+            return x * x
+
+    if __name__ == "__main__":
+        step = Square(infra={"backend": "ProcessPool", "folder": "cache", "max_jobs": 2})
+        print(list(step.run_many([1, 2, 3])))
+"""
+
+
+def test_steps_defined_in_a_scripts_main_run_on_a_process_pool(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[1, 4, 9]"
