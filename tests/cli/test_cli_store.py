@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from exca.steps import Step
 from exca.store import CacheDict, Store
 
 STEP = "type=Mult,coeff=3-ab12"
@@ -196,3 +197,22 @@ def test_share_makes_an_empty_folder_a_store_for_the_group(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     assert (folder / "exca-store.json").is_file() and folder.stat().st_mode & 0o2070 == 0o2070
     assert exca_json("store", "info", str(folder))["entries"] == 0  # type: ignore[index]
+
+
+class CliScale(Step):
+    coeff: float = 2.0
+
+    def _run(self, value: float) -> float:
+        return value * self.coeff
+
+
+def test_ls_shows_a_real_steps_folder_with_its_config(tmp_path: Path) -> None:
+    step = CliScale(coeff=3.0, infra={"backend": "Cached", "folder": tmp_path})
+    assert list(step.run_many([1.0, 2.0])) == [3.0, 6.0]
+    (folder,) = exca_json("store", "ls", str(tmp_path))
+    step_folder = step.lookup(1.0).paths.step_folder
+    assert folder["step_folder"] == str(step_folder.relative_to(tmp_path))  # type: ignore[index]
+    assert folder["config"] == {"type": "CliScale", "coeff": 3.0}  # type: ignore[index]
+    assert folder["entries"] == 2  # type: ignore[index]
+    entries = exca_json("store", "ls", str(tmp_path), folder["step_folder"])  # type: ignore[index]
+    assert [e["status"] for e in entries] == ["success", "success"]  # type: ignore[index]

@@ -2,7 +2,8 @@
 
 The facts behind ``exca store info``, ``ls`` and ``du``; the command only formats them.
 A *step folder* is a folder of the store holding entries: a step's folder (its entries
-live in its ``cache`` sub-folder, beside its ``config.json``) or a ``CacheDict`` folder.
+live in its ``cache`` sub-folder, beside its ``config.json``: see :mod:`.step_folders`)
+or a ``CacheDict`` folder.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .entry_table import EntryTable
 from .errors import FormatVersionError, NotAStoreFolderError
 from .layout import FORMAT_FILE, LOOSE_DIR, PACKS_DIR, object_path_to_digest
 from .scan import iter_namespace_folders, path_size
+from .step_folders import CACHE_NAMESPACE, CONFIG_FILE, JOBS_NAMESPACE
 from .store import Store
 
 __all__ = [
@@ -34,9 +36,6 @@ __all__ = [
     "disk_usage",
 ]
 
-# the names exca.steps gives inside a step folder (its entries, its config record)
-_STEP_ENTRIES = "cache"
-_STEP_CONFIG = "config.json"
 Progress = Callable[[int], None]  # called with the number of things walked so far
 
 
@@ -89,13 +88,19 @@ def open_existing_store(folder: str | os.PathLike[str]) -> Store:
 
 
 def _step_folder(namespace: Path) -> Path:
-    return namespace.parent if namespace.name == _STEP_ENTRIES else namespace
+    return namespace.parent if namespace.name in (CACHE_NAMESPACE, JOBS_NAMESPACE) else namespace
 
 
-def _namespaces(store: Store, progress: Progress | None) -> Iterator[tuple[str, Path]]:
+def _namespaces(
+    store: Store, progress: Progress | None, results_only: bool = True
+) -> Iterator[tuple[str, Path]]:
+    """(step folder relative to the root, entry folder) of each folder of entries;
+    with ``results_only``, a step's job records (which job computed what) left out."""
     for count, namespace in enumerate(iter_namespace_folders(store.folder), start=1):
         if progress is not None:
             progress(count)
+        if results_only and namespace.name == JOBS_NAMESPACE:
+            continue
         yield str(_step_folder(namespace).relative_to(store.folder)), namespace
 
 
@@ -153,7 +158,7 @@ def disk_usage(store: Store, progress: Progress | None = None) -> tuple[list[Fol
     records: dict[str, int] = {}
     users: dict[str, set[str]] = {}  # object digest -> step folders referring to it
     sizes: dict[str, int] = {}
-    for relpath, namespace in _namespaces(store, progress):
+    for relpath, namespace in _namespaces(store, progress, results_only=False):
         records[relpath] = records.get(relpath, 0) + _records_size(namespace)
         for entry in _live_entries(namespace):
             for ref in entry.objects:
@@ -172,7 +177,7 @@ def disk_usage(store: Store, progress: Progress | None = None) -> tuple[list[Fol
 def _find_namespace(store: Store, step_folder: str) -> Path:
     given = Path(step_folder)
     folder = given if given.is_absolute() else store.folder / given
-    for candidate in (folder, folder / _STEP_ENTRIES):
+    for candidate in (folder, folder / CACHE_NAMESPACE):
         if (candidate / LOOSE_DIR).is_dir() or (candidate / PACKS_DIR).is_dir():
             return candidate
     raise NotAStoreFolderError(
@@ -196,7 +201,7 @@ def _is_object(path: Path) -> bool:
 def _recorded_config(step_folder: Path) -> object:
     """The config of the step of a step folder (the last of its recorded steps)."""
     try:
-        steps = json.loads((step_folder / _STEP_CONFIG).read_text(encoding="utf-8"))["steps"]
+        steps = json.loads((step_folder / CONFIG_FILE).read_text(encoding="utf-8"))["steps"]
         return steps[-1] if isinstance(steps, list) and steps else None
     except (OSError, ValueError, KeyError, TypeError):
         return None  # a CacheDict folder, or an unreadable (advisory) record
