@@ -9,13 +9,13 @@ folder and process says so, naming the folder.
 
 from __future__ import annotations
 
-import os
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal, cast
 
+from ._settings import choose
 from .entries import Entry
 from .entry_map import decoded
 from .entry_table import EntryTable
@@ -29,13 +29,8 @@ _LOCK = threading.Lock()
 
 
 def read_folder_pickle_setting(value: ReadFolderPickle | None) -> ReadFolderPickle:
-    chosen = value or os.environ.get("EXCA_READ_FOLDER_PICKLE") or "allow"
-    if chosen not in _CHOICES:
-        raise ValueError(
-            f"read_folder_pickle must be one of {_CHOICES}, got {chosen!r} "
-            "(from the argument or the EXCA_READ_FOLDER_PICKLE environment variable)"
-        )
-    return cast(ReadFolderPickle, chosen)
+    setting = choose("read_folder_pickle", value, "EXCA_READ_FOLDER_PICKLE", _CHOICES)
+    return cast(ReadFolderPickle, setting)
 
 
 class PickleRefusingTable:

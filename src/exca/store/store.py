@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from ._settings import choose
 from .errors import (
     FormatVersionError,
     NotAStoreFolderError,
@@ -200,13 +201,7 @@ def _open_layer(folder: str | os.PathLike[str], verify_reads: VerifyReads) -> St
 
 
 def _verify_reads_setting(value: VerifyReads | None) -> VerifyReads:
-    chosen = value or os.environ.get("EXCA_VERIFY_READS") or "header"
-    if chosen not in _VERIFY_READS:
-        raise ValueError(
-            f"verify_reads must be one of {_VERIFY_READS}, got {chosen!r} "
-            "(from the argument or the EXCA_VERIFY_READS environment variable)"
-        )
-    return cast(VerifyReads, chosen)
+    return cast(VerifyReads, choose("verify_reads", value, "EXCA_VERIFY_READS", _VERIFY_READS))
 
 
 def _check_format(folder: Path) -> bool:
