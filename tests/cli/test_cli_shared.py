@@ -9,7 +9,6 @@ as root, then switch uid: ``tests/store/_children/as_user.py``).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -24,10 +23,8 @@ import pytest
 
 CHILDREN = Path(__file__).parents[1] / "store" / "_children"
 NOBODY, GROUP, ALICE = 65534, 61000, 61001
-_spec = importlib.util.spec_from_file_location("sharing_ops", CHILDREN / "sharing_ops.py")
-assert _spec is not None and _spec.loader is not None
-ops = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ops)
+sys.path.insert(0, str(CHILDREN))  # children and tests share one module of operations
+import sharing_ops as ops  # noqa: E402
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, ...]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,17 +28,8 @@ GROUP = 61000
 ALICE, BOB = 61001, 61002
 
 
-def _operations():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("sharing_ops", CHILDREN / "sharing_ops.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ops = _operations()
+sys.path.insert(0, str(CHILDREN))  # children and tests share one module of operations
+import sharing_ops as ops  # noqa: E402
 
 
 def run_as(uid: int, *calls: list, umask: str = "002") -> list:
@@ -158,3 +150,19 @@ def test_gc_puts_back_an_object_whose_pin_appears_while_it_collects(
     monkeypatch.undo()
     assert report.removed == [] and report.kept_young == 1 and obj.exists()
     assert store.objects.read_bytes(ref)[:6] == b"\x93NUMPY"
+
+
+def test_a_member_reads_a_team_folder_they_cannot_write_through_read_folders(team: Path) -> None:
+    """The Step API over the same files: the team's results are served from the team's
+    folder, the missing one is computed into the member's own folder."""
+    os.chmod(team, 0o755)  # the team folder: root's, read-only to everyone else
+    (built,) = [ops.run_embed(str(team), [], [1.0, 2.0])]
+    own = team.parent / "alices"
+    own.mkdir()
+    os.chown(own, ALICE, GROUP)
+    before = _objects(team)
+    (read,) = run_as(ALICE, ["run_embed", str(own), [str(team)], [1.0, 2.0, 3.0]])
+    assert built["values"] == [1.0, 2.0]
+    assert read == {"values": [1.0, 2.0, 3.0], "found_in": [str(team), str(team), str(own)]}
+    assert _objects(team) == before
+    assert {p.stat().st_uid for p in own.rglob("*")} == {ALICE}

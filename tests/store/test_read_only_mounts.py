@@ -11,10 +11,10 @@ of it (``EROFS``).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +23,8 @@ import pytest
 
 CHILDREN = Path(__file__).parent / "_children"
 NOBODY = 65534
-_spec = importlib.util.spec_from_file_location("sharing_ops", CHILDREN / "sharing_ops.py")
-assert _spec is not None and _spec.loader is not None
-ops = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ops)
+sys.path.insert(0, str(CHILDREN))  # children and tests share one module of operations
+import sharing_ops as ops  # noqa: E402
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, ...]]:

@@ -44,9 +44,10 @@ def _warm_up() -> None:
 
 def main() -> None:
     uid, gid, umask = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3], 8)
-    spec = importlib.util.spec_from_file_location("operations", sys.argv[4])
+    name = os.path.splitext(os.path.basename(sys.argv[4]))[0]  # as the tests name it
+    spec = importlib.util.spec_from_file_location(name, sys.argv[4])
     assert spec is not None and spec.loader is not None
-    operations = importlib.util.module_from_spec(spec)
+    operations = sys.modules[name] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(operations)
     _warm_up()
     os.setgroups([gid])

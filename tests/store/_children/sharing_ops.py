@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from exca.steps import Step
 from exca.store import Store, key_of
 
 SHARED_PAYLOAD = np.arange(5000.0)  # written by both users: stored once
@@ -131,3 +132,20 @@ def cli(argv: list[str]) -> list:
         except SystemExit as done:  # --help
             status = done.code
     return [status, out.getvalue(), err.getvalue()]
+
+
+class SharedEmbed(Step):
+    """A step both the team and its members run (defined here: children import it)."""
+
+    scale: float = 1.0
+
+    def _run(self, subject: float) -> np.ndarray:
+        return np.full(100, subject * self.scale)
+
+
+def run_embed(folder: str, read_folders: list[str], subjects: list[float]) -> dict:
+    """Run SharedEmbed over ``subjects``; where each result was found, and its values."""
+    step = SharedEmbed(infra={"backend": "Cached", "folder": folder, "read_folders": read_folders})
+    values = [float(v[0]) for v in step.run_many(subjects)]
+    where = [str(step.lookup(s).paths.cache_folder).split("/type=")[0] for s in subjects]
+    return {"values": values, "found_in": where}
