@@ -38,8 +38,23 @@ def _warm_up() -> None:
         namespace.load_error(namespace.put_error("error", ValueError("x")))
         exca.store.Store(folder).verify()
         exca.store.Store(folder).gc(dry_run=True)
+        _warm_up_steps(folder)
     if importlib.util.find_spec("exca.cli") is not None:
+        importlib.import_module("exca.cli.main")
         importlib.import_module("exca.cli.store_commands")
+
+
+def _warm_up_steps(folder: str) -> None:
+    """Run a step (the Step API imports most of its modules on first use)."""
+    from exca.steps import Step
+
+    class WarmUp(Step):
+        def _run(self, value: float) -> float:
+            return value
+
+    step = WarmUp(infra={"backend": "Cached", "folder": folder, "read_folders": [folder]})
+    list(step.run_many([1.0, 2.0]))
+    assert step.lookup(1.0).paths.cache_folder.is_dir()
 
 
 def main() -> None:
