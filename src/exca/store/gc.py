@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from .entry_table import EntryTable
 from .errors import CorruptArtifactError
-from .layout import OBJECTS_DIR, object_path_to_digest, pinned_object_name, temp_name
+from .layout import OBJECTS_DIR, object_path_to_digest, temp_name
+from .pins import pinned_objects
 from .publish import translate_write_errors
 from .scan import age_s, iter_namespace_folders, iter_temporaries, path_size
 
@@ -36,7 +37,7 @@ def collect_garbage(store: Store, *, dry_run: bool, grace_s: float) -> GcReport:
     """Objects younger than ``grace_s`` are kept even when unreferenced: a writer may be
     between publishing an object and the entry that refers to it. A writer that reuses
     an existing object refreshes its time if it owns it, or else leaves a pin beside
-    it (``objects._protect_from_gc``): a young pin keeps its object too."""
+    it (:mod:`.pins`): a young pin keeps its object too."""
     report = GcReport(dry_run=dry_run)
     if not store.folder.is_dir():
         return report
@@ -66,7 +67,7 @@ def _collect_fan(
     the object gone (and writes it again) or is seen here (and the object is put back).
     """
     names = os.listdir(fan)
-    pinned, old_pins = _pins(fan, names, now, grace_s)
+    pinned, old_pins = pinned_objects(fan, names, now, grace_s)
     candidates = []
     for name in sorted(names):
         if name.startswith("."):  # temporaries and pins
@@ -100,7 +101,7 @@ def _remove_aside(
         aside[path] = moved
     if not aside:
         return
-    pinned, _ = _pins(fan, os.listdir(fan), now, grace_s)
+    pinned, _ = pinned_objects(fan, os.listdir(fan), now, grace_s)
     for path, moved in aside.items():
         if path.name in pinned or age_s(moved, now) < grace_s:
             _restore(moved, path)
@@ -108,25 +109,6 @@ def _remove_aside(
         else:
             _count(moved, path, report)
             _delete(moved)
-
-
-def _pins(fan: Path, names: list[str], now: float, grace_s: float) -> tuple[set[str], list[Path]]:
-    """The object names young pins protect, and the pins old enough to remove."""
-    pinned: set[str] = set()
-    old: list[Path] = []
-    for name in names:
-        target = pinned_object_name(name)
-        if target is None:
-            continue
-        try:
-            young = age_s(fan / name, now) < grace_s
-        except FileNotFoundError:
-            continue
-        if young:
-            pinned.add(target)
-        else:
-            old.append(fan / name)
-    return pinned, old
 
 
 def _restore(moved: Path, path: Path) -> None:

@@ -18,7 +18,8 @@ from ._preallocate import preallocate
 from .codecs.base import ObjectRef
 from .digest import digest_bytes, new_hasher, tree_digest
 from .errors import CorruptArtifactError, ReadOnlyStoreError
-from .layout import OBJECTS_DIR, object_file, object_path, pin_name, temp_name, temp_path
+from .layout import OBJECTS_DIR, object_file, object_path, temp_name, temp_path
+from .pins import protect_from_gc
 from .publish import (
     _fsync_dir,
     create_file,
@@ -119,7 +120,7 @@ class ObjectStore:
         saves) before it is reused. A good one is kept rather than replaced: readers on
         other NFS hosts may have it open, and a replaced file turns their handles stale.
         A reused object is then kept from ``gc`` for a grace period: see
-        :func:`_protect_from_gc`.
+        :func:`.pins.protect_from_gc`.
         """
         final = object_file(self._objects_dir, ref.digest, ref.suffix)
         try:  # one system call when it is absent (the usual case: new content)
@@ -134,7 +135,7 @@ class ObjectStore:
                 good = _fd_digest(fd, info.st_size, ref.size) == ref.digest
         finally:
             os.close(fd)
-        return good and _protect_from_gc(final, info.st_uid)
+        return good and protect_from_gc(final, info.st_uid)
 
     def _publish(
         self, write: Callable[[IO[bytes]], object], suffix: str, size_hint: int = 0
@@ -258,32 +259,6 @@ class ObjectStore:
             if fan.is_dir() and len(fan.name) == 2:
                 for item in sorted(os.scandir(fan.path), key=lambda e: e.name):
                     yield Path(item.path)
-
-
-def _protect_from_gc(final: str, owner: int) -> bool:
-    """Keep a reused object from ``gc`` until the entry referring to it is published;
-    False if it vanished meanwhile (then the caller writes it again).
-
-    gc keeps an unreferenced object while its mtime or one of its pins is younger than
-    the grace period. Only an object's owner may change its times (it is read-only),
-    and in a folder shared by a group nobody touches another user's objects: the
-    owner refreshes the mtime, anyone else creates a pin, a small file of its own
-    beside the object. Protection first, then a check by name: gc renames an object
-    aside before it re-checks times and pins, so either gc sees this protection and
-    puts the object back, or this check finds it gone (see ``gc._collect_fan``).
-    """
-    if owner == os.geteuid():
-        try:
-            os.utime(final)
-        except FileNotFoundError:
-            return False
-        return True
-    pin = pin_name(final)
-    os.close(os.open(pin, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
-    if os.path.exists(final):
-        return True
-    discard(pin)
-    return False
 
 
 def _read_header(path: Path, handle: IO[bytes], ref: ObjectRef) -> npy.NpyHeader:
