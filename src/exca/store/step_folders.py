@@ -119,19 +119,28 @@ def shared_store(
 ) -> Store:
     """One ``Store`` per folder (and read folders, its layers) in a process: opening one
     checks its format marker, and those of its read folders."""
-    names = (os.fspath(folder), *(os.fspath(name) for name in read_folders))
-    # a relative folder is the store under the working directory of the moment
-    relative = not all(os.path.isabs(name) for name in names)
-    fast_key = (names, os.getcwd()) if relative else names
+    # a relative folder is the store under the working directory of the moment; without
+    # read folders (the usual case, paid by every new step instance) the key is the name
+    if read_folders:
+        names = (os.fspath(folder), *(os.fspath(each) for each in read_folders))
+        fast_key: tp.Any = names if all(map(os.path.isabs, names)) else (names, os.getcwd())
+    else:
+        name = os.fspath(folder)
+        fast_key = name if os.path.isabs(name) else (name, os.getcwd())
     store = _STORES.get(fast_key)
     if store is not None:
         return store
+    return _open_shared(os.fspath(folder), [os.fspath(each) for each in read_folders], fast_key)
+
+
+def _open_shared(folder: str, read_folders: list[str], fast_key: tp.Any) -> Store:
     from .store import Store
 
-    absolute = tuple(str(Path(name).expanduser().absolute()) for name in names)
-    store = _STORES.get(absolute)
+    absolute = [str(Path(name).expanduser().absolute()) for name in (folder, *read_folders)]
+    key = tuple(absolute) if read_folders else absolute[0]
+    store = _STORES.get(key)
     if store is None:
-        store = _STORES[absolute] = Store(absolute[0], layers=absolute[1:])
+        store = _STORES[key] = Store(absolute[0], layers=absolute[1:])
     _STORES[fast_key] = store
     return store
 
