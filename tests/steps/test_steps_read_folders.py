@@ -94,6 +94,9 @@ def test_hits_are_served_from_the_read_folder_and_misses_computed_into_folder(
     assert hit.paths.cache_folder.is_relative_to(team)
     assert computed.paths.cache_folder.is_relative_to(tmp_path / "mine")
     assert float(hit.result()[0]) == 1.0
+    assert sorted(hit.cache_dict.keys()) == sorted(
+        h.uid for h in (hit, computed, embed.lookup(2.0))
+    )
     assert embed.lookup(9.0).status is None
 
 

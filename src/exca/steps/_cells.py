@@ -107,8 +107,9 @@ class Cell:
     def cache_dict(self) -> CacheDict:
         from exca.store import CacheDict
 
-        root = self.backend.folder
-        return CacheDict(self.cache_folder, keep_in_ram=self.backend.keep_in_ram, root=root)
+        backend = self.backend
+        return CacheDict(self.cache_folder, keep_in_ram=backend.keep_in_ram, root=backend.folder,
+                         layers=backend.read_folders)  # fmt: skip
 
     # ---- reading -----------------------------------------------------------------------
 
