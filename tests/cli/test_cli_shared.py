@@ -15,7 +15,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,10 +41,7 @@ def _ageless(out: str) -> object:
 @pytest.fixture
 def built() -> Iterator[Path]:
     """A store built by root with a private umask's modes (0755 folders, 0644 files)."""
-    if os.geteuid() != 0:
-        pytest.skip("switching to other users needs root (this run is unprivileged)")
-    base = Path(tempfile.mkdtemp(prefix="exca-cli-shared-"))
-    os.chmod(base, 0o755)
+    base = ops.traversable_folder("exca-cli-shared-")
     root = base / "store"
     previous = os.umask(0o022)
     try:

@@ -16,7 +16,6 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,10 +39,7 @@ def run_as(uid: int, *calls: list, umask: str = "002") -> list:
 @pytest.fixture
 def team() -> Iterator[Path]:
     """A store folder prepared for GROUP, in a folder every user may traverse."""
-    if os.geteuid() != 0:
-        pytest.skip("switching to other users needs root (this run is unprivileged)")
-    base = Path(tempfile.mkdtemp(prefix="exca-group-"))
-    os.chmod(base, 0o755)
+    base = ops.traversable_folder("exca-group-")
     folder = base / "team"
     folder.mkdir()
     os.chown(folder, 0, GROUP)

@@ -149,3 +149,17 @@ def run_embed(folder: str, read_folders: list[str], subjects: list[float]) -> di
     values = [float(v[0]) for v in step.run_many(subjects)]
     where = [str(step.lookup(s).paths.cache_folder).split("/type=")[0] for s in subjects]
     return {"values": values, "found_in": where}
+
+
+def traversable_folder(prefix: str) -> Path:
+    """A new folder every user may traverse, for tests that switch users (root only:
+    pytest's own temporary folders are private to root)."""
+    import tempfile
+
+    if os.geteuid() != 0:
+        import pytest
+
+        pytest.skip("switching to other users needs root (this run is unprivileged)")
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(base, 0o755)
+    return base
