@@ -178,3 +178,25 @@ def test_read_folders_are_no_part_of_identity_and_are_inherited_with_folder(
     assert plain.lookup(1.0).uid == with_read.lookup(1.0).uid
     assert backends.Cached(read_folders=[team]).read_folders == [team]
     assert ReadEmbed(infra=mine(tmp_path, team)).model_dump()["infra"]["read_folders"] == [team]
+
+
+class ReadPickled(Step):
+    CACHE_TYPE = "Pickle"
+
+    def _run(self, value: float) -> dict:
+        CALLS.append(("pickled", value))
+        return {"value": value}
+
+
+def test_refused_pickles_of_a_read_folder_are_computed_into_folder_with_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team = tmp_path / "team"
+    ReadPickled(infra={"backend": "Cached", "folder": team}).run_many([1.0, 2.0])
+    CALLS.clear()
+    monkeypatch.setenv("EXCA_READ_FOLDER_PICKLE", "refuse")
+    step = ReadPickled(infra=mine(tmp_path, team))
+    with pytest.warns(RuntimeWarning, match=f"read folder {team} ") as caught:
+        assert list(step.run_many([1.0, 2.0])) == [{"value": 1.0}, {"value": 2.0}]
+    assert CALLS == [("pickled", 1.0), ("pickled", 2.0)] and len(caught) == 1
+    assert step.lookup(1.0).paths.cache_folder.is_relative_to(tmp_path / "mine")
