@@ -20,6 +20,7 @@ import tempfile
 import time
 from typing import Any
 
+import _backend_rows
 from _child import ChildError, run_child
 from _fixtures import REPO, fixture_root, source_digest, source_state
 
@@ -40,10 +41,13 @@ class Side:
         self.broken: str | None = None  # set when even ``import exca.steps`` fails
 
     def run(self, task: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        return self.run_script(SCRIPT, task, args)
+
+    def run_script(self, script: str, task: str, args: dict[str, Any]) -> dict[str, Any] | None:
         if self.broken:
             return None
         try:
-            return run_child(SCRIPT, task, args, python=self.python)
+            return run_child(script, task, args, python=self.python)
         except ChildError as err:
             last = str(err).strip().splitlines()[-1]
             self.errors[task] = last
@@ -233,17 +237,25 @@ def main() -> None:
     parser.add_argument("--ours-python", default=str(REPO / ".venv" / "bin" / "python"))
     parser.add_argument("--repeat", type=int, default=3, help="best of N (default 3)")
     parser.add_argument("--quick", action="store_true", help="1k/10k entries, 1k misses only")
+    parser.add_argument("--backends-only", action="store_true", help="only the backend rows")
+    parser.add_argument(
+        "--slurm-jobs", type=int, default=10, help="jobs of the Slurm row's array (0: no row)"
+    )
     args = parser.parse_args()
     ensure_reference(args.ref_python)
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
     misses = [1_000] if args.quick else [1_000, 10_000]
+    if args.backends_only:
+        sizes, misses = [], []
     ours_tag = "ours-" + source_digest(REPO / "src" / "exca", salt="steps-1")
     ref = Side(REF, args.ref_python, "ref-0.6.0")
     ours = Side(OURS, args.ours_python, ours_tag)
     started = time.strftime("%Y-%m-%d %H:%M %Z")
     with tempfile.TemporaryDirectory(prefix="exca-compare-") as tmp:
         measure([ref, ours], sizes, misses, args.repeat, tmp)
+        _backend_rows.measure([ref, ours], tmp, args.repeat, args.slurm_jobs)
     text, failed = table(ref, ours, sizes, misses)
+    text += "\n" + "\n".join(_backend_rows.rows(ref, ours, failed, args.slurm_jobs))
     print(f"Step workload, exca 0.6.0 vs ours, {started}, best of {args.repeat}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; ours at "
           f"{source_state()}\n")  # fmt: skip

@@ -1,4 +1,5 @@
-"""Every ``python`` code block of the user docs runs, in order, page by page."""
+"""Every ``python`` code block of the user docs runs, in order, page by page, as one
+module would (importable by its name, as a script's ``__main__`` or a notebook is)."""
 
 from __future__ import annotations
 

@@ -30,19 +30,6 @@ def cached(folder: Path, **kwargs: tp.Any) -> dict[str, tp.Any]:
     return {"backend": "Cached", "folder": folder, **kwargs}
 
 
-def drain(items: tp.Iterable[tp.Any]) -> list[tp.Any]:
-    """Every result, or the message of its error (fail fast computes the rest as read)."""
-    out: list[tp.Any] = []
-    iterator = iter(items)
-    while True:
-        try:
-            out.append(next(iterator))
-        except StopIteration:
-            return out
-        except ValueError as error:
-            out.append(str(error))
-
-
 @pytest.fixture
 def blocks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Sizes of the blocks read at once (``Namespace.load_inline`` or ``load_many``)."""
@@ -131,12 +118,12 @@ def test_duplicates_arrays_and_ram_caches_read_back_as_one_by_one(
     assert list(ram.run_many(values[:3]))[0] is first[0]  # served from RAM the second time
 
 
-def test_modes_over_many_items_recompute_what_they_should(tmp_path: Path) -> None:
+def test_modes_over_many_items_recompute_what_they_should(tmp_path: Path, outcomes: tp.Any) -> None:
     values = [-1, *range(1, 20), -2]
-    drain(BulkMult(infra=cached(tmp_path)).run_many(values))
+    outcomes(BulkMult(infra=cached(tmp_path)).run_many(values))
     CALLS.clear()
     retry = BulkMult(infra=cached(tmp_path, mode="retry"))  # the two cached errors only, once
-    assert drain(retry.run_many(values)) == drain(retry.run_many(values))
+    assert outcomes(retry.run_many(values)) == outcomes(retry.run_many(values))
     assert CALLS == [-1, -2]
     CALLS.clear()
     forced = BulkMult(infra=cached(tmp_path, mode="force"))
@@ -149,10 +136,10 @@ def test_modes_over_many_items_recompute_what_they_should(tmp_path: Path) -> Non
 
 
 def test_failures_inside_a_large_block_raise_in_place_and_iteration_goes_on(
-    tmp_path: Path,
+    tmp_path: Path, outcomes: tp.Any
 ) -> None:
     values = [*range(1, 10), -1, *range(10, 20), -2, 20]
-    drain(BulkMult(infra=cached(tmp_path)).run_many(values))
+    outcomes(BulkMult(infra=cached(tmp_path)).run_many(values))
     CALLS.clear()
     out: list[tp.Any] = []
     iterator = iter(BulkMult(infra=cached(tmp_path)).run_many(values))

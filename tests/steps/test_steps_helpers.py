@@ -1,8 +1,11 @@
-"""Contract: Func wraps functions as steps, and CACHE_TYPE names choose how results are stored."""
+"""Contract: Func wraps functions named by an import path as steps (refusing the others), and
+CACHE_TYPE names choose how results are stored."""
 
 from __future__ import annotations
 
+import functools
 import os.path
+import types
 import typing as tp
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import numpy as np
 import pytest
 
 from exca.steps import Chain, Step, cache_types
+from exca.steps.errors import FunctionPathError
 from exca.steps.helpers import Func
 
 
@@ -53,6 +57,52 @@ def test_a_callable_and_its_dotted_path_have_the_same_identity(tmp_path: Path) -
     dotted = Func(function="posixpath.basename", infra=infra).lookup("a/b").paths
     assert live == dotted
     assert Func(function=scale, factor=3.0).model_dump(mode="json")["function"].endswith(".scale")
+
+
+def make_multiplier(factor: int) -> tp.Callable[[int], int]:
+    def multiply(x: int) -> int:
+        return x * factor
+
+    return multiply
+
+
+class Scaler:
+    def apply(self, x: int) -> int:
+        return x
+
+    def __call__(self, x: int) -> int:
+        return x
+
+
+@pytest.mark.parametrize(
+    ("function", "reason"),
+    [
+        (lambda x: x + 1, "a lambda has no import path"),
+        (make_multiplier(2), "multiply is defined inside another function"),
+        (functools.partial(scale, factor=3.0), "functools.partial has no import path"),
+        (Scaler().apply, "Scaler.apply is bound to"),
+        (Scaler(), "Scaler object"),
+        (types.FunctionType(scale.__code__, globals()), "names another object"),
+    ],
+    ids=["lambda", "closure", "partial", "bound-method", "instance", "copy"],
+)
+def test_func_refuses_a_callable_its_import_path_does_not_name(
+    function: tp.Any, reason: str, tmp_path: Path
+) -> None:
+    with pytest.raises(FunctionPathError, match=reason) as info:
+        Func(function=function, infra={"backend": "Cached", "folder": tmp_path})
+    assert "Define a module-level function" in str(info.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_functions_named_by_their_path_are_accepted_whatever_they_are_made_of() -> None:
+    for function, path in [
+        (np.sqrt, "numpy.sqrt"),  # a ufunc
+        (str.upper, "builtins.str.upper"),  # a method of a builtin type
+        (os.path.basename, "posixpath.basename"),
+        (scale, f"{__name__}.scale"),
+    ]:
+        assert Func(function=function).model_dump(mode="json")["function"] == path
 
 
 def test_func_steps_chain_and_clone() -> None:

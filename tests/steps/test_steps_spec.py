@@ -76,7 +76,7 @@ SLURM = {
 }
 BACKEND_FIELDS = {
     "Backend": SHARED,
-    "Cached": SHARED,
+    "Cached": {**SHARED, "capture_logs": False},
     "ThreadPool": {**SHARED, "max_jobs": 128},
     "ProcessPool": {**SHARED, "max_jobs": 128},
     "LocalProcess": {**SHARED, **SUBMITIT},

@@ -17,9 +17,8 @@ import typing as tp
 import warnings
 from pathlib import Path
 
-from . import cache_types
+from . import _records, cache_types
 from ._batch import Failure
-from .errors import DefaultChangedError
 from .lookup import StepPaths
 
 if tp.TYPE_CHECKING:
@@ -73,6 +72,7 @@ class Cell:
         relpath: str,
         cache_type: cache_types.CacheType | None = None,
         configs: list[dict[str, tp.Any]] | None = None,
+        classes: list[str] | None = None,
     ) -> None:
         assert backend.folder is not None
         self.backend = backend
@@ -86,6 +86,7 @@ class Cell:
             backend._open_store(), step_folders.cache_relpath(relpath)
         )
         self._configs = configs  # full configs (defaults included) of the cell's steps
+        self._classes = classes  # and the module.qualname of their classes
         self._config_recorded = False
         self.attempted: set[str] = set()  # keys recomputed by force/retry: once per instance
         # entries this instance has read or written: a step instance trusts what it has
@@ -157,7 +158,7 @@ class Cell:
                     f"traceback where it was raised (pid {entry.pid}):\n"
                     + entry.error_text.rstrip()
                 )
-            return Failure(error, origin=self.relpath)
+            return Failure(error, origin=self.relpath, fresh=False)
         ram = self.backend._ram if self.backend.keep_in_ram else None
         if ram is not None and (self.relpath, entry.key) in ram:
             return ram[self.relpath, entry.key]
@@ -258,24 +259,29 @@ class Cell:
         if force or self._configs is None:
             return
         dumped = json.dumps(self._configs)
-        memo = (str(self.store.folder), self.relpath, dumped)
+        memo = self._memo_key(dumped)
         if memo in _CONSISTENT:  # checked by this process already: new instances skip the read
             self._config_recorded = _CONSISTENT[memo]
             return
-        self._check_recorded_defaults(json.loads(dumped), at_default)
+        self._check_record(_records.Record(json.loads(dumped), self._classes), at_default)
         _CONSISTENT[memo] = self._config_recorded
 
-    def _check_recorded_defaults(self, current: list[tp.Any], at_default: list[set[str]]) -> None:
+    def _memo_key(self, dumped_configs: str) -> tuple[str, str, str]:
+        return (str(self.store.folder), self.relpath, f"{dumped_configs}{self._classes}")
+
+    def _check_record(self, current: _records.Record, at_default: list[set[str]]) -> None:
         """Check the config records of ``folder`` and of every read folder (results may
         come from any of them); ``folder``'s own is written at its first write if absent."""
-        for root, text in self.store.read_texts(_config_relpath(self.relpath)):
-            step_folder = root / self.relpath
+        try:
+            texts = self.store.read_texts(_config_relpath(self.relpath))
+        except OSError as error:  # an advisory record: its loss costs the check
+            logger.warning("ignoring unreadable config record of %s: %s", self.relpath, error)
+            return
+        for root, text in texts:
             if root == self.store.folder:
                 self._config_recorded = True  # kept as found: a damaged record is not rewritten
             try:
-                recorded = json.loads(text)["steps"]
-                if not all(isinstance(config, dict) for config in recorded):
-                    raise TypeError(f"expected a list of step configs, got {recorded!r:.80}")
+                recorded = _records.parse(text)
             except (ValueError, KeyError, TypeError) as error:
                 # an advisory record: its loss costs the check, never a result
                 logger.warning(
@@ -285,31 +291,18 @@ class Cell:
                     error,
                 )
                 continue
-            _check_same_defaults(recorded, current, at_default, step_folder)
+            _records.check(recorded, current, at_default, root / _config_relpath(self.relpath))
 
     def _record_config(self) -> None:
         if self._config_recorded or self._configs is None:
             return
-        # one step config per step of the cell (upstream first), each with its type first
-        text = json.dumps({"steps": self._configs}, indent=2, ensure_ascii=False)
-        self.store.write_text(_config_relpath(self.relpath), text + "\n")
+        text = _records.render(self._configs, self._classes)
+        self.store.write_text(_config_relpath(self.relpath), text)
         self._config_recorded = True
-        _CONSISTENT[(str(self.store.folder), self.relpath, json.dumps(self._configs))] = True
-
-
-def _check_same_defaults(
-    recorded: list[tp.Any], current: list[tp.Any], at_default: list[set[str]], step_folder: Path
-) -> None:
-    for old, new, names in zip(recorded, current, at_default, strict=False):
-        for name in sorted(names & set(old) & set(new)):
-            if old[name] != new[name]:
-                raise DefaultChangedError(
-                    f"the default of {next(iter(new.values()))}.{name} changed from "
-                    f"{old[name]!r} to {new[name]!r} since {step_folder} was "
-                    f"written: its results used {name}={old[name]!r}. Pass "
-                    f"{name}={old[name]!r} explicitly to reuse them, or recompute them "
-                    "with infra.mode='force'"
-                )
+        memo = self._memo_key(json.dumps(self._configs))
+        for stale in [key for key in _CONSISTENT if key[:2] == memo[:2]]:  # (after a force)
+            del _CONSISTENT[stale]
+        _CONSISTENT[memo] = True
 
 
 def _config_relpath(cell: str) -> str:

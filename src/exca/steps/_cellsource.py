@@ -46,6 +46,8 @@ class CellSource:
     def prepare(self, keys: tp.Sequence[str]) -> None:
         """Compute what ``keys`` miss in the cell (for the mode), then note their entries."""
         todo = [key for key in keys if key not in self._entries] if self._entries else keys
+        if self._deferred:  # left by a fresh failure: computed when read, not before
+            todo = [key for key in todo if key not in self._deferred]
         if not todo:
             return
         found = self.cell.entries(todo)  # a new map: kept as is when nothing is noted yet
@@ -78,15 +80,18 @@ class CellSource:
             )
         ]
 
-    def _compute(self, keys: list[str]) -> None:
+    def _compute(self, keys: list[str], reading: bool = False) -> None:
+        """Send the work computing ``keys``; ``reading``: they are being read now, so what
+        fail fast left upstream of them is computed first (else they wait with it)."""
         from ._dispatch import describe_inputs, start
 
         inputs = self.inputs.select(keys)
         inputs.prepare()  # upstream cached boundaries compute here, before the work ships
-        blocked = _uncomputed_upstream(inputs, keys)
-        if blocked:  # nothing cached upstream to compute from: these fail as upstream did
+        blocked, waiting = _upstream_state(inputs, keys, reading)
+        if blocked or waiting:  # these fail as upstream did, or wait as upstream does
             self._fresh.update(blocked)
-            keys = [key for key in keys if key not in blocked]
+            self.defer(waiting)
+            keys = [key for key in keys if key not in blocked and key not in waiting]
             if not keys:
                 return
             inputs = inputs.select(keys)
@@ -106,10 +111,8 @@ class CellSource:
         if not waiting:
             return
         for dispatch in {id(d): d for key in keys if (d := waiting.get(key))}.values():
-            dispatch.settle(keys)
-            for key in dispatch.keys:
-                if dispatch.settled(key):
-                    waiting.pop(key, None)
+            for key in dispatch.settle(keys):
+                waiting.pop(key, None)
 
     def complete(self, keys: tp.Sequence[str]) -> None:
         """Settle ``keys`` and compute those fail fast left: every one of them is then
@@ -117,7 +120,7 @@ class CellSource:
         self.settle(keys)
         while self._deferred and not self._deferred.keys().isdisjoint(keys):
             left = [key for key in keys if key in self._deferred]
-            self._compute(left)
+            self._compute(left, reading=True)
             self.settle(left)
 
     def reread(self, keys: list[str], fresh: dict[str, Failure]) -> list[str]:
@@ -145,7 +148,7 @@ class CellSource:
         """Compute the items fail fast left, from ``key`` on (a batch of them)."""
         order = list(self._deferred)
         start = order.index(key)
-        self._compute(order[start : start + _RESUME])
+        self._compute(order[start : start + _RESUME], reading=True)
         self.settle((key,))
 
     def mark_uncomputed(self, key: str, failure: Failure) -> None:
@@ -214,14 +217,22 @@ class CellSource:
         return entry
 
 
-def _uncomputed_upstream(inputs: StepItems, keys: list[str]) -> dict[str, Failure]:
-    """Failures upstream that nothing cached (an item whose work stopped or died): there is
-    no stored input to compute these keys from."""
+def _upstream_state(
+    inputs: StepItems, keys: list[str], reading: bool
+) -> tuple[dict[str, Failure], list[str]]:
+    """Keys with nothing stored upstream to compute from: failed there without a cached
+    error (their work stopped or died), or left there by fail fast (unless ``reading``:
+    then computed upstream now)."""
     source = inputs._source
     if not isinstance(source, CellSource):
-        return {}
-    source.complete(keys)
+        return {}, []
+    if reading:
+        source.complete(keys)
+    else:
+        source.settle(keys)
+    waiting = [key for key in keys if key in source._deferred] if source._deferred else []
     fresh = source._fresh
     if not fresh:
-        return {}
-    return {key: f for key in keys if (f := fresh.get(key)) is not None and f.origin is None}
+        return {}, waiting
+    failed = {key: f for key in keys if (f := fresh.get(key)) is not None and f.origin is None}
+    return failed, waiting

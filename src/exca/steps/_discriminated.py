@@ -6,7 +6,7 @@ import typing as tp
 
 import pydantic
 
-__all__ = ["DiscriminatedModel"]
+__all__ = ["DiscriminatedModel", "unknown_name_message"]
 
 _OWN_PACKAGE = "exca."
 
@@ -24,10 +24,12 @@ class DiscriminatedModel(pydantic.BaseModel):
     )
     _discriminator_key: tp.ClassVar[str] = "type"
     _registry_cache: tp.ClassVar[dict[str, type[DiscriminatedModel]] | None] = None
+    _root: tp.ClassVar[bool] = False  # the base of a hierarchy (Step, Backend): not a choice
 
     def __init_subclass__(cls, discriminator_key: str | None = None, **kwargs: tp.Any) -> None:
         if discriminator_key is not None:
             cls._discriminator_key = discriminator_key
+        cls._root = discriminator_key is not None or DiscriminatedModel in cls.__bases__
         for ancestor in cls.__mro__:  # a new class makes every ancestor's registry stale
             if "_registry_cache" in ancestor.__dict__:
                 ancestor._registry_cache = None  # type: ignore[attr-defined]
@@ -109,17 +111,44 @@ class DiscriminatedModel(pydantic.BaseModel):
         known = cls._subclasses_by_name()
         target = known.get(name)
         if target is None:
-            raise ValueError(f"unknown {key} {name!r} for {cls.__name__}; known: {sorted(known)}")
+            raise ValueError(unknown_name_message(cls, name, known))
         return target.model_validate(value)
+
+
+def unknown_name_message(
+    cls: type[DiscriminatedModel], name: object, known: dict[str, tp.Any]
+) -> str:
+    """Why ``name`` names no class of ``cls``'s hierarchy: unknown (listing the choices)
+    or ambiguous (naming the classes that share it)."""
+    key = cls._discriminator_key
+    if name in known and known[name] is None:  # classes of several modules: which one?
+        todo, paths = [cls], []
+        while todo:
+            sub = todo.pop()
+            todo.extend(sub.__subclasses__())
+            if sub.__name__ == name and sub._discriminator_key == key:
+                paths.append(f"{sub.__module__}.{sub.__qualname__}")
+        return (
+            f"{key} {name!r} is ambiguous for {cls.__name__}: classes {sorted(paths)} share "
+            f"that name, and a config names a class by its name only; rename one of them"
+        )
+    # (private classes and the base of the hierarchy are not choices a config can make)
+    names = sorted(
+        n for n, sub in known.items() if sub is not None and not (n[0] == "_" or sub._root)
+    )
+    return f"unknown {key} {name!r} for {cls.__name__}; known: {names}"
 
 
 def _validate_with_hint(
     cls: type[DiscriminatedModel], value: dict[str, tp.Any], handler: tp.Callable[..., tp.Any]
 ) -> tp.Any:
-    """Validate as ``cls``; if fields belong to a subclass, hint at the missing key."""
+    """Validate as ``cls``; if fields belong to a subclass, hint at the missing key.
+
+    Errors of nested configs are given in the user's terms (``steps.1.coeff``).
+    """
     try:
         return handler(value)
-    except pydantic.ValidationError:
+    except pydantic.ValidationError as error:
         extras = set(value) - set(cls.model_fields)
         candidates = [
             name
@@ -127,7 +156,12 @@ def _validate_with_hint(
             if sub is not None and extras and extras <= set(sub.model_fields)
         ]
         if not candidates:
-            raise
+            from ._user_errors import in_user_terms  # (the error path only: a fast import)
+
+            cleaned = in_user_terms(error, cls.__name__)
+            if cleaned is error:
+                raise
+            raise cleaned from None
         raise ValueError(
             f"{sorted(extras)} are not fields of {cls.__name__} but of {sorted(candidates)}: "
             f"did you forget the discriminator key {cls._discriminator_key!r}?"

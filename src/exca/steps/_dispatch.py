@@ -15,6 +15,7 @@ from . import _coordinate, _plan
 from ._batch import Failure
 from ._work import CellAddress, FromCell, UnitResult, Values, WorkUnit
 from .backends.base import Done
+from .backends.progress import Progress, progress_for
 from .errors import ItemNotComputedError
 
 if tp.TYPE_CHECKING:
@@ -28,8 +29,11 @@ __all__ = ["Dispatch", "start", "address_of"]
 
 def address_of(cell: Cell, with_configs: bool = False) -> CellAddress:
     """The picklable address of a cell (with its configs when a worker must record them)."""
-    configs = cell._configs if with_configs and not cell._config_recorded else None
-    return CellAddress(cell.backend, cell.relpath, cell.cache_type, configs)
+    if with_configs and not cell._config_recorded:
+        return CellAddress(
+            cell.backend, cell.relpath, cell.cache_type, cell._configs, cell._classes
+        )
+    return CellAddress(cell.backend, cell.relpath, cell.cache_type)
 
 
 def start(source: CellSource, keys: list[str], inputs: Values | FromCell) -> Dispatch:
@@ -110,37 +114,44 @@ class Dispatch:
         )
         self._unit_of = {key: index for index, unit in enumerate(units) for key in unit.keys}
         self.keys = [*self._unit_of, *claim.others]
+        self._progress: Progress | None = None
+        if len(units) > 1 and any(type(outcome) is not Done for outcome in outcomes):
+            label = f"{type(source.step).__name__} ({len(units)} units)"
+            self._progress = progress_for(len(self._unit_of), label)
 
-    def settle(self, keys: tp.Iterable[str] | None = None) -> None:
-        """Wait for the units computing ``keys`` (all by default) and read them back."""
+    def settle(self, keys: tp.Iterable[str] | None = None) -> list[str]:
+        """Wait for the units computing ``keys`` (all by default) and read them back;
+        return the keys settled now."""
         indexes = (
             set(self._open)
             if keys is None
             else {self._unit_of[key] for key in keys if key in self._unit_of}
         )
+        settled: list[str] = []
         for index in sorted(indexes & set(self._open)):
             unit, outcome = self._open.pop(index)
-            self._settle_unit(unit, outcome)
+            settled.extend(unit.keys)
+            failed = self._settle_unit(unit, outcome)
+            if self._progress is not None:
+                self._progress.advance(len(unit.keys), failed)
+                if not self._open:
+                    self._progress.close()
         others = self._claim.others
         if others and (keys is None or not set(others).isdisjoint(keys) or not self._open):
             self._coordinator.wait(self._source.cell, self._claim)
             self._source.reread(others, {})
+            settled.extend(others)
             self._claim = _coordinate.Claim(mine=self._claim.mine, token=self._claim.token)
         if not self._open:
             self._coordinator.release(self._source.cell, self._claim)
-
-    def settled(self, key: str) -> bool:
-        """Whether ``key`` was read back (its unit, or the wait for other owners, ended)."""
-        index = self._unit_of.get(key)
-        if index is None:
-            return key not in self._claim.others
-        return index not in self._open
+        return settled
 
     def outcomes(self) -> list[Outcome | None]:
         """The outcomes of the units not settled yet."""
         return [outcome for _, outcome in self._open.values()]
 
-    def _settle_unit(self, unit: WorkUnit, outcome: Outcome | None) -> None:
+    def _settle_unit(self, unit: WorkUnit, outcome: Outcome | None) -> int:
+        """Read back the unit's items; return how many failed."""
         error: BaseException | None = None
         result: UnitResult | None = None
         try:
@@ -150,13 +161,14 @@ class Dispatch:
             error.add_note(f"while computing {unit.label()}")
         fresh = dict(result.failures) if result is not None else {}
         keys = list(unit.keys)
-        if result is not None and result.stopped_at is not None:  # fail fast: the rest waits
-            after = keys.index(result.stopped_at) + 1
-            keys, left = keys[:after], keys[after:]
-            self._source.defer(left)
+        if result is not None and result.left:  # fail fast: the rest is computed when read
+            left = set(result.left)
+            keys = [key for key in keys if key not in left]
+            self._source.defer(result.left)
         missing = self._source.reread(keys, fresh)
         for key in missing:
             self._source.mark_uncomputed(key, _not_computed(key, unit, error))
+        return len(missing) + len(fresh)
 
 
 def _not_computed(key: str, unit: WorkUnit, error: BaseException | None) -> Failure:

@@ -11,7 +11,7 @@ import dataclasses
 import typing as tp
 from collections.abc import Mapping
 
-from . import _graph, _uid, cache_types, identity
+from . import _batch, _graph, _uid, cache_types, identity
 from ._cells import Cell
 from ._state import state_of
 from .errors import ItemUidCollisionError
@@ -47,26 +47,32 @@ class Context:
 def run_one(step: Step, value: tp.Any) -> tp.Any:
     """``run_many([value])``'s only result, from memory when this instance saw it cached."""
     hot = state_of(step).hot
-    if hot is not None:
-        resolved, cell = hot
-        entry = cell.known.get(identity.item_key(resolved, value))
-        if entry is not None and entry.status == "success":
-            from exca.store import CorruptArtifactError
+    if hot is None:
+        return next(iter(run_many(step, [value])))
+    resolved, cell = hot
+    key = identity.item_key(resolved, value)
+    entry = cell.known.get(key)
+    if entry is not None and entry.status == "success":
+        from exca.store import CorruptArtifactError
 
-            try:
-                return cell.read(entry)
-            except CorruptArtifactError:
-                pass  # the full path below warns and recomputes
-    return next(iter(run_many(step, [value])))
+        try:
+            return cell.read(entry)
+        except CorruptArtifactError:
+            pass  # the full path below warns and recomputes
+    return next(iter(run_many(step, [value], keys=[key])))
 
 
-def run_many(step: Step, values: tp.Iterable[tp.Any]) -> StepItems:
+def run_many(step: Step, values: tp.Iterable[tp.Any], keys: list[str] | None = None) -> StepItems:
+    """The items of ``step`` over ``values`` (``keys``: their item keys, if known)."""
     original, step = step, _graph.resolved(step)
     _graph.freeze(step)
     values = list(values)
-    keys = identity.item_keys(step, values)
-    if values and step.item_uid(values[0]) is not None and len(set(keys)) < len(keys):
-        _check_collisions(step, keys, values)
+    _batch.check_inputs(_uid.uid_steps(step), values)
+    if keys is None:  # item_uid is called only where a cache needs the key
+        custom = _graph.caches(step)
+        keys = identity.item_keys(step, values, custom=custom)
+        if custom and type(step)._custom_item_uid and len(set(keys)) < len(keys):
+            _check_collisions(step, keys, values)
     items = dispatch(step, Context(), StepItems(source=_Inputs(keys, values), uids=keys))
     items.prepare()  # cached boundaries compute now; uncached steps as results are read
     if items.mode in ("cached", "read-only") and not items.pending:
@@ -167,7 +173,8 @@ def cell_of(step: Step, ctx: Context, mode: ModeType = "cached") -> Cell:
 
 def _new_cell(step: Step, backend: tp.Any, steps: list[Step], relpath: str, mode: ModeType) -> Cell:
     configs = [_uid.full_config(s) for s in steps]
-    cell = Cell(backend, relpath, cache_types.for_step(step), configs)
+    classes = [_uid.class_path(s) for s in steps]
+    cell = Cell(backend, relpath, cache_types.for_step(step), configs, classes)
     at_default = [_fields_at_default(s) for s in steps]
     cell.check_defaults(at_default, force=mode == "force")
     return cell

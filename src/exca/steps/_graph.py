@@ -20,7 +20,8 @@ _MODE_RANK = {"cached": 0, "retry": 1, "force": 2}
 
 
 def nested_steps(step: Step) -> list[Step]:
-    """Steps held in ``step``'s fields (inside lists, tuples and dicts), not deeper."""
+    """Steps held in ``step``'s fields (inside lists, tuples, dicts and plain pydantic
+    models), not inside those steps."""
     found: list[Step] = []
     for name in type(step).model_fields:
         if name != "infra":
@@ -39,6 +40,16 @@ def _collect(value: object, found: list[Step]) -> None:
     elif isinstance(value, dict):
         for item in value.values():
             _collect(item, found)
+    elif isinstance(value, pydantic.BaseModel):
+        for item in model_values(value).values():
+            _collect(item, found)
+
+
+def model_values(model: pydantic.BaseModel) -> dict[str, object]:
+    """The fields (and extra fields) of a plain pydantic model, by name."""
+    values = {name: getattr(model, name) for name in type(model).model_fields}
+    values.update(model.model_extra or {})
+    return values
 
 
 def resolved(step: Step) -> Step:
@@ -75,6 +86,16 @@ def walk(step: Step) -> tp.Iterator[Step]:
     yield step
     for sub in nested_steps(step):
         yield from walk(sub)
+
+
+def caches(step: Step) -> bool:
+    """Whether running ``step`` caches anything (a backend on it or on a step it chains)."""
+    from .chain import Chain
+
+    step = resolved(step)
+    if step.infra is not None:
+        return True
+    return isinstance(step, Chain) and any(caches(sub) for sub in step._step_list())
 
 
 def freeze(step: Step) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typing as tp
 
+import pydantic
+
 from . import _graph
 
 if tp.TYPE_CHECKING:
@@ -19,11 +21,13 @@ def render(step: Step) -> str:
 def _lines(step: Step) -> list[str]:
     step = _graph.resolved(step)
     children: list[tuple[str, list[str]]] = []
+    expanded: set[str] = set()  # fields shown as sub-trees, not in the label
     for name in type(step).model_fields:
         value = getattr(step, name)
         if name != "infra" and _holds_steps(value):
             children.append(_child(name, value))
-    return [_label(step, {name for name, _ in children})] + _tree(children)
+            expanded.add(name)
+    return [_label(step, expanded)] + _tree(children)
 
 
 def _label(step: Step, skip: set[str]) -> str:
@@ -46,6 +50,11 @@ def _child(name: str, value: tp.Any) -> tuple[str, list[str]]:
     if isinstance(value, Step):
         head, *rest = _lines(value)
         return f"{name}: {head}" if name else head, rest
+    if isinstance(value, pydantic.BaseModel):  # a plain model: its other fields on its line
+        values = _graph.model_values(value)
+        dumped = value.model_dump(mode="json", exclude_defaults=True)
+        plain = {k: v for k, v in dumped.items() if not _holds_steps(values.get(k))}
+        name, value = (f"{name}  {_shorten(repr(plain))}" if plain else name), values
     items = value.items() if isinstance(value, dict) else (("", v) for v in value)
     subs = [_child(str(key), item) for key, item in items if _holds_steps(item)]
     return name, _tree(subs)
@@ -69,6 +78,8 @@ def _holds_steps(value: tp.Any) -> bool:
         return any(_holds_steps(v) for v in value.values())
     if isinstance(value, list | tuple):
         return any(_holds_steps(v) for v in value)
+    if isinstance(value, pydantic.BaseModel):
+        return any(_holds_steps(v) for v in _graph.model_values(value).values())
     return False
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import typing as tp
 
+import pydantic
+
 from . import _graph
 from ._state import state_of
 
 if tp.TYPE_CHECKING:
     from .base import Step
 
-__all__ = ["uid_config", "uid_steps", "full_config", "json_dump"]
+__all__ = ["uid_config", "uid_steps", "full_config", "class_path", "json_dump"]
 
 
 def uid_steps(step: Step) -> list[Step]:
@@ -51,6 +53,13 @@ def full_config(step: Step) -> dict[str, tp.Any]:
     """The config of ``step`` with its defaults, without infra (JSON-compatible)."""
     dumped = json_dump(_graph.resolved(step))
     return {name: _strip_infra(value) for name, value in dumped.items() if name != "infra"}
+
+
+def class_path(step: Step) -> str:
+    """``module:qualname`` of the (resolved) step's class: what tells apart two classes of
+    one name, whose uid configs (and so step folders) are alike."""
+    cls = type(_graph.resolved(step))
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def json_dump(step: Step) -> dict[str, tp.Any]:
@@ -90,6 +99,9 @@ def _uid_value(value: object, dumped: object) -> object:
     if isinstance(value, dict) and isinstance(dumped, dict):
         pairs = zip(value.values(), dumped.items(), strict=True)
         return {key: _uid_value(v, d) for v, (key, d) in pairs}
+    if isinstance(value, pydantic.BaseModel) and isinstance(dumped, dict):  # a plain model
+        values = _graph.model_values(value)
+        return {key: _uid_value(values.get(key), d) for key, d in dumped.items()}
     return dumped
 
 

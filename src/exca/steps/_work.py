@@ -10,8 +10,8 @@ reads the results back from the store.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import time
 import typing as tp
 
 from ._batch import Failure
@@ -22,7 +22,6 @@ if tp.TYPE_CHECKING:
     from .backends.base import Backend
     from .base import Step
     from .cache_types import CacheType
-    from .items import StepItems
 
 __all__ = ["CellAddress", "Values", "FromCell", "WorkUnit", "UnitResult", "run_unit"]
 
@@ -35,12 +34,14 @@ class CellAddress:
     relpath: str
     cache_type: CacheType
     configs: list[dict[str, tp.Any]] | None = None  # for the config record, if written here
+    classes: list[str] | None = None  # (with the configs: the steps' class paths)
 
     def open(self) -> Cell:
         """A cell of its own (own memo, own RAM cache) over the same store entries."""
         from ._cells import Cell
 
-        return Cell(self.backend.model_copy(), self.relpath, self.cache_type, self.configs)
+        backend = self.backend.model_copy()
+        return Cell(backend, self.relpath, self.cache_type, self.configs, self.classes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,11 +90,11 @@ class UnitResult:
     """What a worker reports besides the store: where fail-fast stopped it, and (in the
     driver's own process only) the errors it computed, to be raised as they are."""
 
-    stopped_at: str | None = None  # key of the first fresh error: later keys not computed
+    left: list[str] = dataclasses.field(default_factory=list)  # not computed (fail fast)
     failures: dict[str, Failure] = dataclasses.field(default_factory=dict)
 
     def __getstate__(self) -> dict[str, tp.Any]:
-        return {"stopped_at": self.stopped_at, "failures": {}}  # errors travel by the store
+        return {"left": self.left, "failures": {}}  # errors travel by the store
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +127,7 @@ def run_unit(unit: WorkUnit) -> UnitResult:
     """
     from ._cellsource import CellSource
     from ._engine import Context, expand
+    from ._storing import store_outcomes
     from .items import StepItems
 
     cell = unit.cell.open()
@@ -142,26 +144,19 @@ def run_unit(unit: WorkUnit) -> UnitResult:
     if isinstance(inner, CellSource) and inner.cell.relpath == cell.relpath:
         if not results.pending:  # a chain's last step cached its (shared) cell already
             results.prepare()
-            return UnitResult(failures=dict(inner._fresh))
-    with cell.batch():
-        return _store(cell, list(unit.keys), results)
+            return UnitResult(left=list(inner._deferred), failures=dict(inner._fresh))
+    with _logs(cell, len(unit.keys)), cell.batch():
+        stored = store_outcomes(cell, list(unit.keys), results.outcomes(fail_fast=True))
+    return UnitResult(left=stored.left, failures=stored.failures)
 
 
-def _store(cell: Cell, keys: list[str], results: StepItems) -> UnitResult:
-    outcome_of = UnitResult()
-    start = time.perf_counter()
-    for key, outcome in zip(keys, results.outcomes(), strict=True):
-        duration = time.perf_counter() - start
-        if not isinstance(outcome, Failure):
-            cell.put(key, outcome, duration=duration)
-        else:
-            fresh = outcome.origin is None  # computed now, not read from a cache upstream
-            if outcome.origin != cell.relpath:
-                cell.put_error(key, outcome.error, duration=duration)
-                outcome.origin = cell.relpath
-            outcome_of.failures[key] = outcome
-            if fresh:  # fail fast: the items after it stay uncomputed
-                outcome_of.stopped_at = key
-                break
-        start = time.perf_counter()
-    return outcome_of
+def _logs(cell: Cell, count: int) -> tp.ContextManager[None]:
+    """What the computation prints and logs, copied to the step folder if asked (inline)."""
+    from .backends import Cached
+
+    backend = cell.backend
+    if not (isinstance(backend, Cached) and backend.capture_logs):
+        return contextlib.nullcontext()
+    from ._capture import captured
+
+    return captured(cell.store, cell.relpath, f"computing {count} item(s)")

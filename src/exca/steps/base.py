@@ -53,6 +53,7 @@ class Step(DiscriminatedModel):
     _generator: tp.ClassVar[bool] = False  # _run needs no input
     _custom_item_uid: tp.ClassVar[bool] = False  # overrides item_uid
     _pure_generator: tp.ClassVar[bool] = False  # _run takes no positional input at all
+    _input_rule: tp.ClassVar[bool | None] = None  # _run needs an input, refuses one, or either
     _chain_class: tp.ClassVar[type[Chain] | None] = None
     _state: StepState = pydantic.PrivateAttr(default_factory=StepState)
 
@@ -66,6 +67,7 @@ class Step(DiscriminatedModel):
         params = [p for n, p in inspect.signature(cls._run).parameters.items() if n != "self"]
         cls._generator = all(p.default is not p.empty or p.kind in _VARIADIC for p in params)
         cls._pure_generator = cls._generator and not any(p.kind in _POSITIONAL for p in params)
+        cls._input_rule = None if cls._batched else _input_rule(params)
         if "CACHE_TYPE" in cls.__dict__ and cls.CACHE_TYPE is not None:
             cache_types.resolve(cls.CACHE_TYPE, where=f"{cls.__qualname__}.CACHE_TYPE")
 
@@ -270,6 +272,16 @@ class Step(DiscriminatedModel):
 
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _input_rule(params: list[inspect.Parameter]) -> bool | None:
+    """Whether a ``_run`` with these parameters needs an input, refuses one, or takes either."""
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return None
+    positional = [p for p in params if p.kind in _POSITIONAL]
+    if not positional:
+        return False
+    return True if positional[0].default is inspect.Parameter.empty else None
 
 
 def _set_dotted(config: tp.Any, keys: list[str], value: tp.Any) -> None:

@@ -8,6 +8,7 @@ import typing as tp
 import pydantic
 
 from . import _uid
+from . import base as base_module
 from .base import Step
 
 __all__ = ["Chain"]
@@ -104,3 +105,4 @@ class Chain(Step):
 
 
 Step._chain_class = Chain
+base_module.Chain = Chain  # type: ignore[misc]  # `from exca.steps.base import Chain`, as in 0.6.0

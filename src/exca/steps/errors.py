@@ -10,6 +10,8 @@ __all__ = [
     "UnpicklableWorkError",
     "SlurmUnavailableError",
     "WorkerDiedError",
+    "FunctionPathError",
+    "StepClassConflictError",
 ]
 
 
@@ -40,3 +42,11 @@ class SlurmUnavailableError(RuntimeError):
 
 class WorkerDiedError(RuntimeError):
     """A worker process or job ended without reporting: its items not stored are not cached."""
+
+
+class FunctionPathError(TypeError):
+    """A callable given to ``Func`` has no import path that names it, so it has no identity."""
+
+
+class StepClassConflictError(RuntimeError):
+    """A step folder holds the results of another class of the same name."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import inspect
+import sys
 import typing as tp
 
 import pydantic
 
 from .base import Step
+from .errors import FunctionPathError
 
 __all__ = ["Func"]
 
@@ -20,7 +24,10 @@ class Func(Step):
     Parameters
     ----------
     function
-        Callable (or dotted import path) to wrap; both have the same identity.
+        Callable (or dotted import path) to wrap; both have the same identity: the
+        path. A callable that its path does not name (a lambda, a function defined
+        inside another, a bound method, a ``functools.partial``) is refused, since
+        its cache would be shared with any other of that name.
     input_param
         Name of the parameter that receives pipeline input at runtime. ``None``
         (default) = auto-detect from signature (the single parameter without a default;
@@ -31,10 +38,12 @@ class Func(Step):
 
     Examples
     --------
-    >>> def scale(x: float, factor: float = 2.0) -> float:
-    ...     return x * factor
-    >>> Func(function=scale, factor=3.0).run(5.0)
-    15.0
+    >>> Func(function=round, ndigits=2).run(3.14159)
+    3.14
+    >>> Func(function=lambda x: x + 1)
+    Traceback (most recent call last):
+    ...
+    exca.steps.errors.FunctionPathError: a lambda has no import path...
     """
 
     model_config = pydantic.ConfigDict(extra="allow")
@@ -50,13 +59,14 @@ class Func(Step):
 
     @pydantic.field_serializer("function", when_used="json")
     def _dotted_path(self, function: tp.Callable[..., tp.Any]) -> str:
-        return f"{function.__module__}.{function.__qualname__}"
+        return import_path(function)
 
     @classmethod
     def _exclude_from_cls_uid(cls) -> list[str]:
         return ["input_param"]
 
     def model_post_init(self, context: tp.Any, /) -> None:
+        import_path(self.function)  # (refuses a callable without identity)
         params = inspect.signature(self.function).parameters
         name = getattr(self.function, "__name__", repr(self.function))
         clash = sorted(set(type(self).model_fields) & set(params))
@@ -101,3 +111,55 @@ class Func(Step):
         if self._input:
             kwargs[self._input] = args[0]
         return self.function(**kwargs)
+
+
+def import_path(function: tp.Callable[..., tp.Any]) -> str:
+    """The dotted path that imports ``function``: its identity in a cache.
+
+    Raises :class:`FunctionPathError` if no path names it (the cache would be shared
+    by every callable of that name), saying what to do instead.
+    """
+    owner = getattr(function, "__objclass__", None)  # a method of a builtin type: str.upper
+    module = getattr(function, "__module__", None) or getattr(owner, "__module__", None)
+    qualname = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
+    problem = _unnamed_problem(function, module, qualname)
+    if problem is None and _resolve(str(module), str(qualname)) is not function:
+        problem = (
+            f"{module}.{qualname} names another object than {function!r:.80} (was it "
+            "redefined or decorated?); pass the function its module defines at that name"
+        )
+    if problem is not None:
+        raise FunctionPathError(
+            f"{problem}. Func's cache identity is the function's import path: two "
+            "functions of one path would share one cache. Define a module-level function "
+            "(its other arguments can be given as Func fields: Func(function=f, a=1))"
+        )
+    return f"{module}.{qualname}"
+
+
+def _unnamed_problem(function: tp.Any, module: str | None, qualname: str | None) -> str | None:
+    if isinstance(function, functools.partial):
+        return "a functools.partial has no import path (its arguments would not be part of it)"
+    if module is None or qualname is None:
+        return f"{type(function).__name__} object {function!r:.60} has no import path"
+    if "<lambda>" in qualname:
+        return f"a lambda has no import path (found {module}.{qualname})"
+    if "<locals>" in qualname:
+        return (
+            f"{qualname} is defined inside another function: it has no import path, and the "
+            "variables it captures would not be part of its identity"
+        )
+    if inspect.ismethod(function):
+        return f"{qualname} is bound to {function.__self__!r:.60}, which its path does not name"
+    return None
+
+
+def _resolve(module: str, qualname: str) -> object:
+    """The object at ``module.qualname`` (None if the module cannot be imported)."""
+    try:
+        found: object = sys.modules.get(module) or importlib.import_module(module)
+    except ImportError:
+        return None
+    for name in qualname.split("."):
+        found = getattr(found, name, None)
+    return found

@@ -84,9 +84,10 @@ def item_key(step: Step, value: object) -> str:
     return shorten(custom, type(step)._ITEM_UID_MAX_LENGTH)
 
 
-def item_keys(step: Step, values: tp.Iterable[object]) -> list[str]:
-    """:func:`item_key` of each value (one pass, for ``run_many``)."""
-    if type(step)._custom_item_uid:
+def item_keys(step: Step, values: tp.Iterable[object], custom: bool = True) -> list[str]:
+    """:func:`item_key` of each value (one pass, for ``run_many``); without ``custom``,
+    the store key of each value (``item_uid`` is not called)."""
+    if custom and type(step)._custom_item_uid:
         return [item_key(step, value) for value in values]
     key_of("")  # loads the store's key_of
     store_key_of = _store_key_of

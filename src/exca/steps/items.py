@@ -123,11 +123,12 @@ class StepItems:
             prepare(self._unique_uids())
         self._prepared = True
 
-    def outcomes(self) -> tp.Iterator[tp.Any]:
-        """One value or :class:`Failure` per unique uid, in order of first appearance."""
-        return self._unique_outcomes()
+    def outcomes(self, fail_fast: bool = False) -> tp.Iterator[tp.Any]:
+        """One value or :class:`Failure` per unique uid, in order of first appearance;
+        with ``fail_fast``, they end after the first failure computed now."""
+        return self._unique_outcomes(fail_fast)
 
-    def _unique_outcomes(self) -> tp.Iterator[tp.Any]:
+    def _unique_outcomes(self, fail_fast: bool = False) -> tp.Iterator[tp.Any]:
         self.prepare()
         source = self._source
         blocks = getattr(source, "blocks", None)  # reads many values at once
@@ -139,7 +140,7 @@ class StepItems:
         for batched, group in itertools.groupby(self.pending, key=lambda s: s._batched):
             for step in group:
                 apply = _batch.apply_batch if batched else _batch.apply_each
-                stream = apply(step, stream)
+                stream = apply(step, stream, fail_fast)
         return stream
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "temp_name",
     "object_file",
     "is_temp_name",
+    "log_file",
     "is_loose_entry_name",
     "temp_loose_entry_digest",
     "PIN_PREFIX",
@@ -36,6 +37,7 @@ PACKS_DIR = "packs"
 QUARANTINE_DIR = "quarantine"
 TEMP_PREFIX = ".tmp."
 PIN_PREFIX = ".pin."  # a reuser's marker beside an object it does not own (see gc.py)
+LOGS_DIR = "logs"  # in a step folder: what its inline computations printed and logged
 PACK_SUFFIX = ".pack"
 _HEX = frozenset("0123456789abcdef")
 _HOST = os.uname().nodename.replace(".", "_").replace(os.sep, "_")  # (= gethostname)
@@ -124,3 +126,9 @@ def temp_loose_entry_digest(name: str) -> str | None:
 
 def is_temp_name(name: str) -> bool:
     return name.startswith(TEMP_PREFIX)
+
+
+def log_file(folder: str, stream: str) -> str:
+    """The log of ``stream`` (``stdout`` or ``stderr``) in ``folder`` (a step folder, as a
+    relative path): ``folder/logs/main-process/log.<stream>``, as exca 0.6.0 named it."""
+    return f"{folder}/{LOGS_DIR}/main-process/log.{stream}"

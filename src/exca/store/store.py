@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Literal, TextIO, cast
 
 from ._settings import choose
 from .errors import (
@@ -15,7 +15,7 @@ from .errors import (
     ReadFolderError,
     ReadOnlyStoreError,
 )
-from .layout import FORMAT_FILE
+from .layout import FORMAT_FILE, log_file
 from .objects import ObjectStore, VerifyReads
 from .publish import publish_bytes, translate_write_errors
 from .read_folders import ReadFolderPickle, read_folder_pickle_setting
@@ -125,6 +125,15 @@ class Store:
         self.prepare_write(f"write {path.name}")
         with translate_write_errors(self.folder, f"write {path}"):
             publish_bytes(path, text.encode("utf-8"), durable=self.durable)
+
+    def open_log(self, folder: str, stream: Literal["stdout", "stderr"]) -> TextIO:
+        """The log file of ``stream`` in the step folder ``folder`` (relative), opened to
+        append lines (created with its folders as needed)."""
+        path = self._inside(log_file(folder, stream))
+        self.prepare_write(f"write the log {path.name}")
+        with translate_write_errors(self.folder, f"write {path}"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return path.open("a", encoding="utf-8", buffering=1)
 
     def read_text(self, relpath: str | os.PathLike[str]) -> str | None:
         """The text of a file written by :meth:`write_text`, from this store or a layer."""

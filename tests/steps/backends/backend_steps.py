@@ -104,7 +104,7 @@ class Sleep(Record):
         return super()._run(x)
 
 
-class PicklingInline(Backend):
+class _PicklingInline(Backend):
     """A backend as a user would write one: each unit makes a pickle round trip first."""
 
     def _execute(self, units: tp.Sequence[tp.Any]) -> list[Done]:

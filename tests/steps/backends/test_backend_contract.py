@@ -17,13 +17,13 @@ from exca.steps.backends import Cached
 
 BACKENDS = [
     "Cached",
-    "PicklingInline",
+    "_PicklingInline",
     "ThreadPool",
     "ProcessPool",
     "LocalProcess",
     "SubmititDebug",
 ]
-IN_PROCESS = {"Cached", "PicklingInline", "ThreadPool", "SubmititDebug"}
+IN_PROCESS = {"Cached", "_PicklingInline", "ThreadPool", "SubmititDebug"}
 
 
 @pytest.fixture(params=BACKENDS)

@@ -42,6 +42,8 @@ def _no_cluster_reason() -> str | None:
 def _needs_slurm() -> None:
     reason = _no_cluster_reason()
     if reason is not None:
+        if os.environ.get("EXCA_REQUIRE_SLURM") == "1":  # CI started one: its loss is a failure
+            pytest.fail(f"EXCA_REQUIRE_SLURM=1 but {reason}")
         pytest.skip(reason)
 
 

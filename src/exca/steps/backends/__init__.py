@@ -11,6 +11,7 @@ from ..lookup import LookupHandle, StepPaths
 from .base import Backend
 from .inline import Cached
 from .pools import ProcessPool, ThreadPool
+from .progress import settings
 from .submitit import Auto, LocalProcess, Slurm, SubmititDebug
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "Auto",
     "LookupHandle",
     "StepPaths",
+    "settings",
 ]

@@ -9,11 +9,12 @@ hands ``_execute`` picklable :class:`~exca.steps._work.WorkUnit` values and gets
 from __future__ import annotations
 
 import typing as tp
+import warnings
 from pathlib import Path
 
 import pydantic
 
-from .._discriminated import DiscriminatedModel
+from .._discriminated import DiscriminatedModel, unknown_name_message
 from ..identity import ModeType
 
 if tp.TYPE_CHECKING:
@@ -70,6 +71,35 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
     _frozen: bool = pydantic.PrivateAttr(default=False)
     _ram: dict[tuple[str, str], tp.Any] = pydantic.PrivateAttr(default_factory=dict)
     _store: Store | None = pydantic.PrivateAttr(default=None)  # set: this store, not folder's
+
+    @pydantic.field_validator("mode", mode="before")
+    @classmethod
+    def _force_forward_is_force(cls, mode: tp.Any) -> tp.Any:
+        if mode == "force-forward":  # exca 0.6.0's name, from when force did not propagate
+            warnings.warn(
+                'infra mode "force-forward" is deprecated: use "force" (which forces the '
+                "steps downstream too)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return "force"
+        return mode
+
+    def derive(self, backend: str | None = None, **fields: tp.Any) -> Backend:
+        """A new backend of type ``backend`` (default: this one's) with the fields both
+        types have, taken from this one, then ``fields`` (validated, never dropped).
+
+        >>> from exca.steps.backends import Cached
+        >>> Cached(folder="cache", keep_in_ram=True).derive("ThreadPool", max_jobs=2)
+        ThreadPool(folder=PosixPath('cache'), mode='cached', keep_in_ram=True, max_jobs=2)
+        """
+        name = type(self).__name__ if backend is None else backend
+        known = Backend._subclasses_by_name()
+        target = known.get(name)
+        if target is None or target._root or name.startswith("_"):
+            raise ValueError(unknown_name_message(Backend, name, known))
+        shared = {f: getattr(self, f) for f in type(self).model_fields if f in target.model_fields}
+        return tp.cast(Backend, target(**{**shared, **fields}))
 
     def __setattr__(self, name: str, value: tp.Any) -> None:
         if not name.startswith("_") and self._frozen:

@@ -8,4 +8,13 @@ __all__ = ["Cached"]
 
 
 class Cached(Backend):
-    """Inline execution + caching."""
+    """Inline execution + caching.
+
+    Parameters
+    ----------
+    capture_logs:
+        Also write what the computations print (stdout, stderr) and log into
+        ``logs/main-process/log.stdout`` and ``log.stderr`` of the step folder.
+    """
+
+    capture_logs: bool = False

@@ -1,0 +1,65 @@
+"""The backend workload, written once against the public Step API (the same in exca 0.6.0).
+
+``run_many`` over fresh items (all misses) through a chosen backend: trivial items (the
+per-item overhead of a backend) and items of a fixed CPU time (parallel speed-up). Run as a
+script by :mod:`compare_reference` under either interpreter (the child side of
+:mod:`_child`); the asv backend benchmarks import it too. The step class is defined at the
+top of this module, so pool processes and Slurm jobs find it (by value when this module
+runs as ``__main__``: submitit pickles it with cloudpickle).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from exca.steps import Step
+
+LOOPS_PER_MS = 25_000  # iterations of the loop below per millisecond of CPU time, measured here
+
+
+class Spin(Step):
+    """``x * 2`` after a fixed amount of CPU work: ``ms`` milliseconds of an idle core (a
+    fixed count of loop iterations, so that contention lengthens it, as it would real work)."""
+
+    ms: float = 0.0
+
+    def _run(self, x: int) -> int:
+        for _ in range(int(self.ms * LOOPS_PER_MS)):
+            pass
+        return x * 2
+
+
+def make_step(backend: str, folder: str, ms: float, **fields: Any) -> Spin:
+    return Spin(ms=ms, infra={"backend": backend, "folder": folder, **fields})
+
+
+def run_misses(backend: str, count: int, ms: float, folder: str, **fields: Any) -> bool:
+    """``run_many`` over ``count`` misses; whether the results are right."""
+    values = list(range(count))
+    return list(make_step(backend, folder, ms, **fields).run_many(values)) == [
+        2 * v for v in values
+    ]
+
+
+def _task_run_many(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    folder = tempfile.mkdtemp(prefix="exca-bench-backend-", dir=args.get("dir"))
+    fields = args.get("fields", {})
+
+    def run() -> dict[str, Any]:
+        cpu = time.process_time()  # the driver's own CPU: our overhead, not the workers'
+        ok = run_misses(args["backend"], args["count"], args["ms"], folder, **fields)
+        return {"correct": ok, "driver_cpu": time.process_time() - cpu}
+
+    return run
+
+
+TASKS = {"run_many": _task_run_many}
+
+
+if __name__ == "__main__":
+    from _child import serve  # this folder is first on sys.path when run as a script
+
+    serve(TASKS)
