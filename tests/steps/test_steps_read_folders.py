@@ -200,3 +200,15 @@ def test_refused_pickles_of_a_read_folder_are_computed_into_folder_with_one_warn
         assert list(step.run_many([1.0, 2.0])) == [{"value": 1.0}, {"value": 2.0}]
     assert CALLS == [("pickled", 1.0), ("pickled", 2.0)] and len(caught) == 1
     assert step.lookup(1.0).paths.cache_folder.is_relative_to(tmp_path / "mine")
+
+
+@pytest.mark.parametrize("backend", ["ThreadPool", "ProcessPool"])
+def test_pool_workers_serve_read_folders_and_compute_misses_into_folder(
+    tmp_path: Path, team: Path, backend: str
+) -> None:
+    step = ReadEmbed(infra=mine(tmp_path, team, backend=backend, max_jobs=2))
+    values = list(step.run_many([1.0, 2.0, 3.0, 4.0]))
+    assert [float(v[0]) for v in values] == [1.0, 2.0, 3.0, 4.0]
+    where = [step.lookup(s).paths.cache_folder for s in (1.0, 2.0, 3.0, 4.0)]
+    assert [w.is_relative_to(team) for w in where] == [True, True, False, False]
+    assert all(w.is_relative_to(tmp_path / "mine") for w in where[2:])
