@@ -28,11 +28,15 @@ def run(options: argparse.Namespace) -> int:
     if options.command == "share":
         start_empty_store(options.folder)  # a team's new folder becomes a store to share
     store = open_existing_store(options.folder)
-    if options.command in ("verify", "gc", "share"):
-        return globals()[f"_{options.command}"](store, options, grace_s)
+    maintain = _MAINTENANCE.get(options.command)
+    if maintain is not None:
+        return maintain(store, options, grace_s)
     with progress(f"exca store {options.command}") as ticker:
-        document, show = globals()[f"_{options.command}"](store, options, ticker)
-    print_json(document) if options.json else show()
+        document, show = _READS[options.command](store, options, ticker)
+    if options.json:
+        print_json(document)
+    else:
+        show()
     return 0
 
 
@@ -149,3 +153,16 @@ def _age(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.1f}{unit}"
     return f"{seconds:.0f}s"
+
+
+# the subcommands that only read (with a progress callback), and the others
+_READS: dict[str, Callable[[Store, argparse.Namespace, Progress | None], Shown]] = {
+    "info": _info,
+    "ls": _ls,
+    "du": _du,
+}
+_MAINTENANCE: dict[str, Callable[[Store, argparse.Namespace, float], int]] = {
+    "verify": _verify,
+    "gc": _gc,
+    "share": _share,
+}
