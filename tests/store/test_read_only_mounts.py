@@ -106,4 +106,9 @@ def test_root_reads_a_read_only_bind_mount_and_every_write_is_refused(mounted) -
 
     store = Store(mountpoint)
     assert store.verify().ok and store.gc(dry_run=True, grace_s=0).removed == []
+    for argv in (["info"], ["ls"], ["du"], ["verify"], ["gc", "--dry-run"]):
+        status, out, err = ops.cli(["store", argv[0], str(mountpoint), *argv[1:], "--json"])
+        assert (status, err) == (0, ""), (argv, err)
+    status, out, err = ops.cli(["store", "gc", str(mountpoint), "--grace", "0s"])
+    assert status == 2 and "read-only file system" in err and len(err.splitlines()) == 1
     assert _snapshot(root) == before and _snapshot(mountpoint) == before
