@@ -54,8 +54,14 @@ def test_lookup_handle_and_step_paths_exist() -> None:
     assert (paths.step_folder, paths.cache_folder) == ("a", "a/cache")
 
 
-# verify_reads: beyond the reference, how memory-mapped reads are checked (issue 7)
-SHARED = {"folder": None, "mode": "cached", "keep_in_ram": False, "verify_reads": None}
+# verify_reads, read_folders: beyond the reference (issues 7 and 9)
+SHARED = {
+    "folder": None,
+    "mode": "cached",
+    "keep_in_ram": False,
+    "verify_reads": None,
+    "read_folders": [],
+}
 SUBMITIT = {
     "job_name": None,
     "timeout_min": None,

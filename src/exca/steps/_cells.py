@@ -14,6 +14,7 @@ import operator
 import os
 import time
 import typing as tp
+import warnings
 from pathlib import Path
 
 from . import _records, cache_types
@@ -155,7 +156,7 @@ class Cell:
         backend = self.backend
         return CacheDict(
             self.cache_folder, keep_in_ram=backend.keep_in_ram, root=backend.folder,
-            verify_reads=backend.verify_reads,
+            verify_reads=backend.verify_reads, layers=backend.read_folders,
         )  # fmt: skip
 
     # ---- reading -----------------------------------------------------------------------
@@ -304,10 +305,29 @@ class Cell:
             self._maybe_flush()
 
     def delete(self, key: str) -> None:
+        """Delete ``key`` from ``folder``; an entry in a read folder stays there, hidden."""
+        root = self._ns.entry_root(key)
+        if root is not None and root != self.store.folder:
+            warnings.warn(
+                f"the cached result {key!r} is in read folder {root / self.relpath}, which "
+                f"is never written: it stays there, hidden from {self.cache_folder}; the "
+                "next run computes it into that folder",
+                stacklevel=4,
+            )
         self.backend._ram.pop((self.relpath, key), None)
         self.known.discard(key)
         with step_advice():
             self._ns.delete(key)
+
+    def paths_of(self, key: str) -> StepPaths:
+        """The paths of the folder holding the entry of ``key``: a read folder's when
+        found there, else ``folder``'s."""
+        root = self._ns.entry_root(key)
+        if root is None or root == self.store.folder:
+            return self.paths
+        layers = (layer.folder for layer in self.store.layers)
+        given = dict(zip(layers, self.backend.read_folders, strict=True))
+        return _paths(given.get(root, root), self.relpath)  # as the user gave it, as folder is
 
     # ---- configs (defect 1: a changed class default must not serve old results) --------
 
@@ -330,24 +350,28 @@ class Cell:
         return (str(self.store.folder), self.relpath, f"{dumped_configs}{self._classes}")
 
     def _check_record(self, current: _records.Record, at_default: list[set[str]]) -> None:
+        """Check the config records of ``folder`` and of every read folder (results may
+        come from any of them); ``folder``'s own is written at its first write if absent."""
         try:
-            text = self.store.read_text(_config_relpath(self.relpath))
-            if text is None:
-                return
-            self._config_recorded = True  # kept as found: a damaged record is not rewritten
-            recorded = _records.parse(text)
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            # an advisory record: its loss costs the check, never a result
-            logger.warning(
-                "ignoring unreadable config record %s/%s: %s",
-                self.store.folder,
-                _config_relpath(self.relpath),
-                error,
-            )
+            texts = self.store.read_texts(_config_relpath(self.relpath))
+        except OSError as error:  # an advisory record: its loss costs the check
+            logger.warning("ignoring unreadable config record of %s: %s", self.relpath, error)
             return
-        _records.check(
-            recorded, current, at_default, self.store.folder / _config_relpath(self.relpath)
-        )
+        for root, text in texts:
+            if root == self.store.folder:
+                self._config_recorded = True  # kept as found: a damaged record is not rewritten
+            try:
+                recorded = _records.parse(text)
+            except (ValueError, KeyError, TypeError) as error:
+                # an advisory record: its loss costs the check, never a result
+                logger.warning(
+                    "ignoring unreadable config record %s/%s: %s",
+                    root,
+                    _config_relpath(self.relpath),
+                    error,
+                )
+                continue
+            _records.check(recorded, current, at_default, root / _config_relpath(self.relpath))
 
     def _record_config(self) -> None:
         if self._config_recorded or self._configs is None:

@@ -110,13 +110,19 @@ def freeze(step: Step) -> None:
             sub.infra._frozen = True
 
 
-def propagate_folder(step: Step, folder: Path) -> None:
-    """Give ``folder`` to every nested step whose infra has none (its own wins below it)."""
+def propagate_folder(step: Step, folder: Path, read_folders: list[Path]) -> None:
+    """Give ``folder`` and ``read_folders`` to every nested step whose infra has no folder
+    (its own win below it; read folders it sets itself are kept)."""
     for sub in nested_steps(step):
         infra = sub.infra
         if infra is not None and infra.folder is None:
             object.__setattr__(infra, "folder", folder)  # before any freeze: a fill-in
-        propagate_folder(sub, folder if infra is None or infra.folder is None else infra.folder)
+            if "read_folders" not in infra.model_fields_set:
+                object.__setattr__(infra, "read_folders", list(read_folders))
+        if infra is None or infra.folder is None:
+            propagate_folder(sub, folder, read_folders)
+        else:
+            propagate_folder(sub, infra.folder, infra.read_folders)
 
 
 def fold_modes(*modes: ModeType) -> ModeType:

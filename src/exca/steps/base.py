@@ -90,10 +90,11 @@ class Step(DiscriminatedModel):
     def _own_copy_of_infra(cls, value: tp.Any) -> tp.Any:
         """Each step gets its own backend, completed by the class's default backend."""
         if isinstance(value, Backend):
-            folder = value.folder
+            filled = {"folder": value.folder, "read_folders": value.read_folders}
             value = value.model_dump(exclude_unset=True)
-            if folder is not None:  # may have been filled in by folder propagation
-                value["folder"] = folder
+            for name, given in filled.items():  # may have been filled in by propagation
+                if given:
+                    value.setdefault(name, given)
         default = cls.model_fields["infra"].default
         if not isinstance(value, dict) or not isinstance(default, Backend):
             return value
@@ -111,7 +112,7 @@ class Step(DiscriminatedModel):
         if not (cls._computes or cls._resolves):
             raise TypeError(f"{cls.__name__} must override _run, _run_batch or _resolve_step")
         if self.infra is not None and self.infra.folder is not None:
-            _graph.propagate_folder(self, self.infra.folder)
+            _graph.propagate_folder(self, self.infra.folder, self.infra.read_folders)
 
     def __setattr__(self, name: str, value: tp.Any) -> None:
         if not name.startswith("_") and state_of(self).frozen:

@@ -70,10 +70,13 @@ class LookupHandle:
 
     @property
     def paths(self) -> StepPaths:
-        """On-disk path layout (:class:`StepPaths`) for this entry."""
-        self._require_cell()
+        """On-disk path layout (:class:`StepPaths`) for this entry: where it was found (a
+        read folder's for an entry there), else where it would be written."""
+        cell = self._require_cell()
         assert self._paths is not None
-        return self._paths
+        return (
+            cell.paths_of(self.uid) if self._backend and self._backend.read_folders else self._paths
+        )
 
     @property
     def cache_dict(self) -> CacheDict:

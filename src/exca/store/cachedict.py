@@ -22,6 +22,7 @@ from .entries import Entry
 from .entry_map import EntryMap
 from .errors import CorruptArtifactError
 from .objects import VerifyReads
+from .read_folders import ReadFolderPickle
 from .store import Store
 
 __all__ = ["CacheDict"]
@@ -48,6 +49,9 @@ class CacheDict(MutableMapping[str, Any]):
         instead of memory-mapping them.
     cache_type:
         Codec name used for every value (``None``: chosen by value type).
+    layers, read_folder_pickle, read_only, durable, verify_reads:
+        As for :class:`Store`: read folders beneath this one, and whether their
+        pickle-coded entries are served (``"allow"``) or are misses (``"refuse"``).
 
     Examples
     --------
@@ -73,6 +77,7 @@ class CacheDict(MutableMapping[str, Any]):
         durable: bool = False,
         verify_reads: VerifyReads | None = None,
         layers: Sequence[str | os.PathLike[str]] = (),
+        read_folder_pickle: ReadFolderPickle | None = None,
     ) -> None:
         folder = Path(folder).expanduser().absolute()
         store_root = Path(root).expanduser().absolute() if root is not None else folder
@@ -86,7 +91,7 @@ class CacheDict(MutableMapping[str, Any]):
         self.keep_in_ram = keep_in_ram
         self.cache_type = cache_type
         self._options = dict(read_only=read_only, durable=durable, verify_reads=verify_reads,
-                             layers=tuple(layers))  # fmt: skip
+                             layers=tuple(layers), read_folder_pickle=read_folder_pickle)  # fmt: skip
         self._root = store_root
         self._store = Store(store_root, **self._options)  # type: ignore[arg-type]
         self.namespace = self._store.namespace(folder.relative_to(store_root))

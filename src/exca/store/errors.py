@@ -10,6 +10,8 @@ __all__ = [
     "UnknownCodecError",
     "CodecError",
     "NotAStoreFolderError",
+    "ShareRefusedError",
+    "ReadFolderError",
 ]
 
 
@@ -84,3 +86,18 @@ class CodecError(StoreError, TypeError):
 
 class NotAStoreFolderError(StoreError, NotADirectoryError):
     """The store folder exists but is not a directory."""
+
+
+class ShareRefusedError(StoreError, PermissionError):
+    """This user may not give a store folder to a group (nothing was changed)."""
+
+    def __init__(self, folder: object, group: str, reason: str) -> None:
+        self.folder = folder
+        super().__init__(
+            f"cannot give {folder} to group {group}: {reason}; nothing was changed "
+            "(the owners of those paths, or root, can run 'exca store share' instead)"
+        )
+
+
+class ReadFolderError(StoreError, FileNotFoundError):
+    """A read folder (layer) is missing or is not a store: refused, not a silent miss."""

@@ -1,7 +1,8 @@
-"""``Store.gc``: remove objects no entry refers to, and old temporaries."""
+"""``Store.gc``: remove objects no entry refers to, and old temporaries and pins."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import time
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING
 from .damage import Damage
 from .entry_table import EntryTable
 from .errors import CorruptArtifactError
-from .layout import object_path_to_digest
+from .layout import OBJECTS_DIR, object_path_to_digest, temp_name
+from .pins import pinned_objects
 from .publish import translate_write_errors
 from .scan import age_s, iter_namespace_folders, iter_temporaries, path_size
 
@@ -34,28 +36,90 @@ class GcReport:
 
 def collect_garbage(store: Store, *, dry_run: bool, grace_s: float) -> GcReport:
     """Objects younger than ``grace_s`` are kept even when unreferenced: a writer may be
-    between publishing an object and the entry that refers to it (writers that reuse
-    an existing object refresh its time for the same reason)."""
+    between publishing an object and the entry that refers to it. A writer that reuses
+    an existing object refreshes its time if it owns it, or else leaves a pin beside
+    it (:mod:`.pins`): a young pin keeps its object too."""
     report = GcReport(dry_run=dry_run)
     if not store.folder.is_dir():
         return report
     if not dry_run:
-        store.prepare_write("collect garbage")
+        store.check_can_write("collect garbage")
     referenced = _referenced_digests(store.folder)
     now = time.time()
-    for path in store.objects.iter_paths():
-        if path.name.startswith("."):
-            continue
-        if object_path_to_digest(path)[0] in referenced:
-            continue
-        if age_s(path, now) < grace_s:
-            report.kept_young += 1
-            continue
-        _remove(path, report, store.folder)
+    objects = store.folder / OBJECTS_DIR
+    fans = sorted(os.scandir(objects), key=lambda e: e.name) if objects.is_dir() else []
+    for fan in fans:
+        if fan.is_dir() and len(fan.name) == 2:
+            with translate_write_errors(store.folder, "collect garbage"):
+                _collect_fan(Path(fan.path), referenced, now, grace_s, report)
     for path in iter_temporaries(store.folder):
         if age_s(path, now) >= grace_s:
             _remove(path, report, store.folder)
     return report
+
+
+def _collect_fan(
+    fan: Path, referenced: set[str], now: float, grace_s: float, report: GcReport
+) -> None:
+    """Collect one fan-out folder: old unreferenced objects that no young pin protects.
+
+    Each candidate is renamed aside before a second look at its time and at the pins:
+    a writer protects an object first and checks its name second, so it either sees
+    the object gone (and writes it again) or is seen here (and the object is put back).
+    """
+    names = os.listdir(fan)
+    pinned, old_pins = pinned_objects(fan, names, now, grace_s)
+    candidates = []
+    for name in sorted(names):
+        if name.startswith("."):  # temporaries and pins
+            continue
+        digest = object_path_to_digest(fan / name)[0]
+        if digest in referenced:
+            continue
+        if name in pinned or age_s(fan / name, now) < grace_s:
+            report.kept_young += 1
+        else:
+            candidates.append(fan / name)
+    if report.dry_run:
+        for path in candidates:
+            _count(path, path, report)
+    else:
+        _remove_aside(fan, candidates, now, grace_s, report)
+    for pin in old_pins:
+        _remove(pin, report, fan.parent.parent)
+
+
+def _remove_aside(
+    fan: Path, candidates: list[Path], now: float, grace_s: float, report: GcReport
+) -> None:
+    aside = {}
+    for path in candidates:
+        moved = Path(temp_name(os.fspath(path)))
+        try:
+            os.rename(path, moved)
+        except FileNotFoundError:
+            continue
+        aside[path] = moved
+    if not aside:
+        return
+    pinned, _ = pinned_objects(fan, os.listdir(fan), now, grace_s)
+    for path, moved in aside.items():
+        if path.name in pinned or age_s(moved, now) < grace_s:
+            _restore(moved, path)
+            report.kept_young += 1
+        else:
+            _count(moved, path, report)
+            _delete(moved)
+
+
+def _restore(moved: Path, path: Path) -> None:
+    """Put an object back; a writer may have published it again meanwhile (same bytes)."""
+    try:
+        os.rename(moved, path)  # a file replaces the new copy: same content, same name
+    except OSError as err:
+        if err.errno not in (errno.EEXIST, errno.ENOTEMPTY):  # a folder object is not
+            raise
+        _delete(moved)
 
 
 def _referenced_digests(root: Path) -> set[str]:
@@ -78,16 +142,25 @@ def _referenced_digests(root: Path) -> set[str]:
     return digests
 
 
+def _count(path: Path, reported: Path, report: GcReport) -> None:
+    report.removed.append(reported)
+    report.freed_bytes += path_size(path)
+
+
+def _delete(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
 def _remove(path: Path, report: GcReport, root: Path) -> None:
-    size = path_size(path)
-    if not report.dry_run:
-        try:
+    try:
+        size = path_size(path)
+        if not report.dry_run:
             with translate_write_errors(root, "collect garbage"):
-                if path.is_dir():
-                    shutil.rmtree(path)
-                else:
-                    os.unlink(path)
-        except FileNotFoundError:
-            return
+                _delete(path)
+    except FileNotFoundError:
+        return
     report.removed.append(path)
     report.freed_bytes += size

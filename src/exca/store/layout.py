@@ -28,6 +28,9 @@ __all__ = [
     "temp_loose_entry_digest",
     "claim_name",
     "claim_name_parts",
+    "PIN_PREFIX",
+    "pin_name",
+    "pinned_object_name",
 ]
 
 FORMAT_FILE = "exca-store.json"
@@ -38,6 +41,7 @@ QUARANTINE_DIR = "quarantine"
 CLAIMS_DIR = "claims"  # in a namespace folder: who computes which keys now (advisory)
 CLAIMS_LOCK = "lock"  # a file in CLAIMS_DIR, held for the few system calls of a claim
 TEMP_PREFIX = ".tmp."
+PIN_PREFIX = ".pin."  # a reuser's marker beside an object it does not own (see gc.py)
 LOGS_DIR = "logs"  # in a step folder: what its inline computations printed and logged
 PACK_SUFFIX = ".pack"
 _HEX = frozenset("0123456789abcdef")
@@ -87,9 +91,29 @@ def temp_path(final: Path) -> Path:
 
 def temp_name(final: str) -> str:
     """:func:`temp_path` of a plain string path."""
+    return _unique_name(final, TEMP_PREFIX)
+
+
+def pin_name(final: str) -> str:
+    """A marker beside the object ``final``, unique to its writer: it keeps an object
+    that writer reuses (and does not own) from ``gc`` for a grace period."""
+    return _unique_name(final, PIN_PREFIX)
+
+
+def pinned_object_name(name: str) -> str | None:
+    """The object file name a :func:`pin_name` marker protects, or None for other names."""
+    if not name.startswith(PIN_PREFIX):
+        return None
+    rest = name[len(PIN_PREFIX) :]
+    for _ in range(4):  # the unique tail: host, pid, thread, random (no dot in any)
+        rest = rest.rpartition(".")[0]
+    return rest or None
+
+
+def _unique_name(final: str, prefix: str) -> str:
     head, sep, name = final.rpartition(os.sep)
     unique = f"{_HOST}.{os.getpid()}.{threading.get_ident()}.{os.urandom(4).hex()}"
-    return f"{head}{sep}{TEMP_PREFIX}{name}.{unique}"
+    return f"{head}{sep}{prefix}{name}.{unique}"
 
 
 def is_loose_entry_name(name: str) -> bool:

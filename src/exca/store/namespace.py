@@ -20,6 +20,7 @@ from .entries import Entry, new_entry
 from .entry_map import EntryMap
 from .entry_table import EntryTable
 from .errors import CorruptArtifactError
+from .read_folders import PickleRefusingTable
 from .store import check_folder_path
 
 if TYPE_CHECKING:
@@ -50,9 +51,13 @@ class Namespace:
         self.folder = store.folder / relpath
         check_folder_path(self.folder, "entry folder")
         self._table = EntryTable(self.folder, durable=store.durable, read_only=store.read_only)
-        self._layers = [
-            EntryTable(layer.folder / relpath, read_only=True) for layer in store.layers
-        ]
+        tables = [EntryTable(layer.folder / relpath, read_only=True) for layer in store.layers]
+        self._layers: list[EntryTable] | list[PickleRefusingTable] = tables
+        if store.read_folder_pickle == "refuse":
+            self._layers = [
+                PickleRefusingTable(table, layer.folder, self.folder)
+                for table, layer in zip(tables, store.layers, strict=True)
+            ]
         self._local = threading.local()  # each thread batches its own writes
         self._readers: dict[bool, Any] = {}
 
@@ -155,7 +160,7 @@ class Namespace:
 
     def pack(self) -> int:
         """Pack loose entries (done by writers; never needed for correctness)."""
-        self.store.prepare_write("pack entries")
+        self.store.check_can_write("pack entries")
         return self._table.pack()
 
     # ----------------------------------------------------------------- reading
@@ -173,6 +178,19 @@ class Namespace:
             found = table.get(key)
             if found is not None:
                 return _visible(found)
+        return None
+
+    def entry_root(self, key: str) -> Path | None:
+        """The root folder of the store (this one or a layer) whose entry of ``key`` is
+        the one :meth:`entry` returns, or None when there is none."""
+        _check_key(key)
+        if self._buffer and key in self._buffer:
+            return None if _visible(self._buffer[key]) is None else self.store.folder
+        stores = (self.store, *self.store.layers)
+        for table, store in zip((self._table, *self._layers), stores, strict=True):
+            found = table.get(key)
+            if found is not None:
+                return None if _visible(found) is None else store.folder
         return None
 
     def entries(self, keys: Iterable[str]) -> dict[str, Entry]:

@@ -19,6 +19,7 @@ from .codecs.base import ObjectRef
 from .digest import digest_bytes, new_hasher, tree_digest
 from .errors import CorruptArtifactError, ReadOnlyStoreError
 from .layout import OBJECTS_DIR, object_file, object_path, temp_name, temp_path
+from .pins import protect_from_gc
 from .publish import (
     _fsync_dir,
     create_file,
@@ -118,6 +119,8 @@ class ObjectStore:
         content, so an existing object is re-hashed (a read, cheaper than the write it
         saves) before it is reused. A good one is kept rather than replaced: readers on
         other NFS hosts may have it open, and a replaced file turns their handles stale.
+        A reused object is then kept from ``gc`` for a grace period: see
+        :func:`.pins.protect_from_gc`.
         """
         final = object_file(self._objects_dir, ref.digest, ref.suffix)
         try:  # one system call when it is absent (the usual case: new content)
@@ -132,9 +135,7 @@ class ObjectStore:
                 good = _fd_digest(fd, info.st_size, ref.size) == ref.digest
         finally:
             os.close(fd)
-        if good:
-            os.utime(final)  # keep a reused object younger than gc's grace period
-        return good
+        return good and protect_from_gc(final, info.st_uid)
 
     def _publish(
         self, write: Callable[[IO[bytes]], object], suffix: str, size_hint: int = 0

@@ -115,21 +115,40 @@ _STORES: dict[tp.Any, Store] = {}  # by absolute path, and by the folder as give
 _NAMESPACES: dict[tuple[int, str], tuple[Store, Namespace]] = {}
 
 
-def shared_store(folder: str | os.PathLike[str], verify_reads: VerifyReads | None = None) -> Store:
-    """One ``Store`` per folder and read check in a process: opening one checks its format
-    marker."""
-    name = os.fspath(folder)
-    # a relative folder is the store under the working directory of the moment
-    fast_key = (name, verify_reads) if os.path.isabs(name) else (name, os.getcwd(), verify_reads)
+def shared_store(
+    folder: str | os.PathLike[str],
+    read_folders: tp.Sequence[str | os.PathLike[str]] = (),
+    verify_reads: VerifyReads | None = None,
+) -> Store:
+    """One ``Store`` per folder, read folders (its layers) and read check in a process:
+    opening one checks its format marker, and those of its read folders."""
+    # a relative folder is the store under the working directory of the moment; without
+    # read folders (the usual case, paid by every new step instance) the key is the name
+    if read_folders:
+        names = (os.fspath(folder), *(os.fspath(each) for each in read_folders))
+        fast_key: tp.Any = names if all(map(os.path.isabs, names)) else (names, os.getcwd())
+    else:
+        name = os.fspath(folder)
+        fast_key = name if os.path.isabs(name) else (name, os.getcwd())
+    if verify_reads is not None:
+        fast_key = (fast_key, verify_reads)
     store = _STORES.get(fast_key)
     if store is not None:
         return store
+    folders = [os.fspath(each) for each in read_folders]
+    return _open_shared(os.fspath(folder), folders, verify_reads, fast_key)
+
+
+def _open_shared(
+    folder: str, read_folders: list[str], verify_reads: VerifyReads | None, fast_key: tp.Any
+) -> Store:
     from .store import Store
 
-    absolute = (str(Path(name).expanduser().absolute()), verify_reads)
-    store = _STORES.get(absolute)
+    absolute = [str(Path(name).expanduser().absolute()) for name in (folder, *read_folders)]
+    key = (tuple(absolute) if read_folders else absolute[0], verify_reads)
+    store = _STORES.get(key)
     if store is None:
-        store = _STORES[absolute] = Store(absolute[0], verify_reads=verify_reads)
+        store = _STORES[key] = Store(absolute[0], layers=absolute[1:], verify_reads=verify_reads)
     _STORES[fast_key] = store
     return store
 

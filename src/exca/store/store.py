@@ -8,10 +8,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO, cast
 
-from .errors import FormatVersionError, NotAStoreFolderError, ReadOnlyStoreError
+from ._settings import choose
+from .errors import (
+    FormatVersionError,
+    NotAStoreFolderError,
+    ReadFolderError,
+    ReadOnlyStoreError,
+)
 from .layout import FORMAT_FILE, log_file
 from .objects import ObjectStore, VerifyReads
 from .publish import publish_bytes, translate_write_errors
+from .read_folders import ReadFolderPickle, read_folder_pickle_setting
 
 if TYPE_CHECKING:
     from .gc import GcReport
@@ -42,7 +49,12 @@ class Store:
         open; ``"full"`` re-hashes them. Default from ``EXCA_VERIFY_READS``.
     layers:
         Folders of read-only stores read beneath this one (for example a team cache):
-        hits come from whichever has the key, writes go to ``folder``.
+        hits come from whichever has the key, writes go to ``folder``. Each must be a
+        store (``ReadFolderError`` otherwise: a mistyped path is no silent miss).
+    read_folder_pickle:
+        ``"refuse"`` serves the pickle-coded entries of ``layers`` as misses (with one
+        warning per folder): unpickling a file someone else wrote can run their code.
+        Default ``"allow"``, or ``EXCA_READ_FOLDER_PICKLE``.
 
     Examples
     --------
@@ -63,15 +75,15 @@ class Store:
         durable: bool = False,
         verify_reads: VerifyReads | None = None,
         layers: Sequence[str | os.PathLike[str]] = (),
+        read_folder_pickle: ReadFolderPickle | None = None,
     ) -> None:
         self.folder = Path(folder).expanduser().absolute()
         check_folder_path(self.folder, "store folder")
         self.read_only = read_only
         self.durable = durable
         self.verify_reads = _verify_reads_setting(verify_reads)
-        self.layers = tuple(
-            Store(layer, read_only=True, verify_reads=self.verify_reads) for layer in layers
-        )
+        self.read_folder_pickle = read_folder_pickle_setting(read_folder_pickle)
+        self.layers = tuple(_open_layer(layer, self.verify_reads) for layer in layers)
         self._format_checked = _check_format(self.folder)
         self.objects = ObjectStore(
             self.folder,
@@ -128,6 +140,17 @@ class Store:
                 continue
         return None
 
+    def read_texts(self, relpath: str | os.PathLike[str]) -> list[tuple[Path, str]]:
+        """``(store root, text)`` of the file at ``relpath`` in this store and each layer
+        holding one, in lookup order (to check every folder a value may come from)."""
+        found = []
+        for store in (self, *self.layers):
+            try:
+                found.append((store.folder, store._inside(relpath).read_text(encoding="utf-8")))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return found
+
     def _inside(self, relpath: str | os.PathLike[str]) -> Path:
         rel = Path(relpath)
         if rel.is_absolute() or ".." in rel.parts or not rel.parts:
@@ -138,6 +161,20 @@ class Store:
         """Refuse with ``ReadOnlyStoreError`` if the store was opened read-only."""
         if self.read_only:
             raise ReadOnlyStoreError(self.folder, attempted, reason="opened with read_only=True")
+
+    def check_can_write(self, attempted: str) -> None:
+        """:meth:`prepare_write`, and refuse up front if this user cannot write the folder
+        (for maintenance that may find nothing to change: it is refused all the same)."""
+        self.prepare_write(attempted)
+        if os.access(self.folder, os.W_OK):
+            return
+        read_only_mount = os.statvfs(self.folder).f_flag & os.ST_RDONLY
+        reason = (
+            "read-only file system"
+            if read_only_mount
+            else f"no write permission for uid {os.geteuid()}"
+        )
+        raise ReadOnlyStoreError(self.folder, attempted, reason=reason)
 
     def prepare_write(self, attempted: str) -> None:
         """Refuse if read-only; else create the folder and its format marker once."""
@@ -171,14 +208,21 @@ def check_folder_path(folder: Path, what: str) -> None:
     )
 
 
-def _verify_reads_setting(value: VerifyReads | None) -> VerifyReads:
-    chosen = value or os.environ.get("EXCA_VERIFY_READS") or "header"
-    if chosen not in _VERIFY_READS:
-        raise ValueError(
-            f"verify_reads must be one of {_VERIFY_READS}, got {chosen!r} "
-            "(from the argument or the EXCA_VERIFY_READS environment variable)"
+def _open_layer(folder: str | os.PathLike[str], verify_reads: VerifyReads) -> Store:
+    layer = Store(folder, read_only=True, verify_reads=verify_reads)
+    if not layer._format_checked:
+        found = "is not an exca store (it has no exca-store.json)"
+        if not layer.folder.exists():
+            found = "does not exist"
+        raise ReadFolderError(
+            f"read folder {layer.folder} {found}: check the path in read_folders (or "
+            "layers), or remove it from there; a read folder is the root folder of a store"
         )
-    return cast(VerifyReads, chosen)
+    return layer
+
+
+def _verify_reads_setting(value: VerifyReads | None) -> VerifyReads:
+    return cast(VerifyReads, choose("verify_reads", value, "EXCA_VERIFY_READS", _VERIFY_READS))
 
 
 def _check_format(folder: Path) -> bool:

@@ -63,7 +63,7 @@ def verify_store(store: Store, *, fix: bool, grace_s: float) -> VerifyReport:
     if not store.folder.is_dir():
         return report
     if fix:
-        store.prepare_write("fix problems found by verify")
+        store.check_can_write("fix problems found by verify")
     _check_objects(store, report, fix)
     for folder in iter_namespace_folders(store.folder):
         _check_namespace(store, folder, report, fix)

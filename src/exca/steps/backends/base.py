@@ -63,9 +63,14 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
         microseconds) or ``"full"`` (re-hashed against their digest); ``None`` (default)
         follows ``EXCA_VERIFY_READS``, else ``"header"``. Values loaded into RAM are
         always checked in full. Never changes identity.
+    read_folders:
+        Store folders searched for results after ``folder`` and never written (a
+        team's cache): hits there are served as they are, misses computed into
+        ``folder``. Not part of a result's identity; inherited with ``folder``.
     """
 
     folder: Path | None = None
+    read_folders: list[Path] = []
     mode: ModeType = "cached"
     keep_in_ram: bool = False
     verify_reads: tp.Literal["header", "full"] | None = None
@@ -140,7 +145,7 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
             raise RuntimeError(f"{type(self).__name__} has no folder to store results in")
         from exca.store.step_folders import shared_store
 
-        return shared_store(self.folder, verify_reads=self.verify_reads)
+        return shared_store(self.folder, self.read_folders, self.verify_reads)
 
     def _unit_limits(self, items: int) -> tuple[int, int]:
         """How the driver splits ``items`` keys into units: (at most so many units, of at

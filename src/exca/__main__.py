@@ -1,0 +1,5 @@
+"""``python -m exca``: the ``exca`` command."""
+
+from exca.cli.main import main
+
+raise SystemExit(main())
