@@ -81,7 +81,8 @@ def test_submitted_jobs_are_logged_with_their_ids_and_log_folder(
     step = Record(calls=str(tmp_path / "calls"), infra=infra)  # type: ignore[arg-type]
     with caplog.at_level(logging.INFO, logger="exca"):
         assert list(step.run_many([1, 2, 3])) == [2, 4, 6]
-    (message,) = [r.getMessage() for r in caplog.records if "submitted" in r.getMessage()]
+    sent = [r for r in caplog.records if r.name == "exca.steps.backends"]
+    (message,) = [r.getMessage() for r in sent if r.getMessage().startswith("submitted")]
     job = step.lookup(1).job()
     assert f"ids {job.job_id}" in message and str(tmp_path / "cache") in message
     assert "submitted 2 job(s) on local for 3 item(s) of Record" in message
