@@ -10,7 +10,7 @@ import typing as tp
 from pathlib import Path
 
 import pytest
-from backend_steps import Record, calls_of, pids_of
+from backend_steps import Record, calls_of, pids_of, skip_without_slurm
 
 from exca.steps import Chain, Step
 from exca.steps.backends import Cached
@@ -22,12 +22,16 @@ BACKENDS = [
     "ProcessPool",
     "LocalProcess",
     "SubmititDebug",
+    "Slurm",  # (where a Slurm cluster answers)
+    "Auto",
 ]
 IN_PROCESS = {"Cached", "_PicklingInline", "ThreadPool", "SubmititDebug"}
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
+    if request.param in ("Slurm", "Auto"):
+        skip_without_slurm()
     return tp.cast(str, request.param)
 
 
