@@ -30,6 +30,11 @@ def slurm_answers() -> bool:
 
 def measure(sides: list[Any], tmp: str, repeat: int, slurm_jobs: int) -> None:
     """Best of ``repeat`` for each workload, the two sides alternating."""
+    ours = sides[-1]
+    bare = [ours.run_script(SCRIPT, "bare", {"count": 64, "ms": 50.0, "workers": POOL_JOBS})]
+    done = [o for o in bare if o is not None]
+    if done:  # the machine's parallelism, measured beside the pool rows
+        ours.record("backend_bare", done[0]["sequential"] / done[0]["parallel"])
     workloads = list(WORKLOADS)
     if slurm_jobs and slurm_answers():
         workloads.append(("slurm_100", "Slurm", 100, 0.0, {"max_jobs": slurm_jobs}))
@@ -89,4 +94,6 @@ def _speedup_row(ours: Any, failed: list[str]) -> str:
     verdict = "PASS" if ratio >= SPEEDUP_TARGET else "**FAIL**"
     if "FAIL" in verdict:
         failed.append(label)
-    return f"| {label} |  | {ratio:.2f}x faster |  | {goal} | {verdict} |"
+    bare = ours.values.get("backend_bare")
+    floor = "" if bare is None else f" (bare fork of {POOL_JOBS} processes, same work: {bare:.2f}x)"
+    return f"| {label} |  | {ratio:.2f}x faster{floor} |  | {goal} | {verdict} |"

@@ -56,7 +56,37 @@ def _task_run_many(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     return run
 
 
-TASKS = {"run_many": _task_run_many}
+def _spin(ms: float) -> None:
+    for _ in range(int(ms * LOOPS_PER_MS)):
+        pass
+
+
+def _task_bare(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    """The machine's parallelism at this moment, without exca: the CPU work of the pool
+    rows done in one process, then split over ``workers`` forked processes."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    total_ms, workers = args["count"] * args["ms"], args["workers"]
+
+    def run() -> dict[str, Any]:
+        start = time.perf_counter()
+        _spin(total_ms)
+        sequential = time.perf_counter() - start
+        start = time.perf_counter()
+        processes = [
+            context.Process(target=_spin, args=(total_ms / workers,)) for _ in range(workers)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        return {"sequential": sequential, "parallel": time.perf_counter() - start}
+
+    return run
+
+
+TASKS = {"run_many": _task_run_many, "bare": _task_bare}
 
 
 if __name__ == "__main__":

@@ -221,6 +221,14 @@ def test_item_uid_is_called_only_when_a_cache_needs_the_key(tmp_path: Path) -> N
     assert CALLS == []
 
 
+def test_a_run_without_cache_takes_inputs_that_have_no_canonical_encoding() -> None:
+    class Opaque:
+        pass
+
+    inputs = [Opaque(), 7, Opaque(), 7]
+    assert list(CountsUids().run_many(inputs)) == inputs and CALLS == []
+
+
 def test_item_uid_is_called_once_per_input(tmp_path: Path) -> None:
     step = CountsUids(infra=cached(tmp_path))
     assert list(step.run_many([1, 2])) == [1, 2]

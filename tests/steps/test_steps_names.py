@@ -104,3 +104,18 @@ def test_unknown_names_list_only_the_classes_a_config_can_choose() -> None:
         Step.model_validate({"type": "Nope"})
     known = str(info.value).partition("known: ")[2]
     assert "'Concrete'" in known and "'Step'" not in known and "'_" not in known
+
+
+def test_a_class_defined_again_in_its_module_is_the_one_a_config_names() -> None:
+    class Redone(Step):
+        def _run(self) -> str:
+            return "old"
+
+    old = Redone  # still alive, as the class of a notebook cell run before
+
+    class Redone(Step):  # type: ignore[no-redef]
+        def _run(self) -> str:
+            return "new"
+
+    assert type(Step.model_validate({"type": "Redone"})) is Redone is not old
+    assert Step.model_validate({"type": "Redone"}).run() == "new"

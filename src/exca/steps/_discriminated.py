@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import typing as tp
 
 import pydantic
@@ -9,6 +10,7 @@ import pydantic
 __all__ = ["DiscriminatedModel", "unknown_name_message"]
 
 _OWN_PACKAGE = "exca."
+_DEFINITIONS = itertools.count(1)
 
 
 class DiscriminatedModel(pydantic.BaseModel):
@@ -25,10 +27,12 @@ class DiscriminatedModel(pydantic.BaseModel):
     _discriminator_key: tp.ClassVar[str] = "type"
     _registry_cache: tp.ClassVar[dict[str, type[DiscriminatedModel]] | None] = None
     _root: tp.ClassVar[bool] = False  # the base of a hierarchy (Step, Backend): not a choice
+    _defined: tp.ClassVar[int] = 0  # order of definition: a redefined class wins
 
     def __init_subclass__(cls, discriminator_key: str | None = None, **kwargs: tp.Any) -> None:
         if discriminator_key is not None:
             cls._discriminator_key = discriminator_key
+        cls._defined = next(_DEFINITIONS)
         cls._root = discriminator_key is not None or DiscriminatedModel in cls.__bases__
         for ancestor in cls.__mro__:  # a new class makes every ancestor's registry stale
             if "_registry_cache" in ancestor.__dict__:
@@ -55,7 +59,8 @@ class DiscriminatedModel(pydantic.BaseModel):
         """This class and its subclasses sharing its discriminator key, by class name.
 
         A name used by classes of different modules maps to ``None`` until one of them
-        is renamed: dispatching on it raises.
+        is renamed: dispatching on it raises. Within one module, the class defined last
+        wins (a notebook cell run again, a module reloaded).
         """
         cached = cls.__dict__.get("_registry_cache")
         if cached is not None:
@@ -68,8 +73,10 @@ class DiscriminatedModel(pydantic.BaseModel):
             if sub._discriminator_key != cls._discriminator_key:
                 continue
             other = found.get(sub.__name__, sub)
-            same = other is None or other.__module__ == sub.__module__
-            found[sub.__name__] = sub if same and other is not None else None
+            if other is not None and other.__module__ == sub.__module__:
+                found[sub.__name__] = max(other, sub, key=_definition_order)
+            else:
+                found[sub.__name__] = None
         cls._registry_cache = found
         return found
 
@@ -113,6 +120,10 @@ class DiscriminatedModel(pydantic.BaseModel):
         if target is None:
             raise ValueError(unknown_name_message(cls, name, known))
         return target.model_validate(value)
+
+
+def _definition_order(cls: type[DiscriminatedModel]) -> int:
+    return cls._defined
 
 
 def unknown_name_message(

@@ -69,10 +69,12 @@ def run_many(step: Step, values: tp.Iterable[tp.Any], keys: list[str] | None = N
     values = list(values)
     _batch.check_inputs(_uid.uid_steps(step), values)
     if keys is None:  # item_uid is called only where a cache needs the key
-        custom = _graph.caches(step)
-        keys = identity.item_keys(step, values, custom=custom)
-        if custom and type(step)._custom_item_uid and len(set(keys)) < len(keys):
-            _check_collisions(step, keys, values)
+        if not _graph.caches(step):
+            keys = identity.uncached_keys(values)
+        else:
+            keys = identity.item_keys(step, values)
+            if type(step)._custom_item_uid and len(set(keys)) < len(keys):
+                _check_collisions(step, keys, values)
     items = dispatch(step, Context(), StepItems(source=_Inputs(keys, values), uids=keys))
     items.prepare()  # cached boundaries compute now; uncached steps as results are read
     if items.mode in ("cached", "read-only") and not items.pending:

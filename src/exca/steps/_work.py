@@ -67,22 +67,23 @@ class FromCell:
 
 
 class _CellReader:
-    """An upstream cell's outcomes by key: values, or failures for errors and misses."""
+    """An upstream cell's outcomes by key: values, or failures for cached errors.
+
+    An input missing or damaged there raises (the unit fails, nothing is cached for its
+    items: a next run recomputes the input), as no error of this step explains it.
+    """
 
     def __init__(self, cell: Cell) -> None:
         self._cell = cell
 
     def __getitem__(self, key: str) -> tp.Any:
-        try:
-            entry = self._cell.entry(key)
-            if entry is None:
-                raise LookupError(
-                    f"input {key!r} is missing from {self._cell.cache_folder}: it was computed "
-                    "before this work was sent, and deleted since"
-                )
-            return self._cell.read(entry)
-        except Exception as error:  # noqa: BLE001 - this item fails, the others go on
-            return Failure(error)
+        entry = self._cell.entry(key)
+        if entry is None:
+            raise LookupError(
+                f"input {key!r} is missing from {self._cell.cache_folder}: it was stored "
+                "before this work was sent, and deleted since; run again to recompute it"
+            )
+        return self._cell.read(entry)
 
 
 @dataclasses.dataclass

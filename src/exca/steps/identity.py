@@ -21,6 +21,7 @@ __all__ = [
     "cell_path",
     "item_key",
     "item_keys",
+    "uncached_keys",
     "shorten",
 ]
 
@@ -84,15 +85,33 @@ def item_key(step: Step, value: object) -> str:
     return shorten(custom, type(step)._ITEM_UID_MAX_LENGTH)
 
 
-def item_keys(step: Step, values: tp.Iterable[object], custom: bool = True) -> list[str]:
-    """:func:`item_key` of each value (one pass, for ``run_many``); without ``custom``,
-    the store key of each value (``item_uid`` is not called)."""
-    if custom and type(step)._custom_item_uid:
+def item_keys(step: Step, values: tp.Iterable[object]) -> list[str]:
+    """:func:`item_key` of each value (one pass, for ``run_many``)."""
+    if type(step)._custom_item_uid:
         return [item_key(step, value) for value in values]
+    return _store_keys(values if isinstance(values, list) else list(values))
+
+
+def uncached_keys(values: list[object]) -> list[str]:
+    """Keys of a run that caches nothing, where only equal inputs must share one: the
+    store key of each value that has one (``item_uid`` is not called: nothing needs
+    it), else its position (an input without canonical encoding is computed as is)."""
+    try:
+        return _store_keys(values)
+    except TypeError:  # some value has no canonical encoding
+        keys = []
+        for position, value in enumerate(values):
+            try:
+                keys.append(_store_keys([value])[0])
+            except TypeError:
+                keys.append(f"#{position}")  # (never a store key: those are hex digits)
+        return keys
+
+
+def _store_keys(values: list[object]) -> list[str]:
     key_of("")  # loads the store's key_of
     store_key_of = _store_key_of
     assert store_key_of is not None
-    values = values if isinstance(values, list) else list(values)
     if any(issubclass(kind, NoValue) for kind in set(map(type, values))):
         return [NO_INPUT_KEY if isinstance(v, NoValue) else store_key_of(v) for v in values]
     return list(map(store_key_of, values))  # (no Python-level loop)

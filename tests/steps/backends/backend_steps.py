@@ -7,8 +7,11 @@ Every call leaves a file in ``calls`` (value, pid): counts that hold across proc
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
+import shutil
+import subprocess
 import time
 import typing as tp
 import uuid
@@ -19,6 +22,35 @@ from exca.steps.backends import Backend
 from exca.steps.backends.base import Done
 
 _WAIT_S = 120.0  # bound of every wait below: a broken test fails, it never hangs
+
+
+@functools.cache
+def no_cluster_reason() -> str | None:
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        return "no Slurm cluster: 'sbatch'/'sinfo' are not on PATH"
+    try:
+        done = subprocess.run(
+            ["sinfo", "-h", "-o", "%a"], capture_output=True, text=True, timeout=20, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return "no Slurm cluster answers: 'sinfo' timed out"
+    if done.returncode != 0 or "up" not in done.stdout:
+        return (
+            f"no Slurm partition is up: sinfo said {done.stdout.strip() or done.stderr.strip()!r}"
+        )
+    return None
+
+
+def skip_without_slurm() -> None:
+    """Skip the test, saying why, where no Slurm cluster answers (fail under CI's
+    ``EXCA_REQUIRE_SLURM=1``, which started one)."""
+    import pytest
+
+    reason = no_cluster_reason()
+    if reason is not None:
+        if os.environ.get("EXCA_REQUIRE_SLURM") == "1":
+            pytest.fail(f"EXCA_REQUIRE_SLURM=1 but {reason}")
+        pytest.skip(reason)
 
 
 def note_call(calls: str, value: tp.Any) -> None:

@@ -10,7 +10,7 @@ import typing as tp
 from pathlib import Path
 
 import pytest
-from backend_steps import Record, calls_of, pids_of
+from backend_steps import Record, calls_of, pids_of, skip_without_slurm
 
 from exca.steps import Chain, Step
 from exca.steps.backends import Cached
@@ -22,12 +22,16 @@ BACKENDS = [
     "ProcessPool",
     "LocalProcess",
     "SubmititDebug",
+    "Slurm",  # (where a Slurm cluster answers)
+    "Auto",
 ]
 IN_PROCESS = {"Cached", "_PicklingInline", "ThreadPool", "SubmititDebug"}
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
+    if request.param in ("Slurm", "Auto"):
+        skip_without_slurm()
     return tp.cast(str, request.param)
 
 
@@ -171,3 +175,17 @@ def test_a_step_that_is_not_a_model_field_default_is_rebuilt_in_the_worker(
             return x + 1
 
     assert list(Inner(infra=infra("ThreadPool", tmp_path)).run_many([1, 2])) == [2, 3]  # type: ignore[arg-type]
+
+
+def test_a_unit_whose_upstream_input_vanished_fails_and_caches_nothing(
+    calls: str, tmp_path: Path
+) -> None:
+    _SEEN.clear()
+    first = Record(calls=calls, coeff=10, infra=Cached(folder=tmp_path / "a"))
+    chain = Chain(steps=[first, Record(calls=calls, infra=_Recorder(folder=tmp_path / "a"))])
+    assert list(chain.run_many([1])) == [20]
+    (unit,) = _SEEN
+    chain.lookup(1).clear_cache()  # both cells: the input of the unit is gone
+    with pytest.raises(LookupError, match="missing from"):
+        pickle.loads(pickle.dumps(unit))()
+    assert chain.lookup(1).status is None  # no error cached for a vanished input

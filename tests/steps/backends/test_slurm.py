@@ -6,45 +6,22 @@ cluster answers (``bash ../shared/tools/slurm-local-cluster.sh start`` starts on
 
 from __future__ import annotations
 
-import functools
 import os
-import shutil
 import subprocess
 import sys
 import typing as tp
 from pathlib import Path
 
 import pytest
-from backend_steps import Record, Sleep, calls_of, pids_of
+from backend_steps import Record, Sleep, calls_of, pids_of, skip_without_slurm
 
 from exca.steps import Chain
 from exca.steps.backends import Cached
 
 
-@functools.cache
-def _no_cluster_reason() -> str | None:
-    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
-        return "no Slurm cluster: 'sbatch'/'sinfo' are not on PATH"
-    try:
-        done = subprocess.run(
-            ["sinfo", "-h", "-o", "%a"], capture_output=True, text=True, timeout=20, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return "no Slurm cluster answers: 'sinfo' timed out"
-    if done.returncode != 0 or "up" not in done.stdout:
-        return (
-            f"no Slurm partition is up: sinfo said {done.stdout.strip() or done.stderr.strip()!r}"
-        )
-    return None
-
-
 @pytest.fixture(autouse=True)
 def _needs_slurm() -> None:
-    reason = _no_cluster_reason()
-    if reason is not None:
-        if os.environ.get("EXCA_REQUIRE_SLURM") == "1":  # CI started one: its loss is a failure
-            pytest.fail(f"EXCA_REQUIRE_SLURM=1 but {reason}")
-        pytest.skip(reason)
+    skip_without_slurm()
 
 
 @pytest.fixture
