@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass
 from typing import IO
 
@@ -22,7 +23,7 @@ class NpyHeader:
 
     @property
     def data_size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        return math.prod(self.shape) * self.dtype.itemsize
 
 
 def header_bytes(array: np.ndarray) -> bytes:
