@@ -1,4 +1,4 @@
-"""Process-wide reuse of opened ``.npy`` objects: one open and header parse per object file.
+"""Opening ``.npy`` object files, once per process: one open and header parse per file.
 
 Objects are immutable, so what was opened once can serve every later read of the same
 file: its parsed header always, and for objects up to :data:`REUSE_MAP_UP_TO` bytes its
@@ -22,7 +22,12 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import IO
 
+import numpy as np
+
+from . import npy
+from .errors import CorruptArtifactError
 from .npy import NpyHeader
 
 __all__ = [
@@ -38,7 +43,7 @@ __all__ = [
 
 REUSE_MAP_UP_TO = 16 << 20  # objects up to 16 MiB keep their map (the 200 x 1 MiB read)
 KEPT_MAPS_BUDGET = 512 << 20  # bytes of kept maps at most, least recently used dropped
-_MAX_HEADERS = 100_000  # headers kept for large objects (about 200 bytes each)
+_MAX_OPENED = 100_000  # objects remembered at most (a header costs about 200 bytes)
 
 Signature = tuple[int, int, int, int]
 
@@ -70,37 +75,39 @@ def lookup(path: str, st: os.stat_result) -> Opened | None:
     if opened.signature != signature(st):
         forget(path)
         return None
-    if opened.mapping is not None:
-        try:
-            _opened.move_to_end(path)  # (atomic: OrderedDict is implemented in C)
-        except KeyError:  # another thread dropped it meanwhile: the map is still good
-            pass
+    try:
+        _opened.move_to_end(path)  # (atomic: OrderedDict is implemented in C)
+    except KeyError:  # another thread dropped it meanwhile: what it returns is still good
+        pass
     return opened
 
 
 def keep(path: str, opened: Opened) -> None:
-    """Remember an opened object for later reads (its map only if small enough)."""
+    """Remember an opened object for later reads, dropping the least recently used ones
+    beyond the budget of kept maps or the number of objects remembered."""
     with _lock:
-        old = _opened.pop(path, None)
-        if old is not None and old.mapping is not None:
-            _kept_bytes[0] -= old.signature[2]
-        if opened.mapping is not None:
-            _kept_bytes[0] += opened.signature[2]
-        elif len(_opened) >= _MAX_HEADERS:
-            _opened.popitem(last=False)  # (rare: a process that opened 100k large objects)
+        _pop(path)
         _opened[path] = opened
-        while _kept_bytes[0] > KEPT_MAPS_BUDGET:
+        _kept_bytes[0] += _kept_size(opened)
+        while _kept_bytes[0] > KEPT_MAPS_BUDGET or len(_opened) > _MAX_OPENED:
             _, evicted = _opened.popitem(last=False)
-            if evicted.mapping is not None:
-                _kept_bytes[0] -= evicted.signature[2]
+            _kept_bytes[0] -= _kept_size(evicted)
 
 
 def forget(path: str) -> None:
     """Forget the object at ``path`` (found damaged: the next read opens it afresh)."""
     with _lock:
-        old = _opened.pop(path, None)
-        if old is not None and old.mapping is not None:
-            _kept_bytes[0] -= old.signature[2]
+        _pop(path)
+
+
+def _pop(path: str) -> None:  # (with the lock held)
+    old = _opened.pop(path, None)
+    if old is not None:
+        _kept_bytes[0] -= _kept_size(old)
+
+
+def _kept_size(opened: Opened) -> int:
+    return opened.signature[2] if opened.mapping is not None else 0
 
 
 def clear() -> None:
@@ -108,6 +115,56 @@ def clear() -> None:
     with _lock:
         _opened.clear()
         _kept_bytes[0] = 0
+
+
+def open_npy(path: str, st: os.stat_result) -> tuple[Opened, mmap.mmap]:
+    """Open an object file for the first time: parse its header, map it, and keep both
+    (the map only if small, see :mod:`.mapped`)."""
+    with open(path, "rb") as handle:
+        header = read_header(path, handle)
+        if st.st_size != header.data_offset + header.data_size:
+            corrupt(path, f"size is {st.st_size} bytes, its header says "
+                     f"{header.data_offset + header.data_size}")  # fmt: skip
+        mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    kept = mapping if st.st_size <= REUSE_MAP_UP_TO else None
+    opened = Opened(signature(st), header, kept)
+    keep(path, opened)
+    return opened, mapping
+
+
+def map_file(path: str) -> mmap.mmap:
+    with open(path, "rb") as handle:
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def read_header(path: str, handle: IO[bytes]) -> NpyHeader:
+    try:
+        return npy.read_header(handle)
+    except ValueError as err:
+        raise CorruptArtifactError(path, f"unreadable .npy header ({err})") from err
+
+
+def array_from_buffer(
+    header: NpyHeader, buffer: bytes | mmap.mmap, kind: type[np.ndarray] = np.ndarray
+) -> np.ndarray:
+    # ndarray.__new__ builds a memmap-typed view directly (np.memmap's own constructor
+    # opens a file): the same array as ``.view(np.memmap)``, one object less per read
+    array = np.ndarray.__new__(
+        kind,
+        header.shape,
+        dtype=header.dtype,
+        buffer=buffer,
+        offset=header.data_offset,
+        order="F" if header.fortran_order else "C",
+    )
+    array.flags.writeable = False
+    return array
+
+
+def corrupt(path: str, detail: str) -> None:
+    """Raise ``CorruptArtifactError`` for the object at ``path``, forgetting it first."""
+    forget(path)
+    raise CorruptArtifactError(path, detail)
 
 
 def _after_fork() -> None:

@@ -237,22 +237,25 @@ class ObjectStore:
             with open(path, "rb") as handle:
                 data = handle.read()
             _check_digest(path, ref, data)
-            header = _read_header(path, io.BytesIO(data))
-            return _array_from_buffer(header, data)
+            header = mapped.read_header(path, io.BytesIO(data))
+            return mapped.array_from_buffer(header, data)
         if st.st_size != ref.size:
-            _corrupt(path, f"size is {st.st_size} bytes, expected {ref.size}")
-        opened = mapped.lookup(path, st) or _open_npy(path, st)
-        buffer = opened.mapping or _map_file(path)
+            mapped.corrupt(path, f"size is {st.st_size} bytes, expected {ref.size}")
+        opened = mapped.lookup(path, st)
+        if opened is None:
+            opened, buffer = mapped.open_npy(path, st)
+        else:
+            buffer = opened.mapping or mapped.map_file(path)
         if self.verify_reads == "full":
             _check_digest(path, ref, buffer)
-        return _array_from_buffer(opened.header, buffer, np.memmap)
+        return mapped.array_from_buffer(opened.header, buffer, np.memmap)
 
     def open_tree(self, ref: ObjectRef) -> Path:
         path = self.locate(ref)
         if self.keep_in_ram or self.verify_reads == "full":
             digest, size = tree_digest(path)
             if digest != ref.digest:
-                _corrupt(str(path), f"content digest is {digest}, expected {ref.digest}")
+                mapped.corrupt(str(path), f"content digest is {digest}, expected {ref.digest}")
         return path
 
     def iter_paths(self) -> Iterator[Path]:
@@ -266,60 +269,12 @@ class ObjectStore:
                     yield Path(item.path)
 
 
-def _open_npy(path: str, st: os.stat_result) -> mapped.Opened:
-    """Open an object file for the first time: parse its header, map it if small, keep it."""
-    with open(path, "rb") as handle:
-        header = _read_header(path, handle)
-        if st.st_size != header.data_offset + header.data_size:
-            _corrupt(path, f"size is {st.st_size} bytes, its header says "
-                     f"{header.data_offset + header.data_size}")  # fmt: skip
-        small = st.st_size <= mapped.REUSE_MAP_UP_TO
-        mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if small else None
-    opened = mapped.Opened(mapped.signature(st), header, mapping)
-    mapped.keep(path, opened)
-    return opened
-
-
-def _map_file(path: str) -> mmap.mmap:
-    with open(path, "rb") as handle:
-        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-
-
-def _read_header(path: str, handle: IO[bytes]) -> npy.NpyHeader:
-    try:
-        return npy.read_header(handle)
-    except ValueError as err:
-        raise CorruptArtifactError(path, f"unreadable .npy header ({err})") from err
-
-
-def _array_from_buffer(
-    header: npy.NpyHeader, buffer: bytes | mmap.mmap, kind: type[np.ndarray] = np.ndarray
-) -> np.ndarray:
-    # ndarray.__new__ builds a memmap-typed view directly (np.memmap's own constructor
-    # opens a file): the same array as ``.view(np.memmap)``, one object less per read
-    array = np.ndarray.__new__(
-        kind,
-        header.shape,
-        dtype=header.dtype,
-        buffer=buffer,
-        offset=header.data_offset,
-        order="F" if header.fortran_order else "C",
-    )
-    array.flags.writeable = False
-    return array
-
-
 def _check_digest(path: str, ref: ObjectRef, data: bytes | mmap.mmap) -> None:
     if len(data) != ref.size:
-        _corrupt(path, f"size is {len(data)} bytes, expected {ref.size} (truncated?)")
+        mapped.corrupt(path, f"size is {len(data)} bytes, expected {ref.size} (truncated?)")
     actual = digest_bytes(data)
     if actual != ref.digest:
-        _corrupt(path, f"content digest is {actual}, expected {ref.digest}")
-
-
-def _corrupt(path: str, detail: str) -> None:
-    mapped.forget(path)
-    raise CorruptArtifactError(path, detail)
+        mapped.corrupt(path, f"content digest is {actual}, expected {ref.digest}")
 
 
 def _fd_digest(fd: int, size: int, expected_size: int) -> str | None:
