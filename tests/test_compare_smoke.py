@@ -20,7 +20,7 @@ def test_smoke_run_writes_a_table_of_every_section_and_library(tmp_path: Path) -
     assert done.returncode == 0, done.stderr[-2000:]
     text = (tmp_path / "benchmarks.md").read_text()
     for title in ("Start-up", "Arrays (store level)", "Small entries", "Steps over cached"):
-        assert f"#### {title}" in text
+        assert f"### {title}" in text
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["errors"] == {}
     samples = results["samples"]
@@ -39,5 +39,5 @@ def test_a_second_run_replaces_the_table_between_its_markers(tmp_path: Path) -> 
     subprocess.run(argv, check=True, capture_output=True, timeout=300)
     text = page.read_text()
     assert text.startswith("# Benchmarks\n\nkept\n<!-- compare:begin -->\n")
-    assert "old" not in text and text.count("#### Start-up") == 1
+    assert "old" not in text and text.count("### Start-up") == 1
     assert text.rstrip().endswith("<!-- compare:end -->")

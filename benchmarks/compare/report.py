@@ -69,7 +69,7 @@ def section(title: str, sides: list[str], rows: list[tuple[Any, ...]],
     present = [s for s in sides if any(s in samples.get(r[1], {}) for r in rows)]
     if not present:
         return "", []
-    lines = [f"#### {title}", "", "| workload | " + " | ".join(present) + " | target | result |",
+    lines = [f"### {title}", "", "| workload | " + " | ".join(present) + " | target | result |",
              "|---" * (len(present) + 3) + "|"]  # fmt: skip
     failed = []
     for label, metric, kind, nbytes, target in rows:
@@ -101,7 +101,8 @@ def write_report(run: Any, header: dict[str, Any], out: Path | None) -> None:
              f"{header['load']:.2f} at the end, exca {header['state']}; median of "
              f"{header['reps']} repetitions (spread: min–max), sides interleaved.")  # fmt: skip
     notes = sorted({n for n in run.notes if not n.startswith("Step workload")})
-    steps = [n for n in run.notes if n.startswith("Step workload")]
+    steps = [f"### Steps with small values (`compare_reference.py`)\n\n{n}"
+             for n in run.notes if n.startswith("Step workload")]  # fmt: skip
     body = "\n".join([intro, "", *[f"* {n}" for n in notes], "", *parts, *steps,
                       *[f"![{p.stem}](img/{p.name})" for p in plots]])  # fmt: skip
     if run.errors:

@@ -101,13 +101,15 @@ def measure_arrays(run: Run) -> None:
                 args = {"lib": lib, "folder": folder, "mib": mib, "rounds": rounds}
                 out = run.child(PEERS, "array_write", args, run.args.ours_python)
                 run.add(f"array_write_{mib}", lib, out and out["median"])
-                stored.setdefault(lib, folder)
+                if out and lib not in stored:
+                    stored[lib] = folder  # read below
+                else:
+                    shutil.rmtree(folder, ignore_errors=True)  # (disk: 1 GiB arrays)
         for rep in range(run.args.reps):
             for lib in rotated([lib for lib in ARRAY_LIBS if lib in stored], rep):
                 _array_reads(run, lib, stored[lib], mib)
-        for lib, folder in stored.items():
-            if lib != "exca":
-                shutil.rmtree(folder, ignore_errors=True)  # (disk: keep only what is read again)
+        for folder in stored.values():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _array_reads(run: Run, lib: str, folder: str, mib: float) -> None:
@@ -274,6 +276,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         metavar=("COUNT", "MIB"))  # fmt: skip
     parser.add_argument("--open-mib", type=float, default=256)
     parser.add_argument("--no-cold", dest="cold", action="store_false")
+    parser.add_argument("--steps-quick", action="store_true",
+                        help="Step rows at 1k/10k entries only, 1,000 misses (compare_reference "
+                        "--quick: exca 0.6.0 takes many minutes over 10,000 misses)")  # fmt: skip
     parser.add_argument(
         "--smoke",
         action="store_true",
@@ -323,8 +328,13 @@ def main(argv: list[str] | None = None) -> None:
 
 def _steps_table(args: argparse.Namespace) -> str:
     """The Step rows of ``compare_reference.py`` (hits, misses, run_many, first hits)."""
+    if not args.ref_python:
+        return (
+            "Step rows with small values skipped: they compare against exca 0.6.0 (no --ref-python)"
+        )
     argv = [args.ours_python, str(HERE.parent / "compare_reference.py"),
             "--repeat", str(max(3, args.reps)), "--ref-python", args.ref_python]  # fmt: skip
+    argv += ["--quick"] if args.steps_quick else []
     done = subprocess.run(argv, capture_output=True, text=True)
     return (
         done.stdout if done.returncode == 0 else f"compare_reference failed: {done.stderr[-500:]}"
