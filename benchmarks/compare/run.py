@@ -31,6 +31,7 @@ PEERS = HERE / "peers.py"
 STEPS = HERE / "step_arrays.py"
 STORE_LIBS = ["exca", "joblib", "diskcache"]
 ARRAY_LIBS = [*STORE_LIBS, "numpy", "raw"]
+FRESH_S = 2.5  # lookups start this long after their store was written (see measure_entries)
 
 
 class Run:
@@ -130,16 +131,21 @@ def measure_entries(run: Run) -> None:
     for n in run.args.entries:
         libs = [lib for lib in STORE_LIBS if lib != "joblib" or n <= run.args.joblib_max]
         for rep in range(run.args.reps):
+            folders = {lib: run.folder("small", n, lib, rep) for lib in libs}
             for lib in rotated(libs, rep):
-                folder = run.folder("small", n, lib, rep)
-                out = run.child(PEERS, "fill", {"lib": lib, "folder": folder, "n": n},
+                out = run.child(PEERS, "fill", {"lib": lib, "folder": folders[lib], "n": n},
                                 run.args.ours_python)  # fmt: skip
                 run.add(f"small_write_{n}", lib, out and out["seconds"])
-                args = {"lib": lib, "folder": folder, "n": n, "sample": min(n, 1000)}
+            written = time.monotonic()
+            # exca re-lists a packs folder changed in the last 2 s (other hosts' packs on
+            # coarse-timestamp file systems): lookups start after that, as in a later reader
+            time.sleep(max(0.0, written + FRESH_S - time.monotonic()))
+            for lib in rotated(libs, rep):
+                args = {"lib": lib, "folder": folders[lib], "n": n, "sample": min(n, 1000)}
                 out = run.child(PEERS, "lookups", args, run.args.ours_python)
                 for key in ("first", "hit", "miss", "bulk"):
                     run.add(f"small_{key}_{n}", lib, out and out[key])
-                shutil.rmtree(folder, ignore_errors=True)
+                shutil.rmtree(folders[lib], ignore_errors=True)
     n = run.args.single_writes
     for rep in range(run.args.reps):
         for lib in rotated(STORE_LIBS, rep):
