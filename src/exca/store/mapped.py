@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 REUSE_MAP_UP_TO = 16 << 20  # objects up to 16 MiB keep their map (the 200 x 1 MiB read)
-KEPT_MAPS_BUDGET = 512 << 20  # bytes of kept maps at most, least recently used dropped
+KEPT_MAPS_BUDGET = 256 << 20  # bytes of kept maps at most (touched pages stay resident)
 _MAX_OPENED = 100_000  # objects remembered at most (a header costs about 200 bytes)
 
 Signature = tuple[int, int, int, int]
