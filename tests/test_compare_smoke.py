@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,9 @@ RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "compare" / "run.py"
 
 
 def test_smoke_run_writes_a_table_of_every_section_and_library(tmp_path: Path) -> None:
+    env = {**os.environ, "EXCA_BENCH_FIXTURES": str(tmp_path / "fixtures")}
     done = subprocess.run([sys.executable, str(RUN), "--smoke", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+                          capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     text = (tmp_path / "benchmarks.md").read_text()
     for title in ("Start-up", "Arrays (store level)", "Small entries", "Steps over cached"):
@@ -27,6 +29,7 @@ def test_smoke_run_writes_a_table_of_every_section_and_library(tmp_path: Path) -
     assert set(samples["array_write_0.25"]) == {"exca", "joblib", "diskcache", "numpy", "raw"}
     assert set(samples["small_hit_200"]) == {"exca", "joblib", "diskcache"}
     assert set(samples["many_arrays_script"]) == {"ours", "floor"}
+    assert set(samples["small_script"]) == {"ours"}
     assert samples["memory_peak_False"]["ours"][0] > 0
     if importlib.util.find_spec("matplotlib") is not None:
         assert {p.name for p in (tmp_path / "img").iterdir()} >= {"compare-throughput.png"}

@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from _child import ChildError, run_child  # noqa: E402
-from _fixtures import REPO, source_state  # noqa: E402
+from _fixtures import REPO, source_digest, source_state  # noqa: E402
 
 PEERS = HERE / "peers.py"
 STEPS = HERE / "step_arrays.py"
@@ -188,6 +188,24 @@ def measure_step_arrays(run: Run) -> None:
                     wall([python, "-c", script, folder, str(mib), str(count)]))  # fmt: skip
     _open_large(run, sides)
     _memory(run, sides)
+    _small_script(run, sides)
+
+
+def _small_script(run: Run, sides: dict[str, str]) -> None:
+    """A user's whole script: import exca, define a step, read 10,000 cached results."""
+    from compare_reference import Side, store_fixture
+    from step_arrays import SMALL_SCRIPT
+
+    count = run.args.script_items
+    stores = {}
+    for side, python in sides.items():
+        tag = "ref-0.6.0" if side != "ours" else "ours-" + source_digest(
+            REPO / "src" / "exca", salt="steps-1")  # fmt: skip
+        stores[side] = store_fixture(Side(side, python, tag), count)
+    for rep in range(run.args.reps):
+        for side in rotated([s for s in sides if stores[s]], rep):
+            argv = [sides[side], "-c", SMALL_SCRIPT, str(stores[side]), str(count)]
+            run.add("small_script", side, wall(argv))
 
 
 def _open_large(run: Run, sides: dict[str, str]) -> None:
@@ -281,6 +299,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--memory-arrays", type=float, nargs=2, default=[100, 64],
                         metavar=("COUNT", "MIB"))  # fmt: skip
     parser.add_argument("--open-mib", type=float, default=256)
+    parser.add_argument("--script-items", type=int, default=10_000)
     parser.add_argument("--no-cold", dest="cold", action="store_false")
     parser.add_argument("--steps-quick", action="store_true",
                         help="Step rows at 1k/10k entries only, 1,000 misses (compare_reference "
@@ -297,7 +316,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     if args.smoke:
         args.reps, args.array_mib, args.entries, args.single_writes = 1, [0.25], [200], 20
         args.many_arrays, args.memory_arrays, args.ref_python = [5, 0.25], [3, 1], ""
-        args.open_mib = 1
+        args.open_mib, args.script_items = 1, 50
         args.sections = [s for s in args.sections if s != "steps"]
     args.many_arrays = [int(args.many_arrays[0]), args.many_arrays[1]]
     args.memory_arrays = [int(args.memory_arrays[0]), args.memory_arrays[1]]

@@ -5,7 +5,8 @@ Runs under exca 0.6.0 and this exca alike (``python step_arrays.py TASK ARGS_JSO
 filled with its input, counting its computations: a read that computes is reported.
 :data:`SCRIPT` is a user's whole script over the same step, run by the parent from
 interpreter start to exit, beside :data:`FLOOR_SCRIPT` (pydantic and numpy imported, the
-same arrays loaded with ``np.load(mmap_mode="r")``).
+same arrays loaded with ``np.load(mmap_mode="r")``); :data:`SMALL_SCRIPT` reads the small
+cached results of ``step_workload.py``'s ``Mult`` step the same way.
 """
 
 from __future__ import annotations
@@ -38,6 +39,21 @@ class Arr(Step):
 step = Arr(mib=float(sys.argv[2]), infra={"backend": "Cached", "folder": sys.argv[1]})
 values = list(step.run_many(range(int(sys.argv[3]))))
 assert all(float(v[0]) == i for i, v in enumerate(values))
+"""
+
+SMALL_SCRIPT = """
+import sys
+from exca.steps import Step
+
+class Mult(Step):
+    coeff: float = 2.0
+
+    def _run(self, x: float) -> float:
+        raise RuntimeError("computed: the cache was expected to serve every item")
+
+count = int(sys.argv[2])
+step = Mult(coeff=3.0, infra={"backend": "Cached", "folder": sys.argv[1]})
+assert list(step.run_many(range(count))) == [x * 3.0 for x in range(count)]
 """
 
 FLOOR_SCRIPT = """
