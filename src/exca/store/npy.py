@@ -98,15 +98,18 @@ def read_header(handle: IO[bytes]) -> NpyHeader:
 
 # The header :func:`header_bytes` (and ``np.save``) writes for a plain dtype, parsed
 # without compiling it as Python (``ast.literal_eval`` costs ~50 µs, a tenth of a first
-# open); anything else (structured dtypes, other spacing) goes the general way.
-_PLAIN = re.compile(
-    r"\{'descr': '([<>|=]?[a-zA-Z]\w*(?:\[\w+\])?)', 'fortran_order': (True|False), "
-    r"'shape': \(((?:\d+, )*\d*),?\),? ?\}\s*\Z"
-)
+# open); anything else (structured dtypes, other spacing) goes the general way. (Compiled
+# on first use: 0.5 ms a process that reads no array need not pay.)
+@functools.cache
+def _plain_header() -> re.Pattern[str]:
+    return re.compile(
+        r"\{'descr': '([<>|=]?[a-zA-Z]\w*(?:\[\w+\])?)', 'fortran_order': (True|False), "
+        r"'shape': \(((?:\d+, )*\d*),?\),? ?\}\s*\Z"
+    )
 
 
 def _parse_plain(text: str) -> tuple[np.dtype, tuple[int, ...], bool] | None:
-    match = _PLAIN.match(text)
+    match = _plain_header().match(text)
     if match is None:
         return None
     descr, fortran, dims = match.groups()
