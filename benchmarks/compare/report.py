@@ -133,7 +133,7 @@ def write_plots(run: Any, img: Path) -> list[Path]:
 
     written = []
     for name, draw in PLOTS.items():
-        figure = plt.figure(figsize=(7, 4.2))
+        figure = plt.figure(figsize=(9, 4.5))
         if draw(figure.gca(), run.samples):
             figure.tight_layout()
             path = img / f"compare-{name}.png"
