@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,3 +148,26 @@ def test_forked_child_starts_without_its_parents_opened_objects(tmp_path: Path) 
     os.close(write)
     assert os.read(read, 1) == b"1"
     os.waitpid(pid, 0)
+
+
+def test_threads_reading_while_maps_are_dropped_all_see_their_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mapped, "KEPT_MAPS_BUDGET", (2 << 20) + 4096)  # 2 of 6 objects kept
+    store = ObjectStore(tmp_path)
+    refs = [_stored(tmp_path, fill=float(i))[1] for i in range(6)]
+    wrong: list[int] = []
+
+    def read(offset: int) -> None:
+        for n in range(300):
+            i = (n + offset) % len(refs)
+            if float(store.open_array(refs[i])[-1]) != float(i):
+                wrong.append(i)
+
+    threads = [threading.Thread(target=read, args=(t,)) for t in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    assert _maps_of(tmp_path / "objects") <= 2 + len(threads)  # kept, and last reads' own
