@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench compare clean
 
 $(BIN)/.exca-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,5 +26,11 @@ bench: $(BIN)/.exca-installed
 	$(BIN)/asv machine --yes >/dev/null  # asv needs a machine file; defaults describe this one
 	$(BIN)/asv run --python=same --quick
 
+# Side by side against exca 0.6.0 (.venv-ref, created on first use), joblib, diskcache and
+# the numpy/raw floors; table and plots into docs/benchmarks.md and docs/img/ (~30 min).
+compare: $(BIN)/.exca-installed
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python benchmarks/compare/run.py $(COMPARE_ARGS)
+
 clean:
-	rm -rf $(VENV) .exca-demo .asv
+	rm -rf $(VENV) .venv-ref .exca-demo .asv

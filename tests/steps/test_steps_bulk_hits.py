@@ -156,20 +156,20 @@ def test_failures_inside_a_large_block_raise_in_place_and_iteration_goes_on(
 def test_an_unexpected_error_while_reading_ends_the_iteration(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from exca.steps import _cellsource
+    from exca.steps import _cells, _cellsource
 
     values = [np.full(3000, float(i)) for i in range(12)]  # objects: read one by one
     list(BulkMult(infra=cached(tmp_path)).run_many(values))
     keys = [BulkMult(infra=cached(tmp_path)).lookup(v).uid for v in values]
-    real_entry = _cellsource.CellSource._entry
+    real_read = _cells.Cell.read
 
-    def failing(self: tp.Any, key: str) -> tp.Any:
-        if key == keys[5]:
+    def failing(self: tp.Any, entry: tp.Any) -> tp.Any:
+        if entry.key == keys[5]:
             raise OSError("disk gone")
-        return real_entry(self, key)
+        return real_read(self, entry)
 
     monkeypatch.setattr(_cellsource, "_BLOCK", 4)
-    monkeypatch.setattr(_cellsource.CellSource, "_entry", failing)
+    monkeypatch.setattr(_cells.Cell, "read", failing)
     iterator = iter(BulkMult(infra=cached(tmp_path)).run_many(values))
     for value in values[:5]:
         assert np.array_equal(next(iterator), value * 3.0)

@@ -210,7 +210,8 @@ class CellSource:
             if None in entries:
                 return one_by_one
             if any(map(_objects, entries)):  # values with objects (arrays...) one at a time
-                return one_by_one
+                found = tp.cast("list[Entry]", entries)  # (each record decoded once, here)
+                return (self._read(key, entry) for key, entry in zip(keys, found, strict=True))
             return self.cell.read_many(tp.cast("list[Entry]", entries))
         except CorruptArtifactError:  # one by one: the damaged ones warn and recompute
             return one_by_one
@@ -222,8 +223,11 @@ class CellSource:
             self._resume(key)
         if key in self._fresh:
             return self._fresh[key]
+        return self._read(key, self._entry(key))
+
+    def _read(self, key: str, entry: Entry) -> tp.Any:
         try:
-            return self.cell.read(self._entry(key))
+            return self.cell.read(entry)
         except Exception as error:
             from exca.store import CorruptArtifactError
 

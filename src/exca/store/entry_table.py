@@ -19,7 +19,7 @@ from .damage import Damage, holds_record
 from .entries import Entry, decode_entry, encode_entry, key_digest, key_digests, seal, unseal
 from .entry_map import decoded
 from .errors import CorruptArtifactError, ReadOnlyStoreError
-from .layout import LOOSE_DIR, PACKS_DIR, is_loose_entry_name, loose_entry_path
+from .layout import LOOSE_DIR, PACKS_DIR, is_loose_entry_name
 from .pack_search import search_packs
 from .packing import MERGE_PACKS_OVER
 from .packs import Pack
@@ -205,7 +205,7 @@ class EntryTable:
                 yield item
 
     def read_loose_file(self, name: str) -> LooseRecord | None:
-        path = loose_entry_path(self.folder, name)
+        path = os.path.join(self.loose_dir, name)  # (plain strings: packing reads every one)
         try:
             with open(path, "rb") as handle:
                 stat = os.fstat(handle.fileno())

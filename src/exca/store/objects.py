@@ -13,7 +13,7 @@ from typing import IO, Literal
 
 import numpy as np
 
-from . import hashing_writer, npy
+from . import hashing_writer, mapped, npy
 from ._preallocate import preallocate
 from .codecs.base import ObjectRef
 from .digest import digest_bytes, new_hasher, tree_digest
@@ -35,7 +35,6 @@ __all__ = ["ObjectStore", "VerifyReads", "tree_digest"]
 
 VerifyReads = Literal["header", "full"]
 _PREALLOCATE_FROM = 1 << 20
-_HEADERS: dict[str, npy.NpyHeader] = {}  # objects are immutable: a header never changes
 
 
 class ObjectStore:
@@ -59,6 +58,7 @@ class ObjectStore:
         self._roots = (self.root, *(Path(layer) for layer in layers))
         # plain strings on the write path: pathlib costs more there than the system calls
         self._objects_dir = os.path.join(self.root, OBJECTS_DIR)
+        self._object_dirs = tuple(os.path.join(root, OBJECTS_DIR) for root in self._roots)
         self._staging = os.path.join(self._objects_dir, "incoming")  # temporaries beside it
 
     # ----------------------------------------------------------------- writing
@@ -208,10 +208,16 @@ class ObjectStore:
     # ----------------------------------------------------------------- reading
     def locate(self, ref: ObjectRef) -> Path:
         """The path of an object in this store or its layers, else ``CorruptArtifactError``."""
-        for root in self._roots:
-            path = object_path(root, ref.digest, ref.suffix)
-            if os.path.exists(path):
-                return path
+        return Path(self._find(ref)[0])
+
+    def _find(self, ref: ObjectRef) -> tuple[str, os.stat_result]:
+        """The object's file (plain string: hot path) and its status, top store first."""
+        for objects_dir in self._object_dirs:
+            path = object_file(objects_dir, ref.digest, ref.suffix)
+            try:
+                return path, os.stat(path)
+            except OSError:
+                continue
         raise CorruptArtifactError(
             object_path(self.root, ref.digest, ref.suffix), "object is missing"
         )
@@ -220,34 +226,37 @@ class ObjectStore:
         return any(os.path.exists(object_path(r, ref.digest, ref.suffix)) for r in self._roots)
 
     def read_bytes(self, ref: ObjectRef) -> bytes:
-        path = self.locate(ref)
+        path = self._find(ref)[0]
         with open(path, "rb") as handle:
             data = handle.read()
         _check_digest(path, ref, data)
         return data
 
     def open_array(self, ref: ObjectRef) -> np.ndarray:
+        path, st = self._find(ref)
         if self.keep_in_ram:
-            data = self.read_bytes(ref)
-            header = _read_header(self.locate(ref), io.BytesIO(data), ref)
-            return _array_from_buffer(header, data, ref)
-        path = self.locate(ref)
-        with open(path, "rb") as handle:
-            header = _HEADERS.get(ref.digest) or _read_header(path, handle, ref)
-            size = os.fstat(handle.fileno()).st_size
-            if size != ref.size or size != header.data_offset + header.data_size:
-                _corrupt(path, ref, f"size is {size} bytes, expected {ref.size}")
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            with open(path, "rb") as handle:
+                data = handle.read()
+            _check_digest(path, ref, data)
+            header = mapped.read_header(path, io.BytesIO(data))
+            return mapped.array_from_buffer(header, data)
+        if st.st_size != ref.size:
+            mapped.corrupt(path, f"size is {st.st_size} bytes, expected {ref.size}")
+        opened = mapped.lookup(path, st)
+        if opened is None:
+            opened, buffer = mapped.open_npy(path, st)
+        else:
+            buffer = opened.mapping or mapped.map_file(path)
         if self.verify_reads == "full":
-            _check_digest(path, ref, mapped)
-        return _array_from_buffer(header, mapped, ref).view(np.memmap)
+            _check_digest(path, ref, buffer)
+        return mapped.array_from_buffer(opened.header, buffer, np.memmap)
 
     def open_tree(self, ref: ObjectRef) -> Path:
         path = self.locate(ref)
         if self.keep_in_ram or self.verify_reads == "full":
             digest, size = tree_digest(path)
             if digest != ref.digest:
-                _corrupt(path, ref, f"content digest is {digest}, expected {ref.digest}")
+                mapped.corrupt(str(path), f"content digest is {digest}, expected {ref.digest}")
         return path
 
     def iter_paths(self) -> Iterator[Path]:
@@ -261,38 +270,12 @@ class ObjectStore:
                     yield Path(item.path)
 
 
-def _read_header(path: Path, handle: IO[bytes], ref: ObjectRef) -> npy.NpyHeader:
-    try:
-        header = npy.read_header(handle)
-    except ValueError as err:
-        raise CorruptArtifactError(path, f"unreadable .npy header ({err})") from err
-    _HEADERS[ref.digest] = header
-    return header
-
-
-def _array_from_buffer(header: npy.NpyHeader, buffer: object, ref: ObjectRef) -> np.ndarray:
-    array = np.ndarray(
-        header.shape,
-        dtype=header.dtype,
-        buffer=buffer,  # type: ignore[arg-type]
-        offset=header.data_offset,
-        order="F" if header.fortran_order else "C",
-    )
-    array.flags.writeable = False
-    return array
-
-
-def _check_digest(path: Path, ref: ObjectRef, data: bytes | mmap.mmap) -> None:
+def _check_digest(path: str, ref: ObjectRef, data: bytes | mmap.mmap) -> None:
     if len(data) != ref.size:
-        _corrupt(path, ref, f"size is {len(data)} bytes, expected {ref.size} (truncated?)")
+        mapped.corrupt(path, f"size is {len(data)} bytes, expected {ref.size} (truncated?)")
     actual = digest_bytes(data)
     if actual != ref.digest:
-        _corrupt(path, ref, f"content digest is {actual}, expected {ref.digest}")
-
-
-def _corrupt(path: Path, ref: ObjectRef, detail: str) -> None:
-    _HEADERS.pop(ref.digest, None)
-    raise CorruptArtifactError(path, detail)
+        mapped.corrupt(path, f"content digest is {actual}, expected {ref.digest}")
 
 
 def _fd_digest(fd: int, size: int, expected_size: int) -> str | None:

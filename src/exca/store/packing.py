@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .digest import digest_bytes
 from .entries import Entry, decode_entry, key_digest, unseal
 from .errors import CorruptArtifactError
-from .layout import loose_entry_path, pack_path, temp_loose_entry_digest, temp_path
+from .layout import pack_path, temp_loose_entry_digest, temp_name
 from .packs import Pack, build_pack
 from .publish import discard, publish_bytes, translate_write_errors
 
@@ -78,8 +78,8 @@ def retire_older_loose(table: EntryTable, packed: dict[bytes, Entry]) -> None:
         digest = bytes.fromhex(name)
         if digest not in packed:
             continue
-        path = loose_entry_path(table.folder, name)
-        claimed = temp_path(path)
+        path = os.path.join(table.loose_dir, name)
+        claimed = temp_name(path)
         try:
             os.rename(path, claimed)
         except FileNotFoundError:
@@ -130,8 +130,8 @@ def _read_claimed(path: str | Path) -> Entry:
 
 def _claim_loose(table: EntryTable, item: LooseRecord) -> None:
     """Remove a packed loose file unless a newer record replaced it meanwhile."""
-    path = loose_entry_path(table.folder, item.digest.hex())
-    claimed = temp_path(path)
+    path = os.path.join(table.loose_dir, item.digest.hex())  # (plain strings: once per record)
+    claimed = temp_name(path)
     try:
         os.rename(path, claimed)
     except FileNotFoundError:
@@ -193,4 +193,4 @@ def _recover_stranded_claims(table: EntryTable, packs: list[Pack]) -> None:
         if key_digest(entry.key).hex() != digest_hex:
             continue  # not this name's record: a damaged file, left to verify and gc
         if known is None or known.created < entry.created:
-            _put_back(claimed, loose_entry_path(table.folder, digest_hex))
+            _put_back(claimed, os.path.join(table.loose_dir, digest_hex))

@@ -1,0 +1,64 @@
+"""Where the time of ``run_many`` over cached arrays goes, layer by layer (this exca only).
+
+Usage: ``.venv/bin/python benchmarks/compare/profile_arrays.py [COUNT] [MIB]`` (200 x 1 MiB
+by default). Fills a store through the Step API, then times, per array and best of 30,
+each layer a cached read goes through on the same step instance: the ``stat`` of the
+object file (what a read of an opened object costs at least), ``ObjectStore.open_array``,
+``Namespace.load`` (codec included) and the whole ``run_many``; ``np.load(mmap_mode="r")``
+of the same files for comparison.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from step_arrays import make_step  # noqa: E402
+
+
+def per_item(run: Callable[[], object], count: int, rounds: int = 30) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best / count * 1e6
+
+
+def main() -> None:
+    from exca.steps import identity
+
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    mib = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
+    args = {"folder": tempfile.mkdtemp(prefix="exca-profile-"), "mib": mib}
+    step, items = make_step(args), list(range(count))
+    list(step.run_many(items))
+    namespace = step.lookup(0).cache_dict.namespace
+    found = namespace.find(identity.item_keys(step, items))
+    entries = [found[key] for key in identity.item_keys(step, items)]
+    objects = namespace.store.objects
+    refs = [entry.encoded.objects[0] for entry in entries]
+    paths = [str(objects.locate(ref)) for ref in refs]
+    rows = {
+        "os.stat of the object file": lambda: [os.stat(path) for path in paths],
+        "ObjectStore.open_array": lambda: [objects.open_array(ref) for ref in refs],
+        "Namespace.load (codec included)": lambda: [namespace.load(e) for e in entries],
+        "run_many, same step instance": lambda: list(step.run_many(items)),
+        "np.load(mmap_mode='r') of the same files": lambda: [
+            np.load(path, mmap_mode="r") for path in paths
+        ],
+    }
+    print(f"{count} cached arrays of {mib:g} MiB, µs per array (best of 30):")
+    for label, run in rows.items():
+        print(f"  {per_item(run, count):7.2f}  {label}")
+
+
+if __name__ == "__main__":
+    main()
