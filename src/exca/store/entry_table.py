@@ -149,7 +149,7 @@ class EntryTable:
             except CorruptArtifactError as err:
                 if damaged is None:
                     raise
-                path = loose_entry_path(self.folder, name)
+                path = Path(self.loose_dir, name)
                 damaged.append(Damage(path, err.detail, holds_record=holds_record(path)))
                 bad.add(bytes.fromhex(name))
                 continue

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from ._settings import choose
+from .damage import Damage
 from .entries import Entry
 from .entry_map import decoded
 from .entry_table import EntryTable
@@ -49,8 +50,9 @@ class PickleRefusingTable:
         found = decoded(self._table.find_many(keys, damaged), self._table.folder)
         return {key: entry for key, entry in found.items() if self._admit(entry) is not None}
 
-    def iter_entries(self) -> Iterator[Entry]:
-        return (entry for entry in self._table.iter_entries() if self._admit(entry) is not None)
+    def iter_entries(self, damaged: list[Damage] | None = None) -> Iterator[Entry]:
+        entries = self._table.iter_entries(damaged)
+        return (entry for entry in entries if self._admit(entry) is not None)
 
     def _admit(self, entry: Entry) -> Entry | None:
         if entry.codec != "pickle":
