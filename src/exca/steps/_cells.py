@@ -373,6 +373,11 @@ class Cell:
                 continue
             _records.check(recorded, current, at_default, root / _config_relpath(self.relpath))
 
+    def note_config_recorded(self) -> None:
+        """Entries of this cell were written (maybe by a worker's cell): so was its config
+        record, which later work sent from here need not write again."""
+        self._config_recorded = True
+
     def _record_config(self) -> None:
         if self._config_recorded or self._configs is None:
             return

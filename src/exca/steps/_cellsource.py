@@ -163,6 +163,8 @@ class CellSource:
             if ram:
                 ram.pop((cell.relpath, key), None)
         found = cell.entries(keys)
+        if found:  # a worker wrote them, so it wrote the config record first
+            cell.note_config_recorded()
         self._entries.update(found)
         self._fresh.update(fresh)
         return [key for key in keys if key not in found]
