@@ -112,3 +112,13 @@ def test_a_custom_discriminator_is_first_in_the_file_and_names_the_changed_defau
 
     with pytest.raises(DefaultChangedError, match=r"Level\.n changed from 1 to 2"):
         Level(infra=cached(tmp_path)).run(1)  # type: ignore[arg-type]
+
+
+def test_later_misses_of_one_instance_do_not_rewrite_the_config_record(tmp_path: Path) -> None:
+    step = FileScale(offset=1, infra=cached(tmp_path))  # type: ignore[arg-type]
+    assert step.run(1.0) == 3.0
+    (config,) = tmp_path.rglob("config.json")
+    first = config.stat()
+    assert step.run(2.0) == 5.0 and list(step.run_many([3.0, 4.0])) == [7.0, 9.0]
+    again = config.stat()  # (a rewrite publishes a new file: another inode)
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
