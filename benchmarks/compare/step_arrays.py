@@ -78,6 +78,9 @@ def arr_class() -> type:
                 _COMPUTED[0] += 1
                 return np.full(int(self.mib * (1 << 18)), float(x), dtype=np.float32)
 
+        # the whole-script rows read these entries through a script's module-level
+        # ``Arr``: a step folder records each class's qualname, which must match
+        Arr.__qualname__ = "Arr"
         _CLASSES["Arr"] = Arr
     return _CLASSES["Arr"]
 

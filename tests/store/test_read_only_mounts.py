@@ -11,6 +11,7 @@ of it (``EROFS``).
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -20,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from exca.store import mapped
 
 CHILDREN = Path(__file__).parent / "_children"
 NOBODY = 65534
@@ -89,6 +92,10 @@ def mounted(frozen) -> Iterator[tuple[Path, Path, dict[str, str]]]:
         subprocess.run(["mount", "-o", "remount,bind,ro", str(mountpoint)], check=True)
         yield root, mountpoint, expected
     finally:
+        # this process keeps maps of the small objects it read (exca.store.mapped): drop
+        # them, and the arrays using them, or the mount stays busy
+        mapped.clear()
+        gc.collect()
         subprocess.run(["umount", str(mountpoint)], check=True)
         mountpoint.rmdir()
         subprocess.run(["chmod", "-R", "a-w", str(root)], check=True)
