@@ -35,6 +35,8 @@ def _damage(path: Path, how: str) -> None:
         data[-2] ^= 0xFF
     elif how == "truncated":
         del data[-3:]
+    elif how == "index cut":
+        del data[40:]  # the key index cut after the header: no row can be read
     elif how == "index key":
         data[32 + 3] ^= 0xFF  # a byte of the first key digest in the index
     elif how == "index check":
@@ -229,3 +231,51 @@ def test_a_user_who_cannot_write_the_folder_gets_every_sound_item_and_one_clear_
         ]
     finally:
         shutil.rmtree(folder)
+
+
+SHIFT = [0]
+
+
+class Shifted(Step):
+    def _run(self, value: int) -> int:
+        CALLS.append(value)
+        return value + SHIFT[0]
+
+
+# in a new process: this one keeps the packs it opened before they were damaged
+_READ_AFTER_DAMAGE = """
+import importlib, sys
+sys.path.insert(0, sys.argv[2])
+here = importlib.import_module(sys.argv[3])  # as named in the parent: its step folder
+here.SHIFT[0] = 200
+infra = {"backend": "Cached", "folder": sys.argv[1]}
+print(here.Shifted(infra=infra).run(0))
+print(list(here.Shifted(infra=infra).run_many(here.VALUES)))
+print(here.CALLS)
+"""
+
+
+def test_a_damaged_pack_of_a_forced_recompute_is_recomputed_never_served_from_the_older(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    SHIFT[0] = 0
+    assert list(Shifted(infra=_infra(tmp_path)).run_many(VALUES)) == VALUES  # a first pack
+    first = set(tmp_path.rglob("*.pack"))
+    SHIFT[0] = 100
+    forced = list(Shifted(infra=_infra(tmp_path, "force")).run_many(VALUES))
+    assert forced == [v + 100 for v in VALUES]
+    (second,) = set(tmp_path.rglob("*.pack")) - first  # the recompute: a second pack
+    _damage(second, "index cut")
+    root = str(Path(__file__).parents[len(__name__.split(".")) - 1])
+    out = subprocess.run(
+        [sys.executable, "-c", _READ_AFTER_DAMAGE, str(tmp_path), root, __name__],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    run, run_many, calls = out.stdout.splitlines()
+    assert run == "200" and calls == repr(VALUES)  # each recomputed, none served old
+    assert run_many == repr([200] + [v + 200 for v in VALUES[1:]])
+    assert "cannot be trusted" in out.stderr and "verify(fix=True)" in out.stderr

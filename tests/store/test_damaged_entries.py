@@ -133,3 +133,47 @@ def test_a_pack_whose_record_count_was_lowered_is_not_rebuilt_and_hides_no_key(
     assert len(found) == 7 and len(found.damaged) == 3  # the unread rows: damaged, not absent
     assert all("may hold this key's record" in why for why in found.damaged.values())
     assert all(found[key].inline is not None for key in found)
+
+
+def _newer_pack_over_an_older_record(folder: Path, how: str) -> CacheDict:
+    """k="old" in one pack, k="new" in a newer one, then the newer pack damaged."""
+    cache = CacheDict(folder)
+    with cache.write():
+        cache["k"], cache["a"] = "old", 1
+    older = set((folder / "packs").iterdir())
+    with cache.write():
+        cache["k"], cache["b"] = "new", 2
+    (newer,) = set((folder / "packs").iterdir()) - older
+    data = bytearray(newer.read_bytes())
+    if how == "flipped key byte":  # k's key digest in the index: the records stay whole
+        row = next(r for r in range(2) if data[32 + 32 * r : 48 + 32 * r] == key_digest("k"))
+        data[32 + 32 * row + 15] ^= 0x01
+    else:  # the index cut after the header: no row of it can be read
+        del data[40:]
+    newer.chmod(0o644)
+    newer.write_bytes(bytes(data))
+    return CacheDict(folder)
+
+
+def test_a_flipped_key_byte_in_a_newer_pack_serves_its_record_never_the_older_one(
+    tmp_path: Path,
+) -> None:
+    _newer_pack_over_an_older_record(tmp_path, "flipped key byte")
+    assert CacheDict(tmp_path)["k"] == "new"  # the index is rebuilt from the records
+    assert CacheDict(tmp_path).get_many(["k", "a"]) == ["new", 1]
+    assert dict(CacheDict(tmp_path).items()) == {"k": "new", "a": 1, "b": 2}
+
+
+def test_a_truncated_newer_pack_makes_older_records_damaged_never_served(
+    tmp_path: Path,
+) -> None:
+    _newer_pack_over_an_older_record(tmp_path, "truncated")
+    with pytest.raises(CorruptArtifactError, match="newer record of key 'k'"):
+        CacheDict(tmp_path)["k"]
+    found = CacheDict(tmp_path).namespace.find(["k", "a"])
+    assert len(found) == 0 and set(found.damaged) == {"k", "a"}  # either may be hidden
+    assert CacheDict(tmp_path).get_many(["k"], default="missing") == ["missing"]
+    assert "old" not in dict(CacheDict(tmp_path).items()).values()
+    cache = CacheDict(tmp_path)
+    cache["k"] = "again"  # written after the damage: provably the newest record
+    assert CacheDict(tmp_path)["k"] == "again" and CacheDict(tmp_path).get_many(["k"]) == ["again"]

@@ -3,7 +3,9 @@
 Reading never writes. A loose record is always at least as new as any packed record of
 the same key (packing claims a loose file only after its record is in a published pack,
 and puts back a newer one it claimed by mistake), so a lookup reads the loose file
-first, then the packs, newest record winning between packs.
+first, then the packs, newest record winning between packs. A packed record is
+served only if no damaged pack written after it may hide a newer one (see
+:func:`.pack_search.hiding_pack`): then its key is damaged, a miss, never the older value.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .entries import Entry, decode_entry, encode_entry, key_digest, key_digests,
 from .entry_map import decoded
 from .errors import CorruptArtifactError, ReadOnlyStoreError
 from .layout import LOOSE_DIR, PACKS_DIR, is_loose_entry_name
-from .pack_search import search_packs
+from .pack_search import hiding_pack, search_packs
 from .packing import MERGE_PACKS_OVER
 from .packs import Pack
 from .publish import publish_bytes, translate_write_errors
@@ -58,21 +60,37 @@ class EntryTable:
 
     # ----------------------------------------------------------------- reading
     def get(self, key: str) -> Entry | None:
-        """The newest record of ``key`` (tombstones included), or None."""
+        """The newest record of ``key`` (tombstones included), or None; raises
+        ``CorruptArtifactError`` when a damaged pack may hold a newer record of it."""
         digest = key_digest(key)
         entry = self.read_loose(digest)
         if entry is not None:
             return entry
         packs = self.current_packs()
-        found = self._newest([pack.find(digest) for pack in packs], key)
-        if found is None and not _misses_proven(packs):
-            return self.get(key)  # a pack's key index was just rebuilt: search it again
+        records = [pack.find(digest) for pack in packs]
+        found = self._newest(records, key)
         if found is None:
+            if not _misses_proven(packs):
+                return self.get(key)  # a pack's key index was just rebuilt: search it again
             for pack in packs:
                 if pack.damage is not None:
                     raise CorruptArtifactError(
                         pack.path, f"{pack.damage}: it may hold the record of key {key!r}"
                     )
+            return None
+        # only the packs written after the record and not holding the key may hide a
+        # newer record: their indexes are checked (once per process), no other
+        created = found.created
+        later = [p for p, r in zip(packs, records, strict=True) if r is None and p.mtime >= created]
+        if not later:  # (the usual case: one pack, or a record newer than the others)
+            return found
+        if not _misses_proven(later):
+            return self.get(key)
+        hiding = hiding_pack(created, later)
+        if hiding is not None:
+            raise CorruptArtifactError(
+                hiding.path, f"{hiding.damage}: it may hold a newer record of key {key!r}"
+            )
         return found
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Entry]:
@@ -88,8 +106,9 @@ class EntryTable:
         """:meth:`get_many`, leaving undecoded (as their checked bytes) the packed records
         that need no decoding to be resolved (see :mod:`.pack_search`).
 
-        Keys whose record cannot be trusted (it fails its check, or the key is found
-        nowhere while a pack is damaged) are left out and added to ``damaged``, with why.
+        Keys whose record cannot be trusted (it fails its check, the key is found
+        nowhere while a pack is damaged, or a damaged pack written after the record found
+        may hide a newer one) are left out and added to ``damaged``, with why.
         """
         digests = key_digests(keys)
         packs = self.current_packs()
@@ -101,6 +120,11 @@ class EntryTable:
             found = self._find_loose_first(keys, digests, set(loose_names), packs, mine)
         if len(found) + len(mine) < len(keys) and not _misses_proven(packs):
             return self.find_many(keys, damaged)  # a key index was just rebuilt: again
+        if found and len(packs) > 1:  # (one pack can hide nothing newer than its own)
+            if not _misses_proven(packs):
+                return self.find_many(keys, damaged)
+            if any(pack.damage is not None for pack in packs):
+                self._drop_hidden(found, packs, mine)
         damaged.update(mine)
         if len(found) + len(mine) < len(keys) and any(p.damage is not None for p in packs):
             pack = next(p for p in packs if p.damage is not None)
@@ -108,6 +132,22 @@ class EntryTable:
                 if key not in found and key not in mine:
                     damaged[key] = f"{pack.path}: {pack.damage}: it may hold this key's record"
         return found
+
+    def _drop_hidden(
+        self, found: dict[str, Entry | bytes], packs: Sequence[Pack], damaged: dict[str, str]
+    ) -> None:
+        """Move to ``damaged`` the keys found whose newer record a damaged pack may hide."""
+        for key in list(found):
+            item = found[key]
+            entry = decode_entry(item, self._packs_dir) if isinstance(item, bytes) else item
+            digest = key_digest(key)
+            damaged_packs = (p for p in packs if p.damage is not None)
+            hiding = hiding_pack(
+                entry.created, (p for p in damaged_packs if not _holds(p, digest, key))
+            )
+            if hiding is not None:
+                del found[key]
+                damaged[key] = f"{hiding.path}: {hiding.damage}: it may hold a newer record"
 
     def _find_loose_first(
         self,
@@ -139,7 +179,8 @@ class EntryTable:
 
         A damaged record raises ``CorruptArtifactError``; given a ``damaged`` list, it is
         skipped and described there instead, and so is its key: an older record of a
-        key whose newest one is damaged is not listed in its place.
+        key whose newest one is damaged, or may be in a damaged pack, is not listed in
+        its place.
         """
         seen: dict[bytes, Entry] = {}
         bad: set[bytes] = set()
@@ -155,18 +196,37 @@ class EntryTable:
                 continue
             if item is not None:
                 seen[item.digest] = item.entry
+        packed, written, held = self._packed_entries(seen, damaged)
+        for digest, entry in (*seen.items(), *packed.items()):
+            if held:  # damaged packs: one may hide a newer record (``damaged`` says which)
+                others = (p for p in held if digest not in held[p])
+                if hiding_pack(entry.created, others) is not None:
+                    continue
+            if digest in seen:
+                yield entry
+            # newer than a damaged record: it is the newest
+            elif digest not in bad and entry.created > written.get(digest, 0.0):
+                yield entry
+
+    def _packed_entries(
+        self, seen: dict[bytes, Entry], damaged: list[Damage] | None
+    ) -> tuple[dict[bytes, Entry], dict[bytes, float], dict[Pack, set[bytes]]]:
+        """The newest packed record of each key not in ``seen``; when each damaged record
+        was written (by digest); and the keys each damaged pack was seen to hold."""
         packed: dict[bytes, Entry] = {}
-        written: dict[bytes, float] = {}  # digest of a damaged record -> when its pack was
+        written: dict[bytes, float] = {}
+        held: dict[Pack, set[bytes]] = {}
         for pack in self.current_packs():
+            sound = pack.misses_prove()  # (before it is read: it may rebuild the index)
+            rows = held.setdefault(pack, set()) if not sound else None
             for digest, entry in _pack_entries(pack, damaged, written):
+                if rows is not None:
+                    rows.add(digest)
                 if digest not in seen and (
                     digest not in packed or packed[digest].created < entry.created
                 ):
                     packed[digest] = entry
-        yield from seen.values()
-        for digest, entry in packed.items():  # newer than a damaged record: it is the newest
-            if digest not in bad and entry.created > written.get(digest, 0.0):
-                yield entry
+        return packed, written, held
 
     def _newest(self, records: Iterable[bytes | None], key: str) -> Entry | None:
         best: Entry | None = None
@@ -301,6 +361,15 @@ def _misses_proven(packs: Sequence[Pack]) -> bool:
     for pack in packs:
         pack.misses_prove()
     return sum(pack.repaired is not None for pack in packs) == repaired
+
+
+def _holds(pack: Pack, digest: bytes, key: str) -> bool:
+    """Whether ``pack`` holds a sound record of ``key`` (a damaged one may be newer)."""
+    try:
+        record = pack.find(digest)
+        return record is not None and decode_entry(record, pack.path).key == key
+    except CorruptArtifactError:
+        return False
 
 
 def _record_key(record: bytes) -> bytes:

@@ -168,8 +168,9 @@ class Namespace:
         """The entry of ``key`` (success or error), or None. Reads no payload.
 
         Raises ``CorruptArtifactError`` when the key's record cannot be trusted: it
-        fails its check, or the key is found nowhere while a pack of the folder is
-        damaged (see :meth:`find`, which reports such keys instead of raising).
+        fails its check, or a pack of the folder is damaged and may hold a newer record
+        of it than the one found, if any (see :meth:`find`, which reports such keys
+        instead of raising).
         """
         _check_key(key)
         if self._buffer and key in self._buffer:

@@ -7,14 +7,14 @@ that may be a tombstone, and a key found in several packs (the newest record win
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from .entries import TOMBSTONE_STATUS, Entry, decode_entry, may_be_tombstones
 from .packs import Pack
 
-__all__ = ["search_packs"]
+__all__ = ["hiding_pack", "search_packs"]
 
 
 _WHOLE_PACK_SCAN = 4  # scan the whole pack once for a lookup of over 1/4 of its records
@@ -59,6 +59,24 @@ def search_packs(
     for key in written.keys() & found.keys():
         _keep_if_newer(key, found, damaged, written[key], where)
     return found
+
+
+def hiding_pack(created: float, packs: Iterable[Pack]) -> Pack | None:
+    """Of ``packs``, those holding no record of a key, the damaged one that may hide a
+    newer record of it than the one found, created at ``created``; None when the one
+    found is the newest.
+
+    Such a pack's misses prove nothing (its ``damage`` is set once
+    :meth:`Pack.misses_prove` was called: the caller calls it first, and searches again
+    if that rebuilt an index) and it was written at or after ``created``: every record
+    in a pack was created before the pack was written, so a record created after it is
+    newer than anything it holds (the rule of :func:`_keep_if_newer`). A pack holding a
+    record of the key holds no other one of it: the caller leaves it out.
+    """
+    for pack in packs:
+        if pack.damage is not None and pack.mtime >= created:
+            return pack
+    return None
 
 
 def _keep_if_newer(
