@@ -20,6 +20,7 @@ from .entries import Entry, new_entry
 from .entry_map import EntryMap
 from .entry_table import EntryTable
 from .errors import CorruptArtifactError
+from .layout import object_path
 from .read_folders import PickleRefusingTable
 from .store import check_folder_path
 
@@ -153,10 +154,26 @@ class Namespace:
             return
         entries = list(self._buffer.values())
         self._buffer.clear()
+        # the objects of these entries were unreferenced while they waited here, and gc
+        # may have found them old: protected again first, and an entry whose object is
+        # gone is never published (a dangling entry would read as damaged)
+        missing = self.store.objects.protect(ref for e in entries for ref in e.objects)
+        gone = {ref.digest for ref in missing}
+        lost = [e.key for e in entries if gone.intersection(ref.digest for ref in e.objects)]
+        if lost:
+            entries = [e for e in entries if e.key not in lost]
         if len(entries) == 1:
             self._table.put(entries[0])
-        else:
+        elif entries:
             self._table.put_many(entries)
+        if lost:
+            ref = missing[0]
+            raise CorruptArtifactError(
+                object_path(self.store.folder, ref.digest, ref.suffix),
+                f"object is missing: gc removed it while an entry referring to it waited "
+                f"in a write buffer; {len(lost)} such entry(ies) of {self.folder} were not "
+                f"published (first key: {lost[0]!r}), the others were",
+            )
 
     def pack(self) -> int:
         """Pack loose entries (done by writers; never needed for correctness)."""
