@@ -170,7 +170,8 @@ class Namespace:
         gone = {ref.digest for ref in missing}
         lost = [e.key for e in entries if gone.intersection(ref.digest for ref in e.objects)]
         if lost:
-            entries = [e for e in entries if e.key not in lost]
+            dangling = set(lost)
+            entries = [e for e in entries if e.key not in dangling]
         if len(entries) == 1:
             self._table.put(entries[0])
         elif entries:
