@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import typing as tp
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,22 @@ class RunBatch(Step):
         if self.extra > 0:
             results += [0] * self.extra
         yield from results[: len(results) + min(self.extra, 0)]
+
+
+class WaitsForTheFirst(Step):
+    """Its second item waits (10 s at most) until a reader elsewhere sees the first cached."""
+
+    def _run(self, value: int) -> int:
+        if value == 2:
+            first = WaitsForTheFirst(infra=self.infra).lookup(1)
+            deadline = time.monotonic() + 10
+            with ThreadPoolExecutor(1) as other:  # a thread does not share this one's writes
+                while not (seen := other.submit(first.cached).result()):
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+            CALLS.append(("first seen", seen))
+        return value
 
 
 @pytest.fixture(autouse=True)
@@ -233,3 +251,9 @@ def test_deprecated_clear_cache_warns_and_clears(tmp_path: Path) -> None:
     with pytest.warns(DeprecationWarning):
         step.clear_cache()
     assert step.lookup().status is None
+
+
+def test_a_slow_item_does_not_hold_back_the_entry_of_the_item_before_it(tmp_path: Path) -> None:
+    # flushed at least every period: a crash in the slow one would not lose the other
+    assert list(WaitsForTheFirst(infra=cached(tmp_path)).run_many([1, 2])) == [1, 2]  # type: ignore[arg-type]
+    assert CALLS == [("first seen", True)]

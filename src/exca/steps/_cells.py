@@ -12,7 +12,6 @@ import json
 import logging
 import operator
 import os
-import time
 import typing as tp
 import warnings
 from pathlib import Path
@@ -133,7 +132,6 @@ class Cell:
         # seen (as exca 0.6.0 did); new instances and lookups read the store afresh
         self.known = new_entry_map()
         self._warned_corrupt = False
-        self._last_flush = time.monotonic()
 
     @classmethod
     def at(cls, backend: Backend, step_folder: Path) -> Cell:
@@ -275,17 +273,11 @@ class Cell:
     def batch(self) -> tp.Iterator[None]:
         """Publish the entries written meanwhile together (one pack: fast bulk reads).
 
-        Flushed at least every ``_FLUSH_SECONDS``, so a crash loses little finished work.
+        Published at least every ``_FLUSH_SECONDS`` or so, even while a later item computes
+        (by a thread of the store), so a crash loses little finished work.
         """
-        self._last_flush = time.monotonic()
-        with step_advice(), self._ns.batch():
+        with step_advice(), self._ns.batch(flush_every=_FLUSH_SECONDS):
             yield
-
-    def _maybe_flush(self) -> None:
-        now = time.monotonic()
-        if now - self._last_flush > _FLUSH_SECONDS:
-            self._ns.flush()
-            self._last_flush = now
 
     def put(self, key: str, value: tp.Any, duration: float | None = None) -> None:
         """Store ``value`` (the store re-checks an existing payload before reusing it)."""
@@ -294,7 +286,6 @@ class Cell:
             codec = self.cache_type.codec_for(value)
             self.backend._ram.pop((self.relpath, key), None)
             self.known[key] = self._ns.put(key, value, codec=codec, duration=duration)
-            self._maybe_flush()
 
     def put_error(self, key: str, error: BaseException, duration: float | None = None) -> None:
         with step_advice():
@@ -302,7 +293,6 @@ class Cell:
             error.add_note(f"error cached in {self.cache_folder}[{key!r}]")
             self.backend._ram.pop((self.relpath, key), None)
             self.known[key] = self._ns.put_error(key, error, duration=duration)
-            self._maybe_flush()
 
     def delete(self, key: str) -> None:
         """Delete ``key`` from ``folder``; an entry in a read folder stays there, hidden."""

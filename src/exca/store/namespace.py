@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import write_buffer
 from .codecs import choose_codec, get_codec
 from .codecs.base import Encoded
 from .damage import Damage, warn_damaged
@@ -20,8 +21,10 @@ from .entries import Entry, new_entry
 from .entry_map import EntryMap
 from .entry_table import EntryTable
 from .errors import CorruptArtifactError
+from .layout import object_path
 from .read_folders import PickleRefusingTable
 from .store import check_folder_path
+from .write_buffer import WriteBuffer
 
 if TYPE_CHECKING:
     from .store import Store
@@ -116,47 +119,71 @@ class Namespace:
         return present
 
     @property
-    def _buffer(self) -> dict[str, Entry] | None:
-        return getattr(self._local, "buffer", None)
+    def _batch(self) -> WriteBuffer | None:
+        return getattr(self._local, "batch", None)
 
-    @_buffer.setter
-    def _buffer(self, value: dict[str, Entry] | None) -> None:
-        self._local.buffer = value
+    @property
+    def _buffer(self) -> dict[str, Entry] | None:
+        """This thread's buffered entries (read with single lookups: see WriteBuffer)."""
+        batch = getattr(self._local, "batch", None)
+        return None if batch is None else batch.entries
 
     def _publish(self, entry: Entry) -> None:
-        if self._buffer is not None:
-            self._buffer[entry.key] = entry
-            if len(self._buffer) >= _BUFFER_LIMIT:
-                self.flush()
-        else:
+        batch = self._batch
+        if batch is None:
             self._table.put(entry)
+        elif batch.add(entry) >= _BUFFER_LIMIT:
+            batch.flush()
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, *, flush_every: float | None = None) -> Iterator[None]:
         """Buffer this thread's writes and publish them as one pack when the block ends
-        (nestable). Other threads and processes see them from then on."""
-        if self._buffer is not None:
+        (nestable: the outer block decides). Other threads and processes see them from
+        then on; with ``flush_every``, also whenever the oldest waited that many seconds
+        (from a thread of the process: a slow write does not hold back earlier ones)."""
+        if self._batch is not None:
             yield
             return
-        self._buffer = {}
+        batch = self._local.batch = WriteBuffer(self._publish_buffered, flush_every)
+        if flush_every is not None:
+            write_buffer.watch(batch)
         try:
             yield
         finally:
             try:
-                self.flush()
+                if flush_every is not None:
+                    write_buffer.forget(batch)
+                batch.flush()
             finally:
-                self._buffer = None
+                self._local.batch = None
 
     def flush(self) -> None:
         """Publish buffered writes now."""
-        if not self._buffer:
-            return
-        entries = list(self._buffer.values())
-        self._buffer.clear()
+        if self._batch is not None:
+            self._batch.flush()
+
+    def _publish_buffered(self, entries: list[Entry]) -> None:
+        # the objects of these entries were unreferenced while they waited here, and gc
+        # may have found them old: protected again first, and an entry whose object is
+        # gone is never published (a dangling entry would read as damaged)
+        missing = self.store.objects.protect(ref for e in entries for ref in e.objects)
+        gone = {ref.digest for ref in missing}
+        lost = [e.key for e in entries if gone.intersection(ref.digest for ref in e.objects)]
+        if lost:
+            dangling = set(lost)
+            entries = [e for e in entries if e.key not in dangling]
         if len(entries) == 1:
             self._table.put(entries[0])
-        else:
+        elif entries:
             self._table.put_many(entries)
+        if lost:
+            ref = missing[0]
+            raise CorruptArtifactError(
+                object_path(self.store.folder, ref.digest, ref.suffix),
+                f"object is missing: gc removed it while an entry referring to it waited "
+                f"in a write buffer; {len(lost)} such entry(ies) of {self.folder} were not "
+                f"published (first key: {lost[0]!r}), the others were",
+            )
 
     def pack(self) -> int:
         """Pack loose entries (done by writers; never needed for correctness)."""
@@ -173,8 +200,9 @@ class Namespace:
         instead of raising).
         """
         _check_key(key)
-        if self._buffer and key in self._buffer:
-            return _visible(self._buffer[key])
+        buffered = self._buffer.get(key) if self._buffer else None  # (one atomic lookup)
+        if buffered is not None:
+            return _visible(buffered)
         for table in (self._table, *self._layers):
             found = table.get(key)
             if found is not None:
@@ -185,8 +213,9 @@ class Namespace:
         """The root folder of the store (this one or a layer) whose entry of ``key`` is
         the one :meth:`entry` returns, or None when there is none."""
         _check_key(key)
-        if self._buffer and key in self._buffer:
-            return None if _visible(self._buffer[key]) is None else self.store.folder
+        buffered = self._buffer.get(key) if self._buffer else None  # (one atomic lookup)
+        if buffered is not None:
+            return None if _visible(buffered) is None else self.store.folder
         stores = (self.store, *self.store.layers)
         for table, store in zip((self._table, *self._layers), stores, strict=True):
             found = table.get(key)
@@ -212,8 +241,9 @@ class Namespace:
                 _check_key(key)
         found: dict[str, Entry | bytes] = {}
         damaged: dict[str, str] = {}  # a lower layer does not answer for a damaged key
-        if self._buffer:
-            found.update((k, self._buffer[k]) for k in wanted if k in self._buffer)
+        buffer = self._buffer
+        if buffer:  # single lookups: a late flush may empty it meanwhile (see WriteBuffer)
+            found.update((k, e) for k in wanted if (e := buffer.get(k)) is not None)
         for table in (self._table, *self._layers):
             missing = (
                 [k for k in wanted if k not in found and k not in damaged]

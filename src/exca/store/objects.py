@@ -7,7 +7,7 @@ import mmap
 import os
 import shutil
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Literal
 
@@ -136,6 +136,27 @@ class ObjectStore:
         finally:
             os.close(fd)
         return good and protect_from_gc(final, info.st_uid)
+
+    def protect(self, refs: Iterable[ObjectRef]) -> list[ObjectRef]:
+        """Keep published objects from ``gc`` again, as a writer reusing one does, and
+        return those that are gone.
+
+        For a writer that held its entries back (a batch): its objects were new when
+        written, and gc removes an unreferenced object once older than its grace
+        period, however long the entry referring to it waits in the buffer. Called
+        just before those entries are published (see :func:`.pins.protect_from_gc`).
+        """
+        missing = []
+        for ref in {ref.digest + ref.suffix: ref for ref in refs}.values():
+            final = object_file(self._objects_dir, ref.digest, ref.suffix)
+            try:
+                owner = os.stat(final).st_uid
+            except FileNotFoundError:
+                missing.append(ref)
+                continue
+            if not protect_from_gc(final, owner):
+                missing.append(ref)
+        return missing
 
     def _publish(
         self, write: Callable[[IO[bytes]], object], suffix: str, size_hint: int = 0
