@@ -142,6 +142,8 @@ class Dispatch:
             unit, outcome = self._open.pop(index)
             settled.extend(unit.keys)
             failed = self._settle_unit(unit, outcome)
+            # its worker may have ended without releasing (never started, or killed)
+            self._coordinator.release(self._source.cell, self._claim, [index])
             if self._progress is not None:
                 self._progress.advance(len(unit.keys), failed)
                 if not self._open:
