@@ -3,7 +3,8 @@
 Contract pinned, with real threads and processes: once a unit of work has ended (its
 entries published) its claim is released, the keys it did not store (left by fail fast)
 included, even while its driver holds the items unread; so neither the driver itself
-nor another process waits on work nobody is doing.
+nor another process waits on work nobody is doing; a dispatch that fails before its
+units are sent releases its claim.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from exca.steps._batch import Failure
+from exca.steps.backends import Cached
 
 CHILD = Path(__file__).parent / "_children" / "counting_step.py"
 
@@ -71,3 +73,19 @@ def test_another_process_computes_items_a_failed_unit_left_while_its_driver_hold
     assert other.returncode == 0, other.stderr  # (ClaimWaitTimeoutError after 5 s, before)
     assert json.loads(other.stdout.strip().splitlines()[-1].split(" ", 1)[1]) == [4]
     assert _read_all(items) == ["ValueError", 2, 4, 6]
+
+
+class _NoLimits(Cached):
+    """Fails while planning its units, after the driver claimed their keys."""
+
+    def _unit_limits(self, items: int) -> tuple[int, int]:
+        raise RuntimeError("no limits")
+
+
+def test_a_dispatch_failing_before_its_units_are_sent_releases_its_claim(
+    tmp_path: Path, failing_zero: Path
+) -> None:
+    folder = tmp_path / "cache"
+    with pytest.raises(RuntimeError, match="no limits"):
+        counting.Counted(infra=_NoLimits(folder=folder)).run(1)
+    assert counting.Counted(infra={"backend": "Cached", "folder": folder}).run(1) == 2

@@ -44,23 +44,23 @@ def start(source: CellSource, keys: list[str], inputs: Values | FromCell) -> Dis
     assert backend is not None
     coordinator = _coordinate.coordinator_for(cell)
     claim = coordinator.claim(cell, keys, source.ctx.mode)
-    most, least = backend._unit_limits(len(claim.mine))
-    address = address_of(cell, with_configs=True)
-    parts = _plan.split(claim.mine, most, least)
-    claim = coordinator.split(cell, claim, parts)  # one claim record per unit
-    units = [
-        WorkUnit(
-            cell=address,
-            step=source.step,
-            upstream=source.ctx.upstream,
-            mode=source.ctx.mode,
-            keys=tuple(part),
-            inputs=_inputs_of(inputs, part),
-            claim=token,
-        )
-        for part, token in zip(parts, claim.tokens, strict=True)
-    ]
-    try:
+    try:  # from the claim on, whatever fails before the units run must release it
+        most, least = backend._unit_limits(len(claim.mine))
+        address = address_of(cell, with_configs=True)
+        parts = _plan.split(claim.mine, most, least)
+        claim = coordinator.split(cell, claim, parts)  # one claim record per unit
+        units = [
+            WorkUnit(
+                cell=address,
+                step=source.step,
+                upstream=source.ctx.upstream,
+                mode=source.ctx.mode,
+                keys=tuple(part),
+                inputs=_inputs_of(inputs, part),
+                claim=token,
+            )
+            for part, token in zip(parts, claim.tokens, strict=True)
+        ]
         if source.ctx.cells is not None:  # inside a worker: nested infra runs inline, here
             outcomes: tp.Sequence[Outcome | None] = [Done(unit()) for unit in units]
         else:
