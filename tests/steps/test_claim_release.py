@@ -75,6 +75,17 @@ def test_another_process_computes_items_a_failed_unit_left_while_its_driver_hold
     assert _read_all(items) == ["ValueError", 2, 4, 6]
 
 
+def test_an_item_stored_by_another_driver_once_missed_here_is_read_not_recomputed(
+    tmp_path: Path, failing_zero: Path
+) -> None:
+    folder = tmp_path / "cache"
+    items = _step(folder).run_many([0, 1, 2, 3])  # 2 is missed here, then left by 0
+    other = counting.Counted(infra={"backend": "Cached", "folder": folder})
+    assert other.run(2) == 4  # (it waits for the unit to end: 2 is free then)
+    assert _read_all(items) == ["ValueError", 2, 4, 6]  # claims 2, finds it stored
+    assert counting.counts(str(failing_zero)).count(2) == 1
+
+
 class _NoLimits(Cached):
     """Fails while planning its units, after the driver claimed their keys."""
 

@@ -86,9 +86,17 @@ class Claim:
 class Coordinator:
     """Compute once across threads, processes and hosts, through the cell's claims."""
 
-    def claim(self, cell: Cell, keys: list[str], mode: ModeType = "cached") -> Claim:
-        """Claim the keys of ``keys`` no live worker owns (``force`` first cancels the
-        live Slurm jobs owning any, as exca 0.6.0 does); the claim beats until released."""
+    def claim(
+        self,
+        cell: Cell,
+        keys: list[str],
+        mode: ModeType = "cached",
+        damaged: tp.Collection[str] = (),
+    ) -> Claim:
+        """Claim the keys of ``keys`` no live worker owns and the store does not hold yet
+        for ``mode`` (a ``damaged`` key's entry does not count); ``force`` first cancels
+        the live Slurm jobs owning any, as exca 0.6.0 does. The claim beats until
+        released."""
         table = cell.claims
         if mode == "force":
             _liveness.cancel_owners(table, keys)
@@ -100,7 +108,18 @@ class Coordinator:
         if not lease.keys:
             return Claim(mine=[], others=list(keys))
         mine = [key for key in keys if key in lease.keys] if lease.held else list(keys)
-        others = [key for key in keys if key in lease.held] if lease.held else []
+        # another driver may have stored some (and released them) since the caller found
+        # them missing: they are read back as the others' keys are, not computed again
+        done = _stored(cell, [key for key in mine if key not in damaged], mode)
+        if done:
+            mine = [key for key in mine if key not in done]
+            if not mine:
+                _release(lease)
+                return Claim(mine=[], others=list(keys))
+        others: list[str] = []
+        if done or lease.held:  # (the keys held by others or stored meanwhile)
+            computed = set(mine)
+            others = [key for key in keys if key not in computed]
         return Claim(mine, others, [ClaimToken(lease.token, os.getpid())], [lease])
 
     def split(self, cell: Cell, claim: Claim, parts: list[list[str]]) -> Claim:

@@ -38,12 +38,18 @@ def address_of(cell: Cell, with_configs: bool = False) -> CellAddress:
     return CellAddress(cell.backend, cell.relpath, cell.cache_type)
 
 
-def start(source: CellSource, keys: list[str], inputs: Values | FromCell) -> Dispatch:
-    """Send the units computing ``keys`` of ``source``'s cell, returning once submitted."""
+def start(
+    source: CellSource,
+    keys: list[str],
+    inputs: Values | FromCell,
+    damaged: tp.Collection[str] = (),
+) -> Dispatch:
+    """Send the units computing ``keys`` of ``source``'s cell, returning once submitted
+    (``damaged``: those whose stored entry is damaged, computed even though stored)."""
     cell, backend = source.cell, source.step.infra
     assert backend is not None
     coordinator = _coordinate.coordinator_for(cell)
-    claim = coordinator.claim(cell, keys, source.ctx.mode)
+    claim = coordinator.claim(cell, keys, source.ctx.mode, damaged)
     try:  # from the claim on, whatever fails before the units run must release it
         most, least = backend._unit_limits(len(claim.mine))
         address = address_of(cell, with_configs=True)
