@@ -4,7 +4,7 @@ Contract pinned, with real threads and processes: once a unit of work has ended 
 entries published) its claim is released, the keys it did not store (left by fail fast)
 included, even while its driver holds the items unread; so neither the driver itself
 nor another process waits on work nobody is doing; a dispatch that fails before its
-units are sent releases its claim.
+units are sent releases its claim; a ``scancel`` that hangs is given up with a warning.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from exca.steps import _liveness
 from exca.steps._batch import Failure
 from exca.steps.backends import Cached
 
@@ -100,3 +101,15 @@ def test_a_dispatch_failing_before_its_units_are_sent_releases_its_claim(
     with pytest.raises(RuntimeError, match="no limits"):
         counting.Counted(infra=_NoLimits(folder=folder)).run(1)
     assert counting.Counted(infra={"backend": "Cached", "folder": folder}).run(1) == 2
+
+
+def test_a_scancel_that_hangs_is_given_up_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    scancel = tmp_path / "scancel"
+    scancel.write_text("#!/bin/sh\nsleep 30\n")
+    scancel.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(_liveness, "_SACCT_TIMEOUT_S", 0.2)
+    _liveness.cancel_slurm_jobs(["123"])  # (raised TimeoutExpired before)
+    assert "scancel 123 failed" in caplog.text
