@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -162,3 +164,33 @@ def test_a_claim_replacing_another_takes_its_keys_and_removes_it(tmp_path: Path)
     assert not driver.beat() and driver.lost
     driver.release()  # (the driver's release after its worker's: nothing left to remove)
     assert list(table.claims()) == [worker.token]
+
+
+_TAKE_OVER = """
+import sys
+from exca.store.claims import ClaimTable
+table = ClaimTable(sys.argv[1])
+table.evict([], dead=list(table.claims().values()))  # its owner is gone
+print(sorted(table.claim(["k"]).keys))
+"""
+
+
+def test_a_gone_owners_claim_that_cannot_be_removed_is_ignored_with_a_warning(
+    unprivileged,
+) -> None:
+    """Another user's record in a sticky claims folder: taking over its keys costs
+    (perhaps) duplicate work, never an error."""
+    folder = Path(tempfile.mkdtemp(prefix="exca-claims-"))  # (reachable by uid 65534)
+    try:
+        folder.chmod(0o777)
+        (folder / "claims").mkdir()
+        (folder / "claims").chmod(0o1777)
+        code = "import sys; from exca.store.claims import ClaimTable as T; T(sys.argv[1])"
+        code += ".claim(['k'])"
+        subprocess.run([sys.executable, "-c", code, str(folder)], check=True)  # then exits
+        out = unprivileged.run(["-c", _TAKE_OVER, str(folder)], cwd=folder)
+    finally:
+        shutil.rmtree(folder)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["['k']"]
+    assert "could not remove" in out.stderr

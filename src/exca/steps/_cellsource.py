@@ -65,7 +65,7 @@ class CellSource:
         from exca.store import ReadOnlyStoreError
 
         try:
-            self._compute(misses)
+            self._compute(misses, damaged=damaged.keys())
         except ReadOnlyStoreError as error:
             if not damaged or not set(misses) <= damaged.keys():
                 raise  # a true miss needs a write: the whole call fails, as it would anyway
@@ -110,9 +110,12 @@ class CellSource:
             )
             self._fresh[key] = Failure(error, origin=self.cell.relpath)
 
-    def _compute(self, keys: list[str], reading: bool = False) -> None:
+    def _compute(
+        self, keys: list[str], reading: bool = False, damaged: tp.Collection[str] = ()
+    ) -> None:
         """Send the work computing ``keys``; ``reading``: they are being read now, so what
-        fail fast left upstream of them is computed first (else they wait with it)."""
+        fail fast left upstream of them is computed first (else they wait with it);
+        ``damaged``: those of them whose stored entry is damaged (it is no result)."""
         from ._dispatch import describe_inputs, start
 
         inputs = self.inputs.select(keys)
@@ -127,7 +130,7 @@ class CellSource:
             inputs = inputs.select(keys)
         for key in keys:
             self._deferred.pop(key, None)
-        dispatch = start(self, keys, describe_inputs(inputs, keys))
+        dispatch = start(self, keys, describe_inputs(inputs, keys), damaged)
         if self.ctx.mode in ("force", "retry"):
             self.cell.attempted.update(keys)
         for key in dispatch.keys:
@@ -237,7 +240,7 @@ class CellSource:
                 raise
             self.cell.warn_corrupt(key, error)
             self._entries.discard(key)
-            self._compute([key])
+            self._compute([key], damaged=(key,))
             self.settle((key,))
             if key in self._fresh:
                 return self._fresh[key]

@@ -86,20 +86,40 @@ class Claim:
 class Coordinator:
     """Compute once across threads, processes and hosts, through the cell's claims."""
 
-    def claim(self, cell: Cell, keys: list[str], mode: ModeType = "cached") -> Claim:
-        """Claim the keys of ``keys`` no live worker owns (``force`` first cancels the
-        live Slurm jobs owning any, as exca 0.6.0 does); the claim beats until released."""
+    def claim(
+        self,
+        cell: Cell,
+        keys: list[str],
+        mode: ModeType = "cached",
+        damaged: tp.Collection[str] = (),
+    ) -> Claim:
+        """Claim the keys of ``keys`` no live worker owns and the store does not hold yet
+        for ``mode`` (a ``damaged`` key's entry does not count); ``force`` first cancels
+        the live Slurm jobs owning any, as exca 0.6.0 does. The claim beats until
+        released."""
         table = cell.claims
         if mode == "force":
             _liveness.cancel_owners(table, keys)
-        lease = table.claim(keys, mine=held_tokens())
-        if not lease.keys:
-            return Claim(mine=[], others=list(keys))
         from exca.store.heartbeat import heartbeat
 
-        heartbeat(settings().heartbeat_s).keep(lease)
+        with _CLAIMING:
+            lease = table.claim(keys, mine=held_tokens())
+            heartbeat(settings().heartbeat_s).keep(lease)
+        if not lease.keys:
+            return Claim(mine=[], others=list(keys))
         mine = [key for key in keys if key in lease.keys] if lease.held else list(keys)
-        others = [key for key in keys if key in lease.held] if lease.held else []
+        # another driver may have stored some (and released them) since the caller found
+        # them missing: they are read back as the others' keys are, not computed again
+        done = _stored(cell, [key for key in mine if key not in damaged], mode)
+        if done:
+            mine = [key for key in mine if key not in done]
+            if not mine:
+                _release(lease)
+                return Claim(mine=[], others=list(keys))
+        others: list[str] = []
+        if done or lease.held:  # (the keys held by others or stored meanwhile)
+            computed = set(mine)
+            others = [key for key in keys if key not in computed]
         return Claim(mine, others, [ClaimToken(lease.token, os.getpid())], [lease])
 
     def split(self, cell: Cell, claim: Claim, parts: list[list[str]]) -> Claim:
@@ -111,10 +131,11 @@ class Coordinator:
 
         beats = heartbeat(settings().heartbeat_s)
         whole = claim.leases[0]
-        leases = cell.claims.split(whole, parts)
-        beats.drop(whole)
-        for lease in leases:
-            beats.keep(lease)
+        with _CLAIMING:
+            leases = cell.claims.split(whole, parts)
+            beats.drop(whole)
+            for lease in leases:
+                beats.keep(lease)
         tokens = [ClaimToken(lease.token, os.getpid()) for lease in leases]
         return dataclasses.replace(claim, tokens=tokens, leases=leases)
 
@@ -134,6 +155,7 @@ class Coordinator:
                 break
             holders = _holders(table.claims(), waiting)
             dead, silent = watch.gone(set(holders.values()))
+            dead.extend(_abandoned(set(holders.values())))
             if dead or silent or len(holders) < len(waiting):
                 table.evict(silent, dead=dead)
                 gone = {claim.token for claim in (*dead, *silent)}
@@ -144,15 +166,14 @@ class Coordinator:
             pause = min(pause * 2, config.poll_s)
         return []
 
-    def release(self, cell: Cell, claim: Claim) -> None:
-        """Give up ``claim`` once its units have ended (their entries are published)."""
-        if claim.leases:
-            from exca.store.heartbeat import heartbeat
-
-            beats = heartbeat(settings().heartbeat_s)
-            for lease in claim.leases:
-                beats.drop(lease)
-                lease.release()
+    def release(self, cell: Cell, claim: Claim, units: tp.Iterable[int] | None = None) -> None:
+        """Give up ``claim``, or only the leases of the units of index ``units``, once
+        those units have ended (their entries are published)."""
+        leases = claim.leases
+        if units is not None and leases:  # (one lease per unit; one unit if not split)
+            leases = [leases[index] for index in units if index < len(leases)]
+        for lease in leases:
+            _release(lease)
 
 
 _COORDINATOR = Coordinator()
@@ -171,6 +192,31 @@ def _stored(cell: Cell, keys: list[str], mode: ModeType) -> tp.Collection[str]:
     if mode == "retry":
         return [key for key in keys if key in found and found[key].status == "success"]
     return found
+
+
+def _release(lease: Lease) -> None:
+    from exca.store.heartbeat import heartbeat
+
+    heartbeat(settings().heartbeat_s).drop(lease)
+    lease.release()
+
+
+# Held from creating a lease of this process to keeping it in the heartbeat, and by a
+# waiter telling this process's live claims from abandoned ones: a lease not yet kept
+# would otherwise look abandoned, and be evicted (costing a duplicate computation).
+_CLAIMING = threading.Lock()
+
+
+def _abandoned(claims: tp.Collection[Record]) -> list[Record]:
+    """This process's claims that no unit of it holds any more: the heartbeat keeps no
+    lease of theirs (a unit releases its lease when it ends; one left beating nowhere
+    must not be waited for, up to ``max_wait_s``, by its own process)."""
+    from exca.store.heartbeat import heartbeat
+    from exca.store.owner import current_owner
+
+    me, beats = current_owner(), heartbeat(settings().heartbeat_s)
+    with _CLAIMING:
+        return [c for c in claims if c.owner == me and beats.lease(c.token) is None]
 
 
 def _holders(claims: dict[str, Record], keys: list[str]) -> dict[str, Record]:
@@ -201,26 +247,31 @@ def working_under(
     table: ClaimTable, claim: ClaimToken | None, keys: list[str]
 ) -> tp.Iterator[None]:
     """Run a unit of work under its driver's claim: in the driver's process (a thread
-    pool, inline) the claim is the driver's and beats there; elsewhere (a pool process,
-    a Slurm job) the worker replaces it with a claim naming itself, beats it and
-    releases it once the block (which publishes the entries) has ended."""
+    pool, inline) the claim is the driver's, beats there and is released once the block
+    has ended (the keys it left unstored are free then, not once the driver reads the
+    items); elsewhere (a pool process, a Slurm job) the worker replaces it with a claim
+    naming itself, beats it and releases it once the block (which publishes the
+    entries) has ended."""
     if claim is None:
         yield
         return
-    tokens = held_tokens()
+    from exca.store.heartbeat import heartbeat
+
+    tokens, beats = held_tokens(), heartbeat(settings().heartbeat_s)
     if os.getpid() == claim.driver_pid:
         tokens.add(claim.token)
         try:
             yield
-        finally:
+        finally:  # the unit ended: the keys it left unstored are free for anyone now
             tokens.discard(claim.token)
+            lease = beats.lease(claim.token)
+            if lease is not None:
+                _release(lease)
         return
-    from exca.store.heartbeat import heartbeat
-
-    lease = table.claim(keys, mine=tokens, replacing=claim.token)
-    beats = heartbeat(settings().heartbeat_s)
+    with _CLAIMING:
+        lease = table.claim(keys, mine=tokens, replacing=claim.token)
+        beats.keep(lease)
     tokens.update((claim.token, lease.token))
-    beats.keep(lease)
     try:
         yield
     finally:  # released after the block: releasing first would let a waiter recompute

@@ -38,29 +38,35 @@ def address_of(cell: Cell, with_configs: bool = False) -> CellAddress:
     return CellAddress(cell.backend, cell.relpath, cell.cache_type)
 
 
-def start(source: CellSource, keys: list[str], inputs: Values | FromCell) -> Dispatch:
-    """Send the units computing ``keys`` of ``source``'s cell, returning once submitted."""
+def start(
+    source: CellSource,
+    keys: list[str],
+    inputs: Values | FromCell,
+    damaged: tp.Collection[str] = (),
+) -> Dispatch:
+    """Send the units computing ``keys`` of ``source``'s cell, returning once submitted
+    (``damaged``: those whose stored entry is damaged, computed even though stored)."""
     cell, backend = source.cell, source.step.infra
     assert backend is not None
     coordinator = _coordinate.coordinator_for(cell)
-    claim = coordinator.claim(cell, keys, source.ctx.mode)
-    most, least = backend._unit_limits(len(claim.mine))
-    address = address_of(cell, with_configs=True)
-    parts = _plan.split(claim.mine, most, least)
-    claim = coordinator.split(cell, claim, parts)  # one claim record per unit
-    units = [
-        WorkUnit(
-            cell=address,
-            step=source.step,
-            upstream=source.ctx.upstream,
-            mode=source.ctx.mode,
-            keys=tuple(part),
-            inputs=_inputs_of(inputs, part),
-            claim=token,
-        )
-        for part, token in zip(parts, claim.tokens, strict=True)
-    ]
-    try:
+    claim = coordinator.claim(cell, keys, source.ctx.mode, damaged)
+    try:  # from the claim on, whatever fails before the units run must release it
+        most, least = backend._unit_limits(len(claim.mine))
+        address = address_of(cell, with_configs=True)
+        parts = _plan.split(claim.mine, most, least)
+        claim = coordinator.split(cell, claim, parts)  # one claim record per unit
+        units = [
+            WorkUnit(
+                cell=address,
+                step=source.step,
+                upstream=source.ctx.upstream,
+                mode=source.ctx.mode,
+                keys=tuple(part),
+                inputs=_inputs_of(inputs, part),
+                claim=token,
+            )
+            for part, token in zip(parts, claim.tokens, strict=True)
+        ]
         if source.ctx.cells is not None:  # inside a worker: nested infra runs inline, here
             outcomes: tp.Sequence[Outcome | None] = [Done(unit()) for unit in units]
         else:
@@ -142,6 +148,8 @@ class Dispatch:
             unit, outcome = self._open.pop(index)
             settled.extend(unit.keys)
             failed = self._settle_unit(unit, outcome)
+            # its worker may have ended without releasing (never started, or killed)
+            self._coordinator.release(self._source.cell, self._claim, [index])
             if self._progress is not None:
                 self._progress.advance(len(unit.keys), failed)
                 if not self._open:

@@ -85,9 +85,13 @@ def cancel_slurm_jobs(jobs: tp.Collection[str]) -> None:
     scancel = shutil.which("scancel")
     if not jobs or scancel is None:
         return
-    done = subprocess.run(
-        [scancel, *sorted(jobs)], capture_output=True, text=True, timeout=_SACCT_TIMEOUT_S
-    )
+    try:  # advisory: a job not cancelled computes on (duplicate work), never an error
+        done = subprocess.run(
+            [scancel, *sorted(jobs)], capture_output=True, text=True, timeout=_SACCT_TIMEOUT_S
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        logger.warning("scancel %s failed: %s", " ".join(jobs), error)
+        return
     if done.returncode != 0:
         logger.warning("scancel %s failed: %s", " ".join(jobs), done.stderr.strip()[-300:])
 

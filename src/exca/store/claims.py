@@ -64,6 +64,7 @@ class ClaimTable:
         self.read_only = read_only
         self._records: dict[str, tuple[Owner, frozenset[str]] | None] = {}  # by token
         self._mutex = threading.Lock()  # (the record memo, between threads)
+        self._ignored: set[str] = set()  # gone owners' records we could not remove
 
     def __repr__(self) -> str:
         return f"ClaimTable({self.folder!r})"
@@ -98,6 +99,8 @@ class ClaimTable:
             record = self._record(token, path)
             if record is _VANISHED:
                 whole = False
+            elif token in self._ignored:
+                continue
             elif record is not None and beat >= found.get(token, _NO_CLAIM).beat:
                 found[token] = Claim(token, beat, record[0], record[1], path)
         return whole
@@ -142,9 +145,9 @@ class ClaimTable:
         lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), _encode(owner, keys))
         with translate_write_errors(Path(self.folder), "claim items"), lock:
             current = self.claims()
-            _evict(current, evict)
+            self._evict(current, evict)
             if replacing is not None and replacing in current:
-                discard(current.pop(replacing).path)
+                self._remove(current.pop(replacing))
             held = _held(current, keys, mine)
             free = [key for key in keys if key not in held] if held else list(keys)
             if free:  # the lock's record becomes the claim: one rename publishes both
@@ -177,20 +180,34 @@ class ClaimTable:
             current = self.claims()
             for claim in dead:
                 if claim.token in current:
-                    discard(current.pop(claim.token).path)
-            _evict(current, silent)
+                    self._remove(current.pop(claim.token))
+            self._evict(current, silent)
+
+    def _evict(self, current: dict[str, Claim], stale: Iterable[Claim]) -> None:
+        for claim in stale:
+            if claim.token in current and current[claim.token].beat == claim.beat:
+                self._remove(claim)
+                del current[claim.token]
+
+    def _remove(self, claim: Claim) -> None:
+        """Remove a gone owner's record; one that cannot be removed (another user's, in
+        a sticky or unwritable folder) is ignored from now on: its keys are computed
+        here, perhaps twice, never an error (claims are advisory)."""
+        try:
+            discard(claim.path)
+        except OSError as error:
+            logger.warning(
+                "could not remove %s (%s): ignoring it; its items are computed here, "
+                "perhaps twice; delete that file to stop this warning",
+                claim,
+                error,
+            )
+            self._ignored.add(claim.token)
 
     def forget(self, token: str) -> None:
         """Drop the memo of a released record (its token is never used again)."""
         with self._mutex:
             self._records.pop(token, None)
-
-
-def _evict(current: dict[str, Claim], stale: Iterable[Claim]) -> None:
-    for claim in stale:
-        if claim.token in current and current[claim.token].beat == claim.beat:
-            discard(claim.path)
-            del current[claim.token]
 
 
 def _held(

@@ -45,6 +45,11 @@ class Heartbeat:
         with self._mutex:
             self._leases.pop(lease.token, None)
 
+    def lease(self, token: str) -> Lease | None:
+        """The lease kept under ``token``, or None (never kept, dropped, or lost)."""
+        with self._mutex:
+            return self._leases.get(token)
+
     def _run(self) -> None:
         while True:
             self._wake.wait(self.interval_s)

@@ -3,7 +3,8 @@
 ``python counting_step.py FOLDER COUNTS DELAY MODE BACKEND ITEM...`` runs ``Counted``
 over the items (ints) with BACKEND (``Cached``, ``ThreadPool``, ``Slurm``...) in FOLDER, appending one line per computed item
 to the file COUNTS, printing ``started`` once its first item computes and ``done`` with
-the results (JSON) at the end. With ``$COUNTED_IGNORE_SIGTERM`` set it ignores SIGTERM.
+the results (JSON) at the end. With ``$COUNTED_IGNORE_SIGTERM`` set it ignores SIGTERM;
+with ``$COUNTED_FAIL`` set, computing that value raises.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Counted(Step):
             counts.write(f"{os.getpid()} {value}\n")
         print("started", flush=True)
         time.sleep(self.delay)
+        if str(value) == os.environ.get("COUNTED_FAIL"):
+            raise ValueError(f"bad value {value}")
         return 2 * value
 
 
