@@ -58,6 +58,11 @@ def note_call(calls: str, value: tp.Any) -> None:
     Path(calls, name).write_text("")
 
 
+def infra(backend: str, folder: Path, **fields: tp.Any) -> dict[str, tp.Any]:
+    """A backend config caching under ``folder / "cache"``."""
+    return {"backend": backend, "folder": folder / "cache", **fields}
+
+
 def calls_of(calls: str | Path) -> list[float]:
     """The values computed, sorted (one per call, whatever process made it)."""
     return sorted(float(p.name.split("@")[0]) for p in Path(calls).iterdir())

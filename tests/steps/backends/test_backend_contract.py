@@ -10,7 +10,7 @@ import typing as tp
 from pathlib import Path
 
 import pytest
-from backend_steps import Record, calls_of, pids_of, skip_without_slurm
+from backend_steps import Record, calls_of, infra, pids_of, skip_without_slurm
 
 from exca.steps import Chain, Step
 from exca.steps.backends import Cached
@@ -33,17 +33,6 @@ def backend(request: pytest.FixtureRequest) -> str:
     if request.param in ("Slurm", "Auto"):
         skip_without_slurm()
     return tp.cast(str, request.param)
-
-
-@pytest.fixture
-def calls(tmp_path: Path) -> str:
-    folder = tmp_path / "calls"
-    folder.mkdir()
-    return str(folder)
-
-
-def infra(backend: str, folder: Path, **fields: tp.Any) -> dict[str, tp.Any]:
-    return {"backend": backend, "folder": folder / "cache", **fields}
 
 
 def drain(items: tp.Iterable[tp.Any]) -> list[tp.Any]:

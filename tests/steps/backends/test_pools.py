@@ -23,13 +23,6 @@ def pool(name: str, folder: Path, **fields: tp.Any) -> dict[str, tp.Any]:
     return {"backend": name, "folder": folder / "cache", **fields}
 
 
-@pytest.fixture
-def calls(tmp_path: Path) -> str:
-    folder = tmp_path / "calls"
-    folder.mkdir()
-    return str(folder)
-
-
 def test_defect_8_a_process_pool_runs_max_jobs_workers_at_once_even_on_two_cores(
     calls: str, tmp_path: Path
 ) -> None:

@@ -24,13 +24,6 @@ def _needs_slurm() -> None:
     skip_without_slurm()
 
 
-@pytest.fixture
-def calls(tmp_path: Path) -> str:
-    folder = tmp_path / "calls"
-    folder.mkdir()
-    return str(folder)
-
-
 def slurm(folder: Path, backend: str = "Slurm", **fields: tp.Any) -> dict[str, tp.Any]:
     return {"backend": backend, "folder": folder / "cache", **fields}
 

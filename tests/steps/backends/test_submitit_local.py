@@ -6,26 +6,14 @@ before anything runs, where Slurm is not installed."""
 
 from __future__ import annotations
 
-import typing as tp
 from pathlib import Path
 
 import pytest
-from backend_steps import Die, Record, calls_of
+from backend_steps import Die, Record, calls_of, infra
 
 from exca.steps import _plan
 from exca.steps.backends import Auto, LocalProcess, Slurm
 from exca.steps.errors import SlurmUnavailableError
-
-
-@pytest.fixture
-def calls(tmp_path: Path) -> str:
-    folder = tmp_path / "calls"
-    folder.mkdir()
-    return str(folder)
-
-
-def infra(backend: str, folder: Path, **fields: tp.Any) -> dict[str, tp.Any]:
-    return {"backend": backend, "folder": folder / "cache", **fields}
 
 
 def test_only_the_resource_fields_that_are_set_are_forwarded_to_submitit() -> None:
