@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-IN_USE = 1_000  # small arrays a store holds before the timed array writes
+IN_USE = 1_000  # arrays a store holds before the timed array writes
 _VALUES: dict[str, Any] = {}  # what joblib's cached function "computes", by key
 
 
@@ -135,12 +135,13 @@ def _timed(run: Callable[[], object]) -> float:
 # ---------------------------------------------------------------------- child tasks
 def _task_array_write(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     """Write one new array per round (new content: content-addressed stores dedup) into
-    a store in use: one already holding ``IN_USE`` small arrays (exca fans objects out
-    into 256 folders, created on first use; diskcache has its database and folders)."""
+    a store in use: one already holding ``IN_USE`` arrays of 8 KiB (exca stores each as
+    an object, so its 256 fan-out folders, created on first use, exist as in any store
+    in use; below 4 KiB an array is inline in its entry; diskcache has its database)."""
     lib, rounds = Lib(args["lib"], args["folder"]), args["rounds"]
     arrays = [array_of(args["mib"], seed) for seed in range(rounds)]
     if args["lib"] in ("exca", "diskcache"):
-        lib.put_many({f"in-use-{i}": np.full(16, -i, dtype=np.float32) for i in range(IN_USE)})
+        lib.put_many({f"in-use-{i}": np.full(2048, -i, dtype=np.float32) for i in range(IN_USE)})
 
     def run() -> dict[str, Any]:
         times = []

@@ -135,7 +135,7 @@ def test_a_writer_packs_loose_records_once_there_are_many(
     table = EntryTable(tmp_path)
     for i in range(12):
         table.put(_entry(f"k{i}"))
-    assert len(table.loose_names()) == 0
+    assert len(table.loose.names()) == 0
     assert len(list((tmp_path / PACKS_DIR).iterdir())) == 1
     assert set(EntryTable(tmp_path).get_many([f"k{i}" for i in range(12)])) == {
         f"k{i}" for i in range(12)

@@ -61,6 +61,7 @@ class Namespace:
                 PickleRefusingTable(table, layer.folder, self.folder)
                 for table, layer in zip(tables, store.layers, strict=True)
             ]
+        self._tables: tuple[EntryTable | PickleRefusingTable, ...] = (self._table, *self._layers)
         self._local = threading.local()  # each thread batches its own writes
         self._readers: dict[bool, Any] = {}
 
@@ -199,14 +200,17 @@ class Namespace:
         of it than the one found, if any (see :meth:`find`, which reports such keys
         instead of raising).
         """
-        _check_key(key)
-        buffered = self._buffer.get(key) if self._buffer else None  # (one atomic lookup)
-        if buffered is not None:
-            return _visible(buffered)
-        for table in (self._table, *self._layers):
+        if type(key) is not str:
+            _check_key(key)
+        batch = getattr(self._local, "batch", None)
+        if batch is not None:
+            buffered = batch.entries.get(key)  # (one atomic lookup: see WriteBuffer)
+            if buffered is not None:
+                return _visible(buffered)
+        for table in self._tables:
             found = table.get(key)
             if found is not None:
-                return _visible(found)
+                return None if found.status == "deleted" else found
         return None
 
     def entry_root(self, key: str) -> Path | None:

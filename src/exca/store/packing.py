@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,8 +39,8 @@ def pack(table: EntryTable) -> int:
     """Move the loose records of ``table`` into a new pack (merging all packs when there
     are many); returns how many records the new pack holds."""
     with translate_write_errors(table.folder, "pack entries"):
-        loose = list(table.iter_loose(skip_corrupt=True))
-        old_packs = table.current_packs()
+        loose = list(table.loose.iter_records(skip_corrupt=True))
+        old_packs: Sequence[Pack] = table.current_packs()
         _recover_stranded_claims(table, old_packs)
         merge = len(old_packs) > MERGE_PACKS_OVER or (not loose and len(old_packs) > 1)
         records: Records = {}
@@ -74,7 +75,7 @@ def publish_pack(table: EntryTable, records: list[tuple[bytes, bytes]]) -> Path:
 def retire_older_loose(table: EntryTable, packed: dict[bytes, Entry]) -> None:
     """Loose records must stay the newest: remove those older than the pack just
     published, keeping any written after it (their ``created`` is later)."""
-    for name in table.loose_names():
+    for name in table.loose.names():
         digest = bytes.fromhex(name)
         if digest not in packed:
             continue
@@ -94,7 +95,7 @@ def retire_older_loose(table: EntryTable, packed: dict[bytes, Entry]) -> None:
             os.unlink(claimed)
 
 
-def _merged_records(packs: list[Pack]) -> tuple[Records, list[Pack]]:
+def _merged_records(packs: Sequence[Pack]) -> tuple[Records, list[Pack]]:
     """The newest record of each key in the sound ones of ``packs``, and those packs."""
     merged: Records = {}
     sound: list[Pack] = []
@@ -163,7 +164,7 @@ def _put_back(claimed: str | Path, path: str | Path) -> None:
     discard(claimed)
 
 
-def _recover_stranded_claims(table: EntryTable, packs: list[Pack]) -> None:
+def _recover_stranded_claims(table: EntryTable, packs: Sequence[Pack]) -> None:
     """Put back the records a killed packer left claimed (under a temporary name in the
     loose folder) when they are newer than anything else known of their key.
 

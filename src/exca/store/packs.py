@@ -35,8 +35,10 @@ __all__ = ["Pack", "build_pack", "INDEX_DTYPE", "PACK_FORMAT_VERSION"]
 PACK_FORMAT_VERSION = 1
 _MAGIC = b"EXPK"
 _HEADER = struct.Struct("<4sIQ16s")
+_ROW = struct.Struct("<16sQII")  # one row of the index, as INDEX_DTYPE lays it out
 _DENSE_QUERY = 16  # a bulk search of over 1/16 of a pack's keys builds its integer column
 INDEX_DTYPE = np.dtype([("key", "S16"), ("offset", "<u8"), ("length", "<u4"), ("check", "<u4")])
+assert INDEX_DTYPE.itemsize == _ROW.size
 
 
 def _check(record: bytes | memoryview) -> int:
@@ -81,6 +83,9 @@ class Pack:
         self.repaired: str | None = None
         self._index_checked = False
         self._key_of: Callable[[bytes], bytes] | None = None  # (set by open)
+        # where a single lookup reads its index row straight from the file (one struct
+        # unpack, no numpy scalar); None once the index is a rebuilt copy in memory
+        self._rows_at: int | None = _HEADER.size if len(index) else None
         #: when the file was written: every record in it was created before
         self.mtime = 0.0  # (set by open)
 
@@ -101,8 +106,9 @@ class Pack:
         ``key_of`` (the key digest a record names) lets a damaged index be rebuilt
         from the records (see :mod:`.pack_recovery`).
         """
-        with open(path, "rb") as handle:
-            stat = os.fstat(handle.fileno())
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # (no file object: cheaper)
+        try:
+            stat = os.fstat(fd)
             size = stat.st_size
             if size < _HEADER.size:
                 cut = f"pack is truncated ({size} bytes)"
@@ -111,7 +117,9 @@ class Pack:
                 empty = cls(path, b"", np.zeros(0, dtype=INDEX_DTYPE), cut)
                 empty.mtime = stat.st_mtime
                 return empty
-            data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            data = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
         magic, version, count, _ = _HEADER.unpack_from(data, 0)
         damage: str | None = _header_damage(path, data, magic, version)
         rows = (size - _HEADER.size) // INDEX_DTYPE.itemsize
@@ -149,18 +157,29 @@ class Pack:
         rebuilt = rebuilt_index(self.index, span, self.record, key_of)
         if rebuilt is not None:
             self.index, self._keys, self._high = rebuilt, rebuilt["key"], None
+            self._rows_at = None
             self.repaired, self.damage = self.damage, None
 
     def __len__(self) -> int:
         return len(self.index)
 
     def find(self, digest: bytes) -> bytes | None:
-        """The record stored under ``digest``, or None."""
+        """The record stored under ``digest`` (16 bytes), or None."""
         row = int(self._keys.searchsorted(digest))
-        # numpy drops trailing NUL bytes of an S16 scalar: compare stripped forms
-        if row >= len(self._keys) or bytes(self._keys[row]) != digest.rstrip(b"\0"):
+        if row >= len(self._keys):
             return None
-        return self.record(row)
+        if self._rows_at is None:  # (a rebuilt index, or an empty pack)
+            # numpy drops trailing NUL bytes of an S16 scalar: compare stripped forms
+            if bytes(self._keys[row]) != digest.rstrip(b"\0"):
+                return None
+            return self.record(row)
+        key, offset, length, check = _ROW.unpack_from(self._data, self._rows_at + _ROW.size * row)
+        if key != digest:
+            return None
+        record = self._data[offset : offset + length]
+        if len(record) != length or _check(record) != check:
+            raise CorruptArtifactError(self.path, f"record {row} does not match its checksum")
+        return record
 
     def find_many(self, digests: np.ndarray) -> tuple[list[int], list[bytes], list[int]]:
         """Positions in ``digests`` (an ``S16`` array) of those found, their records, and

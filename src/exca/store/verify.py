@@ -123,9 +123,9 @@ def _npy_is_short(path: Path) -> bool:
 def _check_namespace(store: Store, folder: Path, report: VerifyReport, fix: bool) -> None:
     table = EntryTable(folder)
     _check_packs(store, folder, report, fix)
-    for name in table.loose_names():
+    for name in table.loose.names():
         try:
-            table.read_loose_file(name)
+            table.loose.read_file(name)
         except CorruptArtifactError as err:  # a newer format is no damage: it propagates
             path = folder / "entries" / name
             kind: ProblemKind = "truncated" if "truncated" in str(err) else "corrupt"

@@ -81,6 +81,15 @@ def read(root: str, relpath: str, layers: list[str] | None = None) -> dict[str, 
     return found
 
 
+def lookup(root: str, relpath: str, key: str) -> list:
+    """``["value", repr]`` of ``key``'s value, or ``["error", type name, is it a
+    PermissionError]``."""
+    try:
+        return ["value", repr(Store(root).namespace(relpath).entry(key).inline)]  # type: ignore[union-attr]
+    except Exception as err:  # noqa: BLE001 - reported to the test, which checks it
+        return ["error", type(err).__name__, isinstance(err, PermissionError)]
+
+
 def pack(root: str, relpath: str) -> int:
     return Store(root).namespace(relpath).pack()
 

@@ -43,48 +43,65 @@ def find_unsupported(value: Any, *, large_arrays: bool) -> str | None:
     >>> find_unsupported({"a": [1, bytearray(b"x")]}, large_arrays=False)
     "value['a'][1] (bytearray)"
     """
-    return _find(value, "value", 0, large_arrays)
+    found = _find(value, 0, large_arrays)
+    if found is None:
+        return None
+    labels, detail = found  # (labels from the innermost part out)
+    return f"value{''.join(reversed(labels))} ({detail})"
 
 
-def _find(value: Any, path: str, depth: int, large_arrays: bool) -> str | None:
+# A problem found: the labels of the path to it (innermost first, built only on the way
+# back from a problem: most values have none, and labelling every part cost more than
+# the walk), and what is wrong there.
+_Problem = tuple[list[str], str]
+
+
+def _find(value: Any, depth: int, large_arrays: bool) -> _Problem | None:
     kind = type(value)
     if kind in _LEAVES:
         return None
     if depth >= MAX_DEPTH:
-        return (
-            f"{path} (nested deeper than {MAX_DEPTH} levels or {MAX_SET_DEPTH} levels of "
-            "sets, or a reference cycle)"
+        detail = (
+            f"nested deeper than {MAX_DEPTH} levels or {MAX_SET_DEPTH} levels of sets, "
+            "or a reference cycle"
         )
+        return [], detail
     if kind is list or kind is tuple:
-        return _find_in(enumerate(value), path, depth, large_arrays, keyed=True)
+        return _find_in(enumerate(value), depth, large_arrays, keyed=True)
     if kind is set or kind is frozenset:
-        return _find_in(enumerate(value), path, depth + _SET_LEVEL - 1, large_arrays, keyed=False)
+        return _find_in(enumerate(value), depth + _SET_LEVEL - 1, large_arrays, keyed=False)
     if kind is dict:
-        keys = _find_in(enumerate(value), path + ".keys()", depth, large_arrays, keyed=True)
-        return keys or _find_in(value.items(), path, depth, large_arrays, keyed=True)
+        keys = _find_in(enumerate(value), depth, large_arrays, keyed=True)
+        if keys is not None:
+            keys[0].append(".keys()")
+            return keys
+        return _find_in(value.items(), depth, large_arrays, keyed=True)
     if kind is datetime or kind is time:
-        return None if is_supported_tz(value.tzinfo) else f"{path} (time zone {value.tzinfo!r})"
+        return None if is_supported_tz(value.tzinfo) else ([], f"time zone {value.tzinfo!r}")
     if isinstance(value, np.generic) or is_plain_array(value):
-        return _find_numpy(value, path, large_arrays)
-    return f"{path} ({describe_type(value)})"
+        wrong = _find_numpy(value, large_arrays)
+        return None if wrong is None else ([], wrong)
+    return [], describe_type(value)
 
 
 def _find_in(
-    items: Iterable[tuple[Any, Any]], path: str, depth: int, large_arrays: bool, keyed: bool
-) -> str | None:
+    items: Iterable[tuple[Any, Any]], depth: int, large_arrays: bool, keyed: bool
+) -> _Problem | None:
     for key, item in items:
-        label = f"{path}[{_short_repr(key)}]" if keyed else f"{path}{{...}}"
-        problem = _find(item, label, depth + 1, large_arrays)
+        if type(item) in _LEAVES:  # (the common case, without a call)
+            continue
+        problem = _find(item, depth + 1, large_arrays)
         if problem is not None:
+            problem[0].append(f"[{_short_repr(key)}]" if keyed else "{...}")
             return problem
     return None
 
 
-def _find_numpy(value: np.generic | np.ndarray, path: str, large_arrays: bool) -> str | None:
+def _find_numpy(value: np.generic | np.ndarray, large_arrays: bool) -> str | None:
     if value.dtype.hasobject:
-        return f"{path} (object dtype {value.dtype})"
+        return f"object dtype {value.dtype}"
     if not large_arrays and isinstance(value, np.ndarray) and value.nbytes > SMALL_ARRAY_BYTES:
-        return f"{path} (array of {value.nbytes} bytes, above {SMALL_ARRAY_BYTES})"
+        return f"array of {value.nbytes} bytes, above {SMALL_ARRAY_BYTES}"
     return None
 
 

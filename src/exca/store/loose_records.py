@@ -1,0 +1,82 @@
+"""``LooseFolder``: a table's loose entry records, one small sealed file per key.
+
+A loose record is named by its key's digest and replaced atomically (temporary file,
+then rename): a reader sees a whole record, the one before it, or none. The lookup of
+one key first asks whether its file exists (``os.stat``: the cheapest exact question;
+absent is every packed key's case), and opens it only then; a file packed away in
+between reads as absent, and the packs, looked at after, hold its record. Any other
+error (a folder this user cannot search, an I/O error) raises: taking such a record
+for absent would serve an older packed one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .entries import Entry, decode_entry, unseal
+from .errors import CorruptArtifactError
+from .layout import is_loose_entry_name
+
+__all__ = ["LooseFolder", "LooseRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class LooseRecord:
+    digest: bytes
+    record: bytes
+    entry: Entry
+    inode: int
+    mtime_ns: int
+
+
+class LooseFolder:
+    """The loose records in ``folder`` (a table's ``entries`` folder)."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder  # (a plain string: pathlib costs more than the system calls)
+        self._prefix = folder + os.sep
+
+    def read(self, digest: bytes) -> Entry | None:
+        """The record of the key whose digest is ``digest``, or None."""
+        path = self._prefix + digest.hex()
+        try:
+            os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # packed meanwhile: the packs have it
+        return decode_entry(unseal(data, path), path)
+
+    def names(self) -> list[str]:
+        try:
+            return [n for n in os.listdir(self.folder) if is_loose_entry_name(n)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def iter_records(self, skip_corrupt: bool = False) -> Iterator[LooseRecord]:
+        for name in self.names():
+            try:
+                item = self.read_file(name)
+            except CorruptArtifactError:
+                if skip_corrupt:  # packing leaves it to verify(), which reports it
+                    continue
+                raise
+            if item is not None:
+                yield item
+
+    def read_file(self, name: str) -> LooseRecord | None:
+        path = self._prefix + name  # (plain strings: packing reads every one)
+        try:
+            with open(path, "rb") as handle:
+                stat = os.fstat(handle.fileno())
+                data = handle.read()
+        except FileNotFoundError:
+            return None  # packed meanwhile: the packs have it
+        record = unseal(data, path)
+        entry = decode_entry(record, path)
+        return LooseRecord(bytes.fromhex(name), record, entry, stat.st_ino, stat.st_mtime_ns)
