@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import copy
-import itertools
-import operator
-import pickle
 import threading
-import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import write_buffer
+from .buffered_publish import publish_buffered
+from .bulk_decode import decode_entries_values, decode_inline_values
+from .cached_errors import storable_error
 from .codecs import choose_codec, get_codec
 from .codecs.base import Encoded
 from .damage import Damage, warn_damaged
@@ -21,7 +20,7 @@ from .entries import Entry, new_entry
 from .entry_map import EntryMap
 from .entry_table import EntryTable
 from .errors import CorruptArtifactError
-from .layout import object_path
+from .layered_find import find_through
 from .read_folders import PickleRefusingTable
 from .store import check_folder_path
 from .write_buffer import WriteBuffer
@@ -32,11 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["Namespace"]
 
 _BUFFER_LIMIT = 65536  # buffered entries flushed as one pack beyond this
-# bulk reads build these for every entry: C-level callables, no Python call per entry
-# (by position: item access on a named tuple is cheaper than by attribute name)
-_codec_of = operator.itemgetter(Entry._fields.index("codec"), Entry._fields.index("codec_version"))
-_inline_of = operator.itemgetter(Entry._fields.index("inline"))
-_objects_of = operator.itemgetter(Entry._fields.index("objects"))
 
 
 class Namespace:
@@ -94,8 +88,7 @@ class Namespace:
     def put_error(self, key: str, error: BaseException, *, duration: float | None = None) -> Entry:
         """Store a computation's exception under ``key`` (with its traceback text)."""
         _check_key(key)
-        text = "".join(traceback.format_exception(error))
-        storable = _picklable_error(error, text)
+        storable, text = storable_error(error)
         codec = get_codec("pickle")
         self.store.check_writable("write an error")
         encoded = codec.encode(storable, self.store.objects)
@@ -164,27 +157,7 @@ class Namespace:
             self._batch.flush()
 
     def _publish_buffered(self, entries: list[Entry]) -> None:
-        # the objects of these entries were unreferenced while they waited here, and gc
-        # may have found them old: protected again first, and an entry whose object is
-        # gone is never published (a dangling entry would read as damaged)
-        missing = self.store.objects.protect(ref for e in entries for ref in e.objects)
-        gone = {ref.digest for ref in missing}
-        lost = [e.key for e in entries if gone.intersection(ref.digest for ref in e.objects)]
-        if lost:
-            dangling = set(lost)
-            entries = [e for e in entries if e.key not in dangling]
-        if len(entries) == 1:
-            self._table.put(entries[0])
-        elif entries:
-            self._table.put_many(entries)
-        if lost:
-            ref = missing[0]
-            raise CorruptArtifactError(
-                object_path(self.store.folder, ref.digest, ref.suffix),
-                f"object is missing: gc removed it while an entry referring to it waited "
-                f"in a write buffer; {len(lost)} such entry(ies) of {self.folder} were not "
-                f"published (first key: {lost[0]!r}), the others were",
-            )
+        publish_buffered(entries, self.store.objects, self._table, self.store.folder)
 
     def pack(self) -> int:
         """Pack loose entries (done by writers; never needed for correctness)."""
@@ -243,29 +216,7 @@ class Namespace:
         if not set(map(type, wanted)) <= {str}:  # (one C-level pass when all are str)
             for key in wanted:
                 _check_key(key)
-        found: dict[str, Entry | bytes] = {}
-        damaged: dict[str, str] = {}  # a lower layer does not answer for a damaged key
-        buffer = self._buffer
-        if buffer:  # single lookups: a late flush may empty it meanwhile (see WriteBuffer)
-            found.update((k, e) for k in wanted if (e := buffer.get(k)) is not None)
-        for table in (self._table, *self._layers):
-            missing = (
-                [k for k in wanted if k not in found and k not in damaged]
-                if found or damaged
-                else wanted
-            )
-            if not missing:
-                break
-            if found:
-                found.update(table.find_many(missing, damaged))
-            else:
-                found = table.find_many(missing, damaged)
-        # undecoded records are no tombstones (the tables decode those that may be)
-        if set(map(type, found.values())) - {bytes}:
-            found = {
-                k: e for k, e in found.items() if isinstance(e, bytes) or e.status != "deleted"
-            }
-        return EntryMap(found, where=self.folder, damaged=damaged)
+        return find_through(wanted, self._buffer, self._tables, self.folder)
 
     def load(self, entry: Entry, keep_in_ram: bool = False) -> Any:
         """Decode the value of a success entry (``CorruptArtifactError`` if damaged)."""
@@ -290,26 +241,7 @@ class Namespace:
         >>> ns.load_many([entries[key] for key in "abc"])
         [{'key': 'a'}, {'key': 'b'}, {'key': 'c'}]
         """
-        reader = self._reader(keep_in_ram)
-        values: list[Any] = []
-        kinds = set(map(_codec_of, entries))
-        groups = (
-            [(kinds.pop(), entries)] if len(kinds) == 1 else itertools.groupby(entries, _codec_of)
-        )  # (one codec: no grouping)
-        for (name, version), run in groups:
-            codec = get_codec(name)
-            group = run if isinstance(run, list) else list(run)
-            inline = list(map(_inline_of, group))
-            decode_inline = getattr(codec, "decode_inline_many", None)  # optional, faster
-            if (
-                decode_inline is not None
-                and None not in inline
-                and not any(map(_objects_of, group))
-            ):
-                values += decode_inline(inline, version)
-            else:
-                values += [codec.decode(entry.encoded, reader, version) for entry in group]
-        return values
+        return decode_entries_values(entries, self._reader(keep_in_ram))
 
     def load_inline(self, found: EntryMap, keys: Sequence[str]) -> list[Any] | None:
         """The values of ``keys`` straight from their records in ``found`` (no ``Entry``
@@ -317,12 +249,7 @@ class Namespace:
         codec that decodes many at once; None otherwise: read those with
         :meth:`load_many`. A damaged value raises as :meth:`load_many` would.
         """
-        plain = found.inline_payloads(keys)
-        if plain is None:
-            return None
-        name, version, payloads = plain
-        decode_inline = getattr(get_codec(name), "decode_inline_many", None)
-        return None if decode_inline is None else decode_inline(payloads, version)
+        return decode_inline_values(found, keys)
 
     def load_error(self, entry: Entry) -> BaseException:
         """The exception cached by an error entry."""
@@ -380,14 +307,3 @@ def _check_key(key: object) -> None:
             f"store keys must be str, got {type(key).__module__}.{type(key).__qualname__} "
             f"({key!r:.80}); convert it with str(), or derive one with exca.store.key_of(value)"
         )
-
-
-def _picklable_error(error: BaseException, text: str) -> BaseException:
-    """``error`` if it survives a pickle round trip, else a ``RuntimeError`` with its text."""
-    try:
-        pickle.loads(pickle.dumps(error))
-    except Exception:  # noqa: BLE001 - any failure means "not storable as is"
-        return RuntimeError(
-            f"{type(error).__qualname__} (not picklable, stored as text): {error}\n{text}"
-        )
-    return error
