@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from pathlib import Path
@@ -112,8 +113,29 @@ def pinned_object_name(name: str) -> str | None:
 
 def _unique_name(final: str, prefix: str) -> str:
     head, sep, name = final.rpartition(os.sep)
-    unique = f"{_HOST}.{os.getpid()}.{threading.get_ident()}.{os.urandom(4).hex()}"
+    unique = f"{_HOST}.{os.getpid()}.{threading.get_ident()}.{_next_token()}"
     return f"{head}{sep}{prefix}{name}.{unique}"
+
+
+class _Tokens:
+    """The last part of unique names: a random prefix drawn once per process, then a
+    counter (no system call per name; ``next`` of a count is atomic under the GIL). A
+    forked child draws its own prefix, though its process id already differs."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(4).hex()
+        self.count = itertools.count()
+
+
+_TOKENS = _Tokens()
+os.register_at_fork(after_in_child=_TOKENS.reset)
+
+
+def _next_token() -> str:
+    return f"{_TOKENS.prefix}{next(_TOKENS.count):x}"
 
 
 def is_loose_entry_name(name: str) -> bool:
