@@ -145,7 +145,7 @@ def measure_entries(run: Run) -> None:
             for lib in rotated(libs, rep):
                 args = {"lib": lib, "folder": folders[lib], "n": n, "sample": min(n, 1000)}
                 out = run.child(PEERS, "lookups", args, run.args.ours_python)
-                for key in ("first", "hit", "miss", "bulk"):
+                for key in ("open_first", "first", "hit", "miss", "bulk"):
                     run.add(f"small_{key}_{n}", lib, out and out[key])
                 shutil.rmtree(folders[lib], ignore_errors=True)
     n = run.args.single_writes
