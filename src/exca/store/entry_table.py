@@ -66,10 +66,8 @@ class EntryTable:
                 found = decode_entry(record, self._packs_dir)
                 if found.key == key:
                     return found
-            else:  # a miss, proven by a sound index (checked once per process)
-                repaired = pack.repaired
-                if pack.misses_prove() and pack.repaired is repaired:
-                    return None
+            elif _misses_proven(packs) and pack.damage is None:
+                return None  # a miss, proven by a sound index (checked once per process)
         return self._get_from(packs, key, digest)
 
     def _get_from(self, packs: Sequence[Pack], key: str, digest: bytes) -> Entry | None:
@@ -242,10 +240,13 @@ class EntryTable:
 def _misses_proven(packs: Sequence[Pack]) -> bool:
     """Check each pack's index once (see :meth:`Pack.misses_prove`); False if one was
     rebuilt just now, so that a search made before must be made again."""
-    repaired = sum(pack.repaired is not None for pack in packs)
     for pack in packs:
-        pack.misses_prove()
-    return sum(pack.repaired is not None for pack in packs) == repaired
+        if not pack.index_checked:  # (once per pack and process: every lookup passes here)
+            repaired = pack.repaired
+            pack.misses_prove()
+            if pack.repaired is not repaired:
+                return False
+    return True
 
 
 def _holds(pack: Pack, digest: bytes, key: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -291,9 +290,7 @@ class Namespace:
     def _reader(self, keep_in_ram: bool) -> Any:
         reader = self._readers.get(keep_in_ram)
         if reader is None:
-            reader = copy.copy(self.store.objects)
-            reader.keep_in_ram = keep_in_ram
-            self._readers[keep_in_ram] = reader
+            reader = self._readers[keep_in_ram] = self.store.objects.reading_into_ram(keep_in_ram)
         return reader
 
 

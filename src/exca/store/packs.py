@@ -81,7 +81,8 @@ class Pack:
         self.damage = damage
         #: what was found damaged and repaired in memory (the file stays as it is)
         self.repaired: str | None = None
-        self._index_checked = False
+        #: whether :meth:`misses_prove` checked the index yet (it does so once)
+        self.index_checked = False
         self._key_of: Callable[[bytes], bytes] | None = None  # (set by open)
         # where a single lookup reads its index row straight from the file (one struct
         # unpack, no numpy scalar); None once the index is a rebuilt copy in memory
@@ -140,8 +141,8 @@ class Pack:
         """Whether a key not found in this pack is truly not in it: the header is sound
         and the whole index matches its digest, or a damaged index could be rebuilt from
         the records (checked once, on the first call)."""
-        if not self._index_checked:
-            self._index_checked = True
+        if not self.index_checked:
+            self.index_checked = True
             end = _HEADER.size + len(self.index) * INDEX_DTYPE.itemsize
             expected = _HEADER.unpack_from(self._data, 0)[3] if self._data else b""
             if self.damage is None and (
