@@ -41,7 +41,9 @@ def byte_compile_exca(python: str) -> None:
         text=True,
     )
     if where.returncode == 0:
-        subprocess.run([python, "-m", "compileall", "-q", where.stdout.strip()], capture_output=True)
+        subprocess.run(
+            [python, "-m", "compileall", "-q", where.stdout.strip()], capture_output=True
+        )
 
 
 def source_state() -> str:
