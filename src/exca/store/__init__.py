@@ -25,9 +25,10 @@ from .namespace import Namespace
 from .store import Store
 from .verify import Problem, VerifyReport
 
-# The two codecs of nearly every read load with the package, not on the first read: a
-# first cache hit in a fresh process should cost a hit, not imports.
-get_codec("npy"), get_codec("msgpack")
+# The codec of small values loads with the package, not on the first read: a first cache
+# hit in a fresh process should cost a hit, not imports. (``npy`` loads with the first
+# array read: it imports numpy, which reading small values does not need.)
+get_codec("msgpack")
 
 __all__ = [
     "CacheDict",
