@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from _child import ChildError, run_child  # noqa: E402
-from _fixtures import REPO, source_digest, source_state  # noqa: E402
+from _fixtures import REPO, byte_compile_exca, source_digest, source_state  # noqa: E402
 
 PEERS = HERE / "peers.py"
 STEPS = HERE / "step_arrays.py"
@@ -339,6 +339,9 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parse(argv)
     ensure_reference(args.ref_python)
+    for python in (args.ours_python, args.ref_python):
+        if python:
+            byte_compile_exca(python)  # (timed imports read bytecode on both sides)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="exca-compare-") as tmp:
         run = Run(args, tmp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import typing as tp
 
@@ -28,6 +29,9 @@ class DiscriminatedModel(pydantic.BaseModel):
     _registry_cache: tp.ClassVar[dict[str, type[DiscriminatedModel]] | None] = None
     _root: tp.ClassVar[bool] = False  # the base of a hierarchy (Step, Backend): not a choice
     _defined: tp.ClassVar[int] = 0  # order of definition: a redefined class wins
+    # classes of the hierarchy defined on demand: class name -> the module defining it,
+    # imported when that name is looked up (or every name is listed)
+    _on_demand: tp.ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, discriminator_key: str | None = None, **kwargs: tp.Any) -> None:
         if discriminator_key is not None:
@@ -55,13 +59,18 @@ class DiscriminatedModel(pydantic.BaseModel):
             cls.model_rebuild(raise_errors=False)
 
     @classmethod
-    def _subclasses_by_name(cls) -> dict[str, type[DiscriminatedModel]]:
+    def _subclasses_by_name(cls, wanted: str | None = None) -> dict[str, type[DiscriminatedModel]]:
         """This class and its subclasses sharing its discriminator key, by class name.
 
         A name used by classes of different modules maps to ``None`` until one of them
         is renamed: dispatching on it raises. Within one module, the class defined last
-        wins (a notebook cell run again, a module reloaded).
+        wins (a notebook cell run again, a module reloaded). The class called ``wanted``
+        is defined first if it is one defined on demand; ``None``: every such class is.
         """
+        modules = cls._on_demand.values() if wanted is None else (cls._on_demand.get(wanted),)
+        for module in modules:
+            if module is not None:  # (import_module waits for an import under way)
+                importlib.import_module(module)
         cached = cls.__dict__.get("_registry_cache")
         if cached is not None:
             return cached
@@ -89,7 +98,7 @@ class DiscriminatedModel(pydantic.BaseModel):
         # `Step(type="Mult", ...)` builds a Mult: pick the class before pydantic's __init__
         name = kwargs.get(cls._discriminator_key)
         if isinstance(name, str) and name != cls.__name__:
-            target = cls._subclasses_by_name().get(name)
+            target = cls._subclasses_by_name(name).get(name)
             if target is not None:
                 return super().__new__(target)
         return super().__new__(cls)
@@ -115,10 +124,9 @@ class DiscriminatedModel(pydantic.BaseModel):
         name = value.pop(key, None)
         if name is None or name == cls.__name__:
             return _validate_with_hint(cls, value, handler)
-        known = cls._subclasses_by_name()
-        target = known.get(name)
+        target = cls._subclasses_by_name(name).get(name) if isinstance(name, str) else None
         if target is None:
-            raise ValueError(unknown_name_message(cls, name, known))
+            raise ValueError(unknown_name_message(cls, name, cls._subclasses_by_name()))
         return target.model_validate(value)
 
 

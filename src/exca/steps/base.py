@@ -98,7 +98,11 @@ class Step(DiscriminatedModel):
         default = cls.model_fields["infra"].default
         if not isinstance(value, dict) or not isinstance(default, Backend):
             return value
-        target = Backend._subclasses_by_name().get(value.get("backend", "")) or type(default)
+        chosen = value.get("backend")
+        target = (
+            Backend._subclasses_by_name(chosen).get(chosen) if isinstance(chosen, str) else None
+        )
+        target = target or type(default)
         inherited = {
             name: getattr(default, name)
             for name in default.model_fields_set

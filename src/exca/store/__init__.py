@@ -2,7 +2,16 @@
 
 Values are encoded by named codecs into small entry records and immutable objects named
 by the xxh3-128 digest of their bytes. See ``docs/store.md``.
+
+The reports of ``Store.gc`` and ``Store.verify`` (``GcReport``, ``Problem``,
+``VerifyReport``) load with their modules, on first use: a process that only reads and
+writes values does not import them.
 """
+
+from __future__ import annotations
+
+import importlib
+import typing as _tp
 
 from .cachedict import CacheDict
 from .codecs import codec_names, get_codec, register_codec
@@ -19,15 +28,32 @@ from .errors import (
     StoreError,
     UnknownCodecError,
 )
-from .gc import GcReport
 from .keys import key_bytes, key_of
 from .namespace import Namespace
 from .store import Store
-from .verify import Problem, VerifyReport
 
-# The two codecs of nearly every read load with the package, not on the first read: a
-# first cache hit in a fresh process should cost a hit, not imports.
-get_codec("npy"), get_codec("msgpack")
+# The codec of small values loads with the package, not on the first read: a first cache
+# hit in a fresh process should cost a hit, not imports. (``npy`` loads with the first
+# array read: it imports numpy, which reading small values does not need.)
+get_codec("msgpack")
+
+if _tp.TYPE_CHECKING:
+    from .gc import GcReport
+    from .verify import Problem, VerifyReport
+
+_ON_FIRST_USE = {"GcReport": "gc", "Problem": "verify", "VerifyReport": "verify"}
+
+
+def __getattr__(name: str) -> _tp.Any:
+    module = _ON_FIRST_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "CacheDict",

@@ -9,12 +9,15 @@ meanwhile is never published (a dangling entry would read as damaged).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .entries import Entry
 from .entry_table import EntryTable
 from .errors import CorruptArtifactError
 from .layout import object_path
-from .objects import ObjectStore
+
+if TYPE_CHECKING:
+    from .objects import ObjectStore
 
 __all__ = ["publish_buffered"]
 

@@ -15,15 +15,17 @@ from collections.abc import (
 )
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .damage import warn_damaged
 from .entries import Entry
 from .entry_map import EntryMap
 from .errors import CorruptArtifactError
-from .objects import VerifyReads
 from .read_folders import ReadFolderPickle
 from .store import Store
+
+if TYPE_CHECKING:
+    from .objects import VerifyReads
 
 __all__ = ["CacheDict"]
 

@@ -13,6 +13,10 @@ The encoding (format version 1, every byte pinned by golden tests):
 * A numpy array is its dtype, shape and the xxh3-128 digest of its bytes in C order: a
   large array is hashed in place (in bounded blocks if not C-contiguous), never copied
   into the encoding. Its bytes are taken as they are, NaN payloads included.
+
+numpy is not imported here: no value can be a numpy object before the process imports
+numpy, so the numpy encoders are added to the tables the first time a value of a type
+not in them is met once numpy is loaded (keys of plain values cost no numpy import).
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ import pathlib
 import sys
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
-import numpy as np
 import xxhash
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["KEY_FORMAT_VERSION", "key_bytes", "key_of"]
 
@@ -117,6 +123,9 @@ def _encode(v: object, active: set[int]) -> bytes:
     """Encode ``v``; ``active`` holds the ids of the containers being encoded."""
     encoder = _ENCODERS.get(type(v))
     if encoder is None:
+        if not _numpy_added and "numpy" in sys.modules:
+            _add_numpy_encoders()
+            return _encode(v, active)
         encoder = next((e for t, e in _SUBCLASS_ENCODERS if isinstance(v, t)), None)
     return (encoder or _fields_encoder(v))(v, active)
 
@@ -301,8 +310,7 @@ _sorted = functools.partial(_joined, sort=True, where="{{...}}")
 # bytes and are refused.
 _SUBCLASS_ENCODERS: tuple[tuple[type | tuple[type, ...], _Encoder], ...] = (
     (enum.Enum, _packed(_Tag.ENUM, lambda v: [_type_name(v), v.name])),
-    (np.generic, _enc_np_scalar),
-    (np.memmap, _enc_array),
+    # (numpy's scalars and memmap come here, once numpy is loaded: _add_numpy_encoders)
     (int, _enc_int),
     (float, _enc_float),
     (str, _enc_str),
@@ -324,8 +332,23 @@ _SUBCLASS_ENCODERS: tuple[tuple[type | tuple[type, ...], _Encoder], ...] = (
 _ENCODERS: dict[type, _Encoder] = {
     **{t: e for t, e in _SUBCLASS_ENCODERS if isinstance(t, type)},
     **{t: _enc_bytes for t in (bytes, bytearray, memoryview)},
-    **{t: _enc_np_scalar for t in np.sctypeDict.values() if issubclass(t, np.generic)},
     type(None): lambda v, active: b"\xc0",
     bool: lambda v, active: b"\xc3" if v else b"\xc2",
-    np.ndarray: _enc_array,
 }
+_numpy_added = False
+
+
+def _add_numpy_encoders() -> None:
+    """Add numpy's types to the tables (once numpy is loaded; idempotent).
+
+    Its scalars and memmap go right after ``Enum`` in the subclass search, before
+    ``int`` and ``float``: a numpy float64 is a float, and must not be keyed as one.
+    """
+    global _SUBCLASS_ENCODERS, _numpy_added, np
+    import numpy as np  # (the numpy encoders below read this global)
+
+    scalars = {t: _enc_np_scalar for t in np.sctypeDict.values() if issubclass(t, np.generic)}
+    _ENCODERS.update({**scalars, np.ndarray: _enc_array, np.memmap: _enc_array})
+    first, *rest = _SUBCLASS_ENCODERS
+    _SUBCLASS_ENCODERS = (first, (np.generic, _enc_np_scalar), (np.memmap, _enc_array), *rest)
+    _numpy_added = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Sequence
@@ -16,13 +17,13 @@ from .errors import (
     ReadOnlyStoreError,
 )
 from .layout import FORMAT_FILE, log_file
-from .objects import ObjectStore, VerifyReads
 from .publish import publish_bytes, translate_write_errors
 from .read_folders import ReadFolderPickle, read_folder_pickle_setting
 
 if TYPE_CHECKING:
     from .gc import GcReport
     from .namespace import Namespace
+    from .objects import ObjectStore, VerifyReads
     from .verify import VerifyReport
 
 __all__ = ["Store", "STORE_FORMAT_MAJOR", "STORE_FORMAT_MINOR"]
@@ -85,11 +86,18 @@ class Store:
         self.read_folder_pickle = read_folder_pickle_setting(read_folder_pickle)
         self.layers = tuple(_open_layer(layer, self.verify_reads) for layer in layers)
         self._format_checked = _check_format(self.folder)
-        self.objects = ObjectStore(
+
+    @functools.cached_property
+    def objects(self) -> ObjectStore:
+        """The store's objects (made on first use: reading small values held inline in
+        their entries needs none, nor the numpy import that objects bring)."""
+        from .objects import ObjectStore
+
+        return ObjectStore(
             self.folder,
-            durable=durable,
+            durable=self.durable,
             verify_reads=self.verify_reads,
-            read_only=read_only,
+            read_only=self.read_only,
             layers=[layer.folder for layer in self.layers],
         )
 
@@ -222,7 +230,7 @@ def _open_layer(folder: str | os.PathLike[str], verify_reads: VerifyReads) -> St
 
 
 def _verify_reads_setting(value: VerifyReads | None) -> VerifyReads:
-    return cast(VerifyReads, choose("verify_reads", value, "EXCA_VERIFY_READS", _VERIFY_READS))
+    return cast("VerifyReads", choose("verify_reads", value, "EXCA_VERIFY_READS", _VERIFY_READS))
 
 
 def _check_format(folder: Path) -> bool:

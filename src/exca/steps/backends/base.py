@@ -77,6 +77,14 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
     _frozen: bool = pydantic.PrivateAttr(default=False)
     _ram: dict[tuple[str, str], tp.Any] = pydantic.PrivateAttr(default_factory=dict)
     _store: Store | None = pydantic.PrivateAttr(default=None)  # set: this store, not folder's
+    # defined when first named (a config, ``derive``, ``exca.steps.backends.X``): their
+    # classes cost the import of exca.steps more than most users of it need
+    _on_demand: tp.ClassVar[dict[str, str]] = {
+        **dict.fromkeys(("ThreadPool", "ProcessPool"), "exca.steps.backends.pools"),
+        **dict.fromkeys(
+            ("LocalProcess", "SubmititDebug", "Slurm", "Auto"), "exca.steps.backends.submitit"
+        ),
+    }
 
     @pydantic.field_validator("mode", mode="before")
     @classmethod
@@ -100,10 +108,9 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
         ThreadPool(folder=PosixPath('cache'), mode='cached', keep_in_ram=True, max_jobs=2)
         """
         name = type(self).__name__ if backend is None else backend
-        known = Backend._subclasses_by_name()
-        target = known.get(name)
+        target = Backend._subclasses_by_name(name).get(name)
         if target is None or target._root or name.startswith("_"):
-            raise ValueError(unknown_name_message(Backend, name, known))
+            raise ValueError(unknown_name_message(Backend, name, Backend._subclasses_by_name()))
         shared = {f: getattr(self, f) for f in type(self).model_fields if f in target.model_fields}
         return tp.cast(Backend, target(**{**shared, **fields}))
 

@@ -19,10 +19,8 @@ import importlib
 import threading
 from typing import Any
 
-import numpy as np
-
 from ..errors import UnknownCodecError
-from ._common import is_dataframe, is_plain_array, is_zarr_array
+from ._common import is_dataframe, is_plain_array, is_zarr_array, loaded_numpy
 from .base import Codec, Encoded, ObjectReader, ObjectRef, ObjectWriter
 
 __all__ = [
@@ -133,8 +131,9 @@ def _builtin_choice(value: Any) -> str:
         return "zarr"
     if is_dataframe(value):
         return "parquet" if get_codec("parquet").accepts(value) else "pickle"
-    if isinstance(value, np.ndarray):  # a subclass (masked array...): keep what it adds
-        return "pickle"
+    np = loaded_numpy()
+    if np is not None and isinstance(value, np.ndarray):  # a subclass (masked array...)
+        return "pickle"  # (keeps what the subclass adds)
     for name in ("msgpack", "nested"):
         if get_codec(name).accepts(value):
             return name

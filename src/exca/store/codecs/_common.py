@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeGuard
-
-import numpy as np
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from ..errors import CorruptArtifactError, FormatVersionError
 from .base import Codec, Encoded, ObjectReader, ObjectRef, ObjectWriter
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "INLINE_LIMIT",
@@ -21,6 +24,7 @@ __all__ = [
     "is_plain_array",
     "is_zarr_array",
     "load_payload",
+    "loaded_numpy",
     "single_object",
     "store_payload",
 ]
@@ -34,12 +38,23 @@ SMALL_ARRAY_BYTES = 4 * 1024
 
 # np.memmap is what ObjectReader.open_array returns: storing it again must work. Other
 # ndarray subclasses (masked arrays, matrices) carry state a .npy file would drop.
-_PLAIN_ARRAY_TYPES = (np.ndarray, np.memmap)
+_PLAIN_ARRAY_TYPES = ("ndarray", "memmap")
+
+
+def loaded_numpy() -> ModuleType | None:
+    """numpy if this process has imported it, else None.
+
+    No value can be a numpy object before numpy is imported: a codec tells numpy values
+    apart through this, and reading plain values never imports numpy.
+    """
+    return sys.modules.get("numpy")
 
 
 def is_plain_array(value: object) -> TypeGuard[np.ndarray]:
-    """Whether ``value`` is an ``np.ndarray`` (or ``np.memmap``), not another subclass."""
-    return type(value) in _PLAIN_ARRAY_TYPES
+    """Whether ``value`` is an ``np.ndarray`` (or ``np.memmap``), not another subclass
+    (told by the class's module and name: no numpy import)."""
+    kind = type(value)
+    return kind.__module__ == "numpy" and kind.__name__ in _PLAIN_ARRAY_TYPES
 
 
 def _has_class(value: object, package: str, name: str) -> bool:

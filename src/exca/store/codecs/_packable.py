@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from ._common import SMALL_ARRAY_BYTES, describe_type, is_plain_array
+from ._common import SMALL_ARRAY_BYTES, describe_type, is_plain_array, loaded_numpy
 from ._time_fields import is_supported_tz
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["MAX_DEPTH", "MAX_SET_DEPTH", "find_unsupported"]
 
@@ -78,7 +79,8 @@ def _find(value: Any, depth: int, large_arrays: bool) -> _Problem | None:
         return _find_in(value.items(), depth, large_arrays, keyed=True)
     if kind is datetime or kind is time:
         return None if is_supported_tz(value.tzinfo) else ([], f"time zone {value.tzinfo!r}")
-    if isinstance(value, np.generic) or is_plain_array(value):
+    np = loaded_numpy()
+    if np is not None and (isinstance(value, np.generic) or is_plain_array(value)):
         wrong = _find_numpy(value, large_arrays)
         return None if wrong is None else ([], wrong)
     return [], describe_type(value)
@@ -100,7 +102,7 @@ def _find_in(
 def _find_numpy(value: np.generic | np.ndarray, large_arrays: bool) -> str | None:
     if value.dtype.hasobject:
         return f"object dtype {value.dtype}"
-    if not large_arrays and isinstance(value, np.ndarray) and value.nbytes > SMALL_ARRAY_BYTES:
+    if not large_arrays and is_plain_array(value) and value.nbytes > SMALL_ARRAY_BYTES:
         return f"array of {value.nbytes} bytes, above {SMALL_ARRAY_BYTES}"
     return None
 

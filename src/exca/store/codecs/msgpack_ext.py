@@ -16,14 +16,16 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgpack
-import numpy as np
 
 from ..errors import CodecError
-from ._common import SMALL_ARRAY_BYTES, describe_type
+from ._common import SMALL_ARRAY_BYTES, describe_type, is_plain_array, loaded_numpy
 from ._time_fields import datetime_from_fields, datetime_to_fields, time_from_fields, time_to_fields
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["LoadArray", "StoreArray", "packb", "unpackb", "unpackb_many"]
 
@@ -41,9 +43,9 @@ NUMPY_ARRAY = 11
 OBJECT_REF = 12
 
 #: Stores a large array as its own object and returns the index to refer to it by.
-StoreArray = Callable[[np.ndarray], int]
+StoreArray = Callable[["np.ndarray"], int]
 #: Returns the array stored under an index by :data:`StoreArray`.
-LoadArray = Callable[[int], np.ndarray]
+LoadArray = Callable[[int], "np.ndarray"]
 
 _Order = Literal["C", "F"]
 _COMPLEX = struct.Struct("<dd")
@@ -135,7 +137,8 @@ class _Packer:
         fields = _FIELD_ENCODERS.get(kind)
         if fields is not None:
             return fields(obj)
-        if isinstance(obj, np.generic) and not obj.dtype.hasobject:
+        np = loaded_numpy()  # (None: obj is no numpy value)
+        if np is not None and isinstance(obj, np.generic) and not obj.dtype.hasobject:
             # through a 0-d array: np.str_("") has dtype <U0 yet 4 bytes, its array <U1
             zero_d = np.asarray(obj)
             return [
@@ -143,7 +146,7 @@ class _Packer:
                 np.lib.format.dtype_to_descr(zero_d.dtype),
                 zero_d.tobytes(),
             ]
-        if kind is np.ndarray or kind is np.memmap:
+        if is_plain_array(obj):
             return self._array_fields(obj)
         raise CodecError(f"msgpack cannot store a value of type {describe_type(obj)} exactly")
 
@@ -165,6 +168,8 @@ class _Packer:
             )
         if self._store_array is not None and array.nbytes > SMALL_ARRAY_BYTES:
             return [_tag(OBJECT_REF), self._store_array(array)]
+        import numpy as np  # (imported already: array is one)
+
         order: _Order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
         descr = np.lib.format.dtype_to_descr(array.dtype)
         return [_tag(NUMPY_ARRAY), descr, list(array.shape), order, array.tobytes(order=order)]
@@ -188,6 +193,8 @@ class _Tag:
 
 
 def _from_buffer(raw: bytes, dtype: np.dtype, shape: tuple[int, ...], order: _Order) -> np.ndarray:
+    import numpy as np  # (a document holding numpy values: the first may import numpy)
+
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if type(raw) is not bytes or len(raw) != expected:
         raise ValueError(f"array payload is not {expected} bytes")
@@ -196,14 +203,18 @@ def _from_buffer(raw: bytes, dtype: np.dtype, shape: tuple[int, ...], order: _Or
 
 
 def _scalar(descr: Any, raw: bytes) -> np.generic:
-    zero_d = _from_buffer(raw, np.lib.format.descr_to_dtype(descr), (), "C")
+    from numpy.lib.format import descr_to_dtype
+
+    zero_d = _from_buffer(raw, descr_to_dtype(descr), (), "C")
     return zero_d[()]  # type: ignore[return-value]  # the stubs say array: it is a scalar
 
 
 def _array(descr: Any, shape: list[int], order: _Order, raw: bytes) -> np.ndarray:
     if order not in ("C", "F"):
         raise ValueError(f"array order must be 'C' or 'F', got {order!r}")
-    return _from_buffer(raw, np.lib.format.descr_to_dtype(descr), tuple(shape), order)
+    from numpy.lib.format import descr_to_dtype
+
+    return _from_buffer(raw, descr_to_dtype(descr), tuple(shape), order)
 
 
 _FIELD_DECODERS: dict[int, Callable[..., Any]] = {

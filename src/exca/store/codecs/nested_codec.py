@@ -3,16 +3,18 @@ memory-mapped ``.npy`` object."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
-import numpy as np
 
 from ..errors import CodecError, CorruptArtifactError
 from ._common import INLINE_LIMIT, check_version, corrupt_payloads, describe_type
 from ._packable import find_unsupported
 from .base import Encoded, ObjectReader, ObjectRef, ObjectWriter
 from .msgpack_ext import packb, unpackb
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["NestedCodec"]
 

@@ -1,0 +1,75 @@
+"""Contract: reading small values in bulk (``get_many``, the read of ``run_many``) imports
+only what reading needs. The object store (and the array modules behind it) loads with
+the first value that has objects, ``gc`` and ``verify`` with their first use, and the
+names ``exca.store`` exports from them are there all along. Each test runs a fresh interpreter: the test process has imported everything.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from exca.store import CacheDict
+
+DEFERRED = ["exca.store.gc", "exca.store.objects", "exca.store.scan", "exca.store.verify"]
+
+
+def fresh(code: str) -> str:
+    """The stdout of ``code`` run by a fresh interpreter (which must succeed)."""
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_bulk_read_of_small_values_in_a_fresh_process_imports_no_object_gc_or_verify_module(
+    tmp_path: Path,
+) -> None:
+    cache = CacheDict(tmp_path)
+    with cache.write():
+        for i in range(20):
+            cache[f"k{i}"] = {"i": i, "pair": (i, str(i))}
+    out = fresh(
+        f"""
+        import sys
+        from exca.store import CacheDict
+
+        cache = CacheDict({str(tmp_path)!r})
+        values = cache.get_many([f"k{{i}}" for i in range(20)])
+        assert values == [{{"i": i, "pair": (i, str(i))}} for i in range(20)], values
+        print(sorted(m for m in {DEFERRED!r} if m in sys.modules))
+        """
+    )
+    assert out == "[]"
+
+
+def test_a_value_with_objects_loads_the_object_store_on_first_read(tmp_path: Path) -> None:
+    CacheDict(tmp_path)["array"] = np.arange(100_000, dtype=np.int32)
+    out = fresh(
+        f"""
+        from exca.store import CacheDict
+
+        array = CacheDict({str(tmp_path)!r})["array"]
+        print(type(array).__name__, int(array[-1]))
+        """
+    )
+    assert out == "memmap 99999"
+
+
+def test_the_reports_of_gc_and_verify_are_exported_before_either_runs(tmp_path: Path) -> None:
+    out = fresh(
+        f"""
+        import exca.store
+        from exca.store import GcReport, Problem, Store, VerifyReport
+
+        report = Store({str(tmp_path)!r}).verify()
+        print(isinstance(report, VerifyReport), report.ok, GcReport.__module__, Problem.__module__)
+        print(all(name in dir(exca.store) for name in exca.store.__all__))
+        """
+    )
+    assert out.splitlines() == ["True True exca.store.gc exca.store.verify", "True"]
