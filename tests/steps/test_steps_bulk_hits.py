@@ -163,10 +163,10 @@ def test_an_unexpected_error_while_reading_ends_the_iteration(
     keys = [BulkMult(infra=cached(tmp_path)).lookup(v).uid for v in values]
     real_read = _cells.Cell.read
 
-    def failing(self: tp.Any, entry: tp.Any) -> tp.Any:
+    def failing(self: tp.Any, entry: tp.Any, reader: tp.Any = None) -> tp.Any:
         if entry.key == keys[5]:
             raise OSError("disk gone")
-        return real_read(self, entry)
+        return real_read(self, entry, reader)
 
     monkeypatch.setattr(_cellsource, "_BLOCK", 4)
     monkeypatch.setattr(_cells.Cell, "read", failing)

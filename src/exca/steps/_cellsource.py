@@ -7,6 +7,7 @@ order as they are stored.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import typing as tp
 
@@ -21,6 +22,7 @@ _objects = operator.attrgetter("objects")
 
 if tp.TYPE_CHECKING:
     from exca.store import Entry
+    from exca.store.codecs.base import ObjectReader
     from exca.store.entry_map import EntryMap
 
     from ._cells import Cell
@@ -215,8 +217,9 @@ class CellSource:
             if None in entries:
                 return one_by_one
             if any(map(_objects, entries)):  # values with objects (arrays...) one at a time
-                found = tp.cast("list[Entry]", entries)  # (each record decoded once, here)
-                return (self._read(key, entry) for key, entry in zip(keys, found, strict=True))
+                # as the store is now (memory maps kept from earlier reads are reused)
+                reader = itertools.repeat(self.cell.reader(), len(keys))
+                return map(self._read, keys, tp.cast("list[Entry]", entries), reader)
             return self.cell.read_many(tp.cast("list[Entry]", entries))
         except CorruptArtifactError:  # one by one: the damaged ones warn and recompute
             return one_by_one
@@ -230,9 +233,9 @@ class CellSource:
             return self._fresh[key]
         return self._read(key, self._entry(key))
 
-    def _read(self, key: str, entry: Entry) -> tp.Any:
+    def _read(self, key: str, entry: Entry, reader: ObjectReader | None = None) -> tp.Any:
         try:
-            return self.cell.read(entry)
+            return self.cell.read(entry, reader)
         except Exception as error:
             from exca.store import CorruptArtifactError
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import write_buffer
 from .codecs import choose_codec, get_codec
-from .codecs.base import Encoded
+from .codecs.base import Encoded, ObjectReader
 from .damage import Damage, warn_damaged
 from .entries import Entry, new_entry
 from .entry_map import EntryMap
@@ -27,6 +27,7 @@ from .store import check_folder_path
 from .write_buffer import WriteBuffer
 
 if TYPE_CHECKING:
+    from .objects import ObjectStore
     from .store import Store
 
 __all__ = ["Namespace"]
@@ -62,7 +63,7 @@ class Namespace:
                 for table, layer in zip(tables, store.layers, strict=True)
             ]
         self._local = threading.local()  # each thread batches its own writes
-        self._readers: dict[bool, Any] = {}
+        self._readers: dict[bool, ObjectStore] = {}
 
     def __repr__(self) -> str:
         return f"Namespace({str(self.folder)!r})"
@@ -263,10 +264,22 @@ class Namespace:
             }
         return EntryMap(found, where=self.folder, damaged=damaged)
 
-    def load(self, entry: Entry, keep_in_ram: bool = False) -> Any:
-        """Decode the value of a success entry (``CorruptArtifactError`` if damaged)."""
+    def load(
+        self, entry: Entry, keep_in_ram: bool = False, reader: ObjectReader | None = None
+    ) -> Any:
+        """Decode the value of a success entry (``CorruptArtifactError`` if damaged);
+        ``reader``: one of :meth:`reader`, for a value of a block read together."""
         codec = get_codec(entry.codec)
-        return codec.decode(entry.encoded, self._reader(keep_in_ram), entry.codec_version)
+        objects = self._reader(keep_in_ram) if reader is None else reader
+        return codec.decode(entry.encoded, objects, entry.codec_version)
+
+    def reader(self, keep_in_ram: bool = False) -> ObjectReader:
+        """The objects as they are now, to :meth:`load` a block of values read together
+        (memory-mapped objects opened before are then reused at the cost of a look at
+        the store's generation per block, instead of a ``stat`` per object, see
+        :mod:`.mapped`). Take one per block, as its values are read, never for longer.
+        """
+        return self._reader(keep_in_ram).as_of_now()
 
     def load_many(self, entries: Sequence[Entry], keep_in_ram: bool = False) -> list[Any]:
         """:meth:`load` of each success entry, in order: the same values, faster.
@@ -286,7 +299,7 @@ class Namespace:
         >>> ns.load_many([entries[key] for key in "abc"])
         [{'key': 'a'}, {'key': 'b'}, {'key': 'c'}]
         """
-        reader = self._reader(keep_in_ram)
+        reader = self.reader(keep_in_ram)
         values: list[Any] = []
         kinds = set(map(_codec_of, entries))
         groups = (
@@ -357,7 +370,7 @@ class Namespace:
     def __len__(self) -> int:
         return sum(1 for _ in self.keys())
 
-    def _reader(self, keep_in_ram: bool) -> Any:
+    def _reader(self, keep_in_ram: bool) -> ObjectStore:
         reader = self._readers.get(keep_in_ram)
         if reader is None:
             reader = copy.copy(self.store.objects)

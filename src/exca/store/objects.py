@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import mmap
 import os
@@ -13,7 +14,7 @@ from typing import IO, Literal
 
 import numpy as np
 
-from . import hashing_writer, mapped, npy
+from . import generations, hashing_writer, mapped, npy
 from ._preallocate import preallocate
 from .codecs.base import ObjectRef
 from .digest import digest_bytes, new_hasher, tree_digest
@@ -34,6 +35,7 @@ from .publish import (
 __all__ = ["ObjectStore", "VerifyReads", "tree_digest"]
 
 VerifyReads = Literal["header", "full"]
+Existing = Literal["absent", "sound", "damaged"]
 _PREALLOCATE_FROM = 1 << 20
 
 
@@ -60,6 +62,8 @@ class ObjectStore:
         self._objects_dir = os.path.join(self.root, OBJECTS_DIR)
         self._object_dirs = tuple(os.path.join(root, OBJECTS_DIR) for root in self._roots)
         self._staging = os.path.join(self._objects_dir, "incoming")  # temporaries beside it
+        # per root, the generation a block reader saw (see as_of_now); None: single reads
+        self._generations: tuple[int, ...] | None = None
 
     # ----------------------------------------------------------------- writing
     def put_bytes(self, data: bytes | bytearray | memoryview, suffix: str) -> ObjectRef:
@@ -96,7 +100,8 @@ class ObjectStore:
             try:
                 digest, size = tree_digest(tmp)
                 ref = ObjectRef(digest, size, suffix)
-                if self._reuse_existing(ref):
+                existing = self._existing(ref)
+                if existing == "sound":
                     shutil.rmtree(tmp)
                     return ref
                 make_tree_read_only(tmp)
@@ -110,10 +115,14 @@ class ObjectStore:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             rename_tree(tmp, final, durable=self.durable)
+            if existing == "damaged":
+                generations.renew(self._objects_dir)
         return ref
 
-    def _reuse_existing(self, ref: ObjectRef) -> bool:
-        """Whether an object with that digest is published and its content checks out.
+    def _existing(self, ref: ObjectRef) -> Existing:
+        """Whether an object with that digest is published (``"absent"`` if not), and if
+        so whether its content checks out (``"sound"``: reuse it) or not (``"damaged"``:
+        replace it, then :func:`.generations.renew`, so readers look at the file again).
 
         The trap of content addressing: a damaged file carries the name of the good
         content, so an existing object is re-hashed (a read, cheaper than the write it
@@ -126,7 +135,7 @@ class ObjectStore:
         try:  # one system call when it is absent (the usual case: new content)
             fd = os.open(final, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
-            return False
+            return "absent"
         try:
             info = os.fstat(fd)
             if stat.S_ISDIR(info.st_mode):
@@ -135,7 +144,9 @@ class ObjectStore:
                 good = _fd_digest(fd, info.st_size, ref.size) == ref.digest
         finally:
             os.close(fd)
-        return good and protect_from_gc(final, info.st_uid)
+        if not good:
+            return "damaged"
+        return "sound" if protect_from_gc(final, info.st_uid) else "absent"
 
     def protect(self, refs: Iterable[ObjectRef]) -> list[ObjectRef]:
         """Keep published objects from ``gc`` again, as a writer reusing one does, and
@@ -169,7 +180,8 @@ class ObjectStore:
             handle = create_file(tmp, read_only=True)  # objects are immutable (umask kept)
             try:
                 ref = self._write_hashed(handle, write, suffix, size_hint)
-                if self._reuse_existing(ref):
+                existing = self._existing(ref)
+                if existing == "sound":
                     os.unlink(tmp)
                     return ref
                 final = object_file(self._objects_dir, ref.digest, suffix)
@@ -177,6 +189,8 @@ class ObjectStore:
             except BaseException:
                 discard(tmp)
                 raise
+            if existing == "damaged":
+                generations.renew(self._objects_dir)
             if self.durable:  # the rename, too, must survive a power loss
                 _fsync_dir(os.path.dirname(final))
         return ref
@@ -190,7 +204,8 @@ class ObjectStore:
         """
         self._check_writable("write an object")
         with translate_write_errors(self.root, "write an object"):
-            if self._reuse_existing(ref):
+            existing = self._existing(ref)
+            if existing == "sound":
                 return ref
             final = object_file(self._objects_dir, ref.digest, ref.suffix)
             tmp = temp_name(final)
@@ -206,6 +221,8 @@ class ObjectStore:
             except BaseException:
                 discard(tmp)
                 raise
+            if existing == "damaged":
+                generations.renew(self._objects_dir)
             if self.durable:  # the rename, too, must survive a power loss
                 _fsync_dir(os.path.dirname(final))
         return ref
@@ -227,6 +244,18 @@ class ObjectStore:
             raise ReadOnlyStoreError(self.root, attempted, reason="opened with read_only=True")
 
     # ----------------------------------------------------------------- reading
+    def as_of_now(self) -> ObjectStore:
+        """This store for one block of reads: kept maps of files checked since exca last
+        removed or replaced an object of their store are served without a ``stat`` (one
+        look at each store's generation, now; see :mod:`.mapped` for why that suffices).
+
+        Take one per block of values read together, never for longer: a block sees the
+        store as it was when the block began.
+        """
+        reader = copy.copy(self)
+        reader._generations = tuple(map(generations.current, self._object_dirs))
+        return reader
+
     def locate(self, ref: ObjectRef) -> Path:
         """The path of an object in this store or its layers, else ``CorruptArtifactError``."""
         return Path(self._find(ref)[0])
@@ -254,23 +283,44 @@ class ObjectStore:
         return data
 
     def open_array(self, ref: ObjectRef) -> np.ndarray:
-        path, st = self._find(ref)
         if self.keep_in_ram:
-            with open(path, "rb") as handle:
-                data = handle.read()
-            _check_digest(path, ref, data)
-            header = mapped.read_header(path, io.BytesIO(data))
-            return mapped.array_from_buffer(header, data)
+            return self._load_array(ref)
+        if self._generations is not None and self.verify_reads == "header":
+            kept = _kept_array(ref, self._object_dirs, self._generations)
+            if kept is not None:
+                return kept
+        path, st = self._find(ref)
         if st.st_size != ref.size:
             mapped.corrupt(path, f"size is {st.st_size} bytes, expected {ref.size}")
+        checked = self._generation_of(path)
         opened = mapped.lookup(path, st)
         if opened is None:
-            opened, buffer = mapped.open_npy(path, st)
+            opened, array = mapped.open_npy(path, st, checked)
         else:
-            buffer = opened.mapping or mapped.map_file(path)
+            if checked != mapped.UNCHECKED:
+                opened = mapped.confirm(path, opened, checked)
+            array = mapped.reopen(path, opened)
         if self.verify_reads == "full":
-            _check_digest(path, ref, buffer)
-        return mapped.array_from_buffer(opened.header, buffer, np.memmap)
+            _check_digest(path, ref, opened.mapping or mapped.map_file(path))
+        return array
+
+    def _load_array(self, ref: ObjectRef) -> np.ndarray:
+        """A fully verified copy in RAM (``keep_in_ram``)."""
+        path = self._find(ref)[0]
+        with open(path, "rb") as handle:
+            data = handle.read()
+        _check_digest(path, ref, data)
+        header = mapped.read_header(path, io.BytesIO(data))
+        return mapped.array_from_buffer(header, data)
+
+    def _generation_of(self, path: str) -> int:
+        """The generation this reader saw for the store holding ``path`` (a file of
+        :meth:`_find`), or ``UNCHECKED`` for a single read."""
+        if self._generations is not None:
+            for objects_dir, generation in zip(self._object_dirs, self._generations, strict=True):
+                if path.startswith(objects_dir + os.sep):
+                    return generation
+        return mapped.UNCHECKED
 
     def open_tree(self, ref: ObjectRef) -> Path:
         path = self.locate(ref)
@@ -289,6 +339,20 @@ class ObjectStore:
             if fan.is_dir() and len(fan.name) == 2:
                 for item in sorted(os.scandir(fan.path), key=lambda e: e.name):
                     yield Path(item.path)
+
+
+def _kept_array(
+    ref: ObjectRef, object_dirs: tuple[str, ...], generations: tuple[int, ...]
+) -> np.ndarray | None:
+    """A view of the kept array of ``ref`` if its file was checked under the generation
+    a block reader saw for its store (no system call: see :mod:`.mapped`), else None."""
+    for objects_dir, generation in zip(object_dirs, generations, strict=True):
+        opened = mapped.kept(object_file(objects_dir, ref.digest, ref.suffix))
+        if opened is not None:
+            if opened.checked != generation or opened.array is None:
+                return None
+            return opened.array.view() if opened.signature[2] == ref.size else None
+    return None
 
 
 def _check_digest(path: str, ref: ObjectRef, data: bytes | mmap.mmap) -> None:
