@@ -11,12 +11,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import typing as tp
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from exca.store import CorruptArtifactError, Store, generations
+from exca.store import CorruptArtifactError, Entry, Store, generations
 from exca.store.codecs.base import ObjectRef
 from exca.store.layout import OBJECTS_DIR
 
@@ -151,3 +152,18 @@ def test_a_store_watched_long_ago_gets_a_new_generation(
     generations.current(folders[1])
     generations.current(folders[2])  # folders[0]'s marker closed: as if it had changed
     assert generations.current(folders[0]) != first
+
+
+def test_a_block_of_kept_arrays_is_served_together_and_only_then(tmp_path: Path) -> None:
+    namespace = Store(tmp_path).namespace("ns")
+    for i in range(4):
+        namespace.put(f"a{i}", np.full(1000, float(i)))
+    entries = [namespace.entry(f"a{i}") for i in range(4)]
+    assert None not in entries
+    found = tp.cast("list[Entry]", entries)
+    assert namespace.load_kept(found, namespace.reader()) is None  # none opened yet
+    namespace.load_many(found[:3])  # (a block read: opened and checked)
+    assert namespace.load_kept(found[:3], namespace.reader(keep_in_ram=True)) is None
+    assert namespace.load_kept(found, namespace.reader()) is None  # a3 never opened
+    kept = namespace.load_kept(found[:3], namespace.reader())
+    assert kept is not None and [float(array[0]) for array in kept] == [0.0, 1.0, 2.0]

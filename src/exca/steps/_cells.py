@@ -241,6 +241,13 @@ class Cell:
         values read together (see ``Namespace.reader``)."""
         return self._ns.reader(self.backend.keep_in_ram or self.cache_type.keep_in_ram)
 
+    def read_kept(self, entries: list[Entry], reader: ObjectReader) -> list[tp.Any] | None:
+        """:meth:`read` of each success entry, when the store serves all of them from
+        memory it keeps (maps of small arrays read before); None otherwise."""
+        if self.backend.keep_in_ram or "error" in set(map(_status, entries)):
+            return None
+        return self._ns.load_kept(entries, reader)
+
     def read_inline(self, found: EntryMap, keys: tp.Sequence[str]) -> list[tp.Any] | None:
         """:meth:`read_many` of ``keys`` found inline in ``found``, None if any is not a
         small success value (or the backend keeps values in RAM): read those otherwise."""

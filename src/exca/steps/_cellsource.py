@@ -216,10 +216,13 @@ class CellSource:
             entries = self._entries.get_many(keys)
             if None in entries:
                 return one_by_one
-            if any(map(_objects, entries)):  # values with objects (arrays...) one at a time
-                # as the store is now (memory maps kept from earlier reads are reused)
-                reader = itertools.repeat(self.cell.reader(), len(keys))
-                return map(self._read, keys, tp.cast("list[Entry]", entries), reader)
+            if any(map(_objects, entries)):  # values with objects (arrays...)
+                found = tp.cast("list[Entry]", entries)
+                reader = self.cell.reader()  # as the store is now, for this block
+                kept = self.cell.read_kept(found, reader)  # all from maps kept: together
+                if kept is not None:
+                    return kept
+                return map(self._read, keys, found, itertools.repeat(reader))  # one at a time
             return self.cell.read_many(tp.cast("list[Entry]", entries))
         except CorruptArtifactError:  # one by one: the damaged ones warn and recompute
             return one_by_one

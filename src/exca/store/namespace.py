@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import write_buffer
 from .codecs import choose_codec, get_codec
-from .codecs.base import Encoded, ObjectReader
+from .codecs.base import Encoded, KeptDecoder, ObjectReader
 from .damage import Damage, warn_damaged
 from .entries import Entry, new_entry
 from .entry_map import EntryMap
@@ -319,6 +319,20 @@ class Namespace:
             else:
                 values += [codec.decode(entry.encoded, reader, version) for entry in group]
         return values
+
+    def load_kept(self, entries: Sequence[Entry], reader: ObjectReader) -> list[Any] | None:
+        """:meth:`load` of each success entry, when all are of one codec that decodes
+        them from what ``reader`` (one of :meth:`reader`) keeps in memory already:
+        memory maps of small objects opened before (no system call, nothing held that
+        is not kept anyway); None otherwise: read those one by one."""
+        kinds = set(map(_codec_of, entries))
+        if len(kinds) != 1:
+            return None
+        ((name, version),) = kinds
+        codec = get_codec(name)
+        if not isinstance(codec, KeptDecoder):
+            return None
+        return codec.decode_kept([entry.encoded for entry in entries], reader, version)
 
     def load_inline(self, found: EntryMap, keys: Sequence[str]) -> list[Any] | None:
         """The values of ``keys`` straight from their records in ``found`` (no ``Entry``

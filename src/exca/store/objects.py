@@ -304,6 +304,17 @@ class ObjectStore:
             _check_digest(path, ref, opened.mapping or mapped.map_file(path))
         return array
 
+    def kept_arrays(self, refs: Sequence[ObjectRef]) -> list[np.ndarray] | None:
+        """:meth:`open_array` of each ref, if all are served by :func:`_kept_array` (block
+        readers only: see :meth:`as_of_now`); None otherwise."""
+        if self._generations is None or self.keep_in_ram or self.verify_reads != "header":
+            return None
+        dirs, generations_seen = self._object_dirs, self._generations
+        arrays = [_kept_array(ref, dirs, generations_seen) for ref in refs]
+        if type(None) in set(map(type, arrays)):  # (not ``None in``: it compares arrays)
+            return None
+        return arrays  # type: ignore[return-value]
+
     def _load_array(self, ref: ObjectRef) -> np.ndarray:
         """A fully verified copy in RAM (``keep_in_ram``)."""
         path = self._find(ref)[0]
