@@ -334,11 +334,21 @@ def ensure_reference(python: str) -> None:
     subprocess.run([python, "-m", "pip", "install", "--quiet", "exca==0.6.0"], check=True)
 
 
+def compile_sources() -> None:
+    """Byte-compile exca's sources first, as an installed package is (exca 0.6.0 from
+    PyPI, numpy, pydantic): under ``PYTHONDONTWRITEBYTECODE=1`` every child would
+    otherwise compile exca's modules again, which its peers never do."""
+    import compileall
+
+    compileall.compile_dir(str(REPO / "src" / "exca"), quiet=1)
+
+
 def main(argv: list[str] | None = None) -> None:
     from report import write_report
 
     args = parse(argv)
     ensure_reference(args.ref_python)
+    compile_sources()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="exca-compare-") as tmp:
         run = Run(args, tmp)

@@ -19,15 +19,25 @@ from .errors import (
     StoreError,
     UnknownCodecError,
 )
-from .gc import GcReport
 from .keys import key_bytes, key_of
 from .namespace import Namespace
 from .store import Store
-from .verify import Problem, VerifyReport
 
 # The two codecs of nearly every read load with the package, not on the first read: a
 # first cache hit in a fresh process should cost a hit, not imports.
 get_codec("npy"), get_codec("msgpack")
+
+# The reports of gc and verify load with them (Store.gc, Store.verify), not with the
+# package: a process that reads a cache never collects or verifies it.
+_REPORTS = {"GcReport": ".gc", "Problem": ".verify", "VerifyReport": ".verify"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _REPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_REPORTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "CacheDict",

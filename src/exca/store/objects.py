@@ -309,11 +309,13 @@ class ObjectStore:
         readers only: see :meth:`as_of_now`); None otherwise."""
         if self._generations is None or self.keep_in_ram or self.verify_reads != "header":
             return None
-        dirs, generations_seen = self._object_dirs, self._generations
-        arrays = [_kept_array(ref, dirs, generations_seen) for ref in refs]
-        if type(None) in set(map(type, arrays)):  # (not ``None in``: it compares arrays)
-            return None
-        return arrays  # type: ignore[return-value]
+        arrays = []
+        for ref in refs:
+            array = _kept_array(ref, self._object_dirs, self._generations)
+            if array is None:
+                return None
+            arrays.append(array)
+        return arrays
 
     def _load_array(self, ref: ObjectRef) -> np.ndarray:
         """A fully verified copy in RAM (``keep_in_ram``)."""
