@@ -1,4 +1,4 @@
-"""Contract of block reads (``ObjectStore.as_of_now``, ``Namespace.reader``): a kept map is
+"""Contract of block reads (``BlockReader``, ``Namespace.reader``): a kept map is
 served without looking at its file while exca removed or replaced no object of its store,
 and never once ``gc`` removed it, ``verify(fix=True)`` quarantined it or a writer replaced
 it, in this process or another (the store's generation marker, ``generations.py``); a

@@ -16,7 +16,7 @@ change is whether a file is there, and which one: ``gc`` removes an unreferenced
 * a single read (:meth:`~.objects.ObjectStore.open_array`) checks the file's identity
   (device, inode, size, modification time) with one ``stat``: an object deleted,
   quarantined, truncated or replaced by anyone is opened afresh, or found missing;
-* a block of reads (:meth:`~.objects.ObjectStore.as_of_now`, taken once per block of
+* a block of reads (:class:`~.block_reads.BlockReader`, taken once per block of
   values) checks the store's generation (:mod:`.generations`) once: a kept map is served
   without a ``stat`` only if its file was checked under the same generation, i.e. if
   exca removed or replaced no object of that store since. Otherwise the file is checked

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import io
 import mmap
 import os
 import shutil
 import stat
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Literal
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from . import generations, hashing_writer, mapped, npy
 from ._preallocate import preallocate
+from .block_reads import BlockReader
 from .codecs.base import ObjectRef
 from .digest import digest_bytes, new_hasher, tree_digest
 from .errors import CorruptArtifactError, ReadOnlyStoreError
@@ -62,8 +62,6 @@ class ObjectStore:
         self._objects_dir = os.path.join(self.root, OBJECTS_DIR)
         self._object_dirs = tuple(os.path.join(root, OBJECTS_DIR) for root in self._roots)
         self._staging = os.path.join(self._objects_dir, "incoming")  # temporaries beside it
-        # per root, the generation a block reader saw (see as_of_now); None: single reads
-        self._generations: tuple[int, ...] | None = None
 
     # ----------------------------------------------------------------- writing
     def put_bytes(self, data: bytes | bytearray | memoryview, suffix: str) -> ObjectRef:
@@ -244,17 +242,16 @@ class ObjectStore:
             raise ReadOnlyStoreError(self.root, attempted, reason="opened with read_only=True")
 
     # ----------------------------------------------------------------- reading
-    def as_of_now(self) -> ObjectStore:
-        """This store for one block of reads: kept maps of files checked since exca last
-        removed or replaced an object of their store are served without a ``stat`` (one
-        look at each store's generation, now; see :mod:`.mapped` for why that suffices).
+    @property
+    def object_dirs(self) -> tuple[str, ...]:
+        """The ``objects`` folder of this store and of each layer, in the order reads look."""
+        return self._object_dirs
 
-        Take one per block of values read together, never for longer: a block sees the
-        store as it was when the block began.
-        """
-        reader = copy.copy(self)
-        reader._generations = tuple(map(generations.current, self._object_dirs))
-        return reader
+    def as_of_now(self) -> BlockReader:
+        """A reader of this store for one block of values read together: kept maps of
+        files checked since exca last removed or replaced an object of their store are
+        served without a ``stat`` (see :mod:`.block_reads` and :mod:`.mapped`)."""
+        return BlockReader(self)
 
     def locate(self, ref: ObjectRef) -> Path:
         """The path of an object in this store or its layers, else ``CorruptArtifactError``."""
@@ -282,40 +279,32 @@ class ObjectStore:
         _check_digest(path, ref, data)
         return data
 
-    def open_array(self, ref: ObjectRef) -> np.ndarray:
+    def open_array(self, ref: ObjectRef, checked: Mapping[str, int] | None = None) -> np.ndarray:
+        """A read-only memory map of a ``.npy`` object (size and header checked), or a
+        fully verified copy in RAM with ``keep_in_ram``; ``checked``: by objects folder,
+        the generation a block reader saw (the file found is recorded as checked then)."""
         if self.keep_in_ram:
             return self._load_array(ref)
-        if self._generations is not None and self.verify_reads == "header":
-            kept = _kept_array(ref, self._object_dirs, self._generations)
-            if kept is not None:
-                return kept
         path, st = self._find(ref)
         if st.st_size != ref.size:
             mapped.corrupt(path, f"size is {st.st_size} bytes, expected {ref.size}")
-        checked = self._generation_of(path)
+        generation = mapped.UNCHECKED
+        if checked is not None:  # (path: <objects folder>/<fan-out>/<name>)
+            generation = checked.get(path.rsplit(os.sep, 2)[0], mapped.UNCHECKED)
         opened = mapped.lookup(path, st)
         if opened is None:
-            opened, array = mapped.open_npy(path, st, checked)
+            opened, array = mapped.open_npy(path, st, generation)
         else:
-            if checked != mapped.UNCHECKED:
-                opened = mapped.confirm(path, opened, checked)
+            if generation != mapped.UNCHECKED:
+                opened = mapped.confirm(path, opened, generation)
             array = mapped.reopen(path, opened)
         if self.verify_reads == "full":
             _check_digest(path, ref, opened.mapping or mapped.map_file(path))
         return array
 
     def kept_arrays(self, refs: Sequence[ObjectRef]) -> list[np.ndarray] | None:
-        """:meth:`open_array` of each ref, if all are served by :func:`_kept_array` (block
-        readers only: see :meth:`as_of_now`); None otherwise."""
-        if self._generations is None or self.keep_in_ram or self.verify_reads != "header":
-            return None
-        arrays = []
-        for ref in refs:
-            array = _kept_array(ref, self._object_dirs, self._generations)
-            if array is None:
-                return None
-            arrays.append(array)
-        return arrays
+        """None: single reads look at each file (see :meth:`as_of_now` for blocks)."""
+        return None
 
     def _load_array(self, ref: ObjectRef) -> np.ndarray:
         """A fully verified copy in RAM (``keep_in_ram``)."""
@@ -325,15 +314,6 @@ class ObjectStore:
         _check_digest(path, ref, data)
         header = mapped.read_header(path, io.BytesIO(data))
         return mapped.array_from_buffer(header, data)
-
-    def _generation_of(self, path: str) -> int:
-        """The generation this reader saw for the store holding ``path`` (a file of
-        :meth:`_find`), or ``UNCHECKED`` for a single read."""
-        if self._generations is not None:
-            for objects_dir, generation in zip(self._object_dirs, self._generations, strict=True):
-                if path.startswith(objects_dir + os.sep):
-                    return generation
-        return mapped.UNCHECKED
 
     def open_tree(self, ref: ObjectRef) -> Path:
         path = self.locate(ref)
@@ -352,20 +332,6 @@ class ObjectStore:
             if fan.is_dir() and len(fan.name) == 2:
                 for item in sorted(os.scandir(fan.path), key=lambda e: e.name):
                     yield Path(item.path)
-
-
-def _kept_array(
-    ref: ObjectRef, object_dirs: tuple[str, ...], generations: tuple[int, ...]
-) -> np.ndarray | None:
-    """A view of the kept array of ``ref`` if its file was checked under the generation
-    a block reader saw for its store (no system call: see :mod:`.mapped`), else None."""
-    for objects_dir, generation in zip(object_dirs, generations, strict=True):
-        opened = mapped.kept(object_file(objects_dir, ref.digest, ref.suffix))
-        if opened is not None:
-            if opened.checked != generation or opened.array is None:
-                return None
-            return opened.array.view() if opened.signature[2] == ref.size else None
-    return None
 
 
 def _check_digest(path: str, ref: ObjectRef, data: bytes | mmap.mmap) -> None:
