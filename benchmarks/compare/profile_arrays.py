@@ -2,10 +2,13 @@
 
 Usage: ``.venv/bin/python benchmarks/compare/profile_arrays.py [COUNT] [MIB]`` (200 x 1 MiB
 by default). Fills a store through the Step API, then times, per array and best of 30,
-each layer a cached read goes through on the same step instance: the ``stat`` of the
-object file (what a read of an opened object costs at least), ``ObjectStore.open_array``,
-``Namespace.load`` (codec included) and the whole ``run_many``; ``np.load(mmap_mode="r")``
-of the same files for comparison.
+each layer a cached read goes through: the ``stat`` of the object file (what a single
+read of an opened object costs at least), the lookup and decoding of the entries (what a
+new step instance pays), ``ObjectStore.open_array`` and ``Namespace.load`` as single
+reads and within one block of reads (kept maps served without a ``stat``, see
+``exca.store.mapped``), ``Namespace.load_kept`` (a block served together) and the whole
+``run_many`` on the same and on new step instances; ``np.load(mmap_mode="r")`` of the
+same files for comparison.
 """
 
 from __future__ import annotations
@@ -46,11 +49,19 @@ def main() -> None:
     objects = namespace.store.objects
     refs = [entry.encoded.objects[0] for entry in entries]
     paths = [str(objects.locate(ref)) for ref in refs]
+    keys = identity.item_keys(step, items)
+    block = namespace.reader()  # (one per block of values: see exca.store.mapped)
     rows = {
         "os.stat of the object file": lambda: [os.stat(path) for path in paths],
-        "ObjectStore.open_array": lambda: [objects.open_array(ref) for ref in refs],
-        "Namespace.load (codec included)": lambda: [namespace.load(e) for e in entries],
+        "find and decode the entries (new instance)": lambda: namespace.find(keys).get_many(keys),
+        "ObjectStore.open_array, single reads": lambda: [objects.open_array(r) for r in refs],
+        "Namespace.load, single reads (codec included)": lambda: [
+            namespace.load(e) for e in entries
+        ],
+        "Namespace.load, one block": lambda: [namespace.load(e, reader=block) for e in entries],
+        "Namespace.load_kept, one block": lambda: namespace.load_kept(entries, block),
         "run_many, same step instance": lambda: list(step.run_many(items)),
+        "run_many, new step instance": lambda: list(make_step(args).run_many(items)),
         "np.load(mmap_mode='r') of the same files": lambda: [
             np.load(path, mmap_mode="r") for path in paths
         ],

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from exca.steps import Step
-from exca.store import Namespace
+from exca.store import Namespace, mapped
 
 CALLS: list[tp.Any] = []
 
@@ -158,18 +158,19 @@ def test_an_unexpected_error_while_reading_ends_the_iteration(
 ) -> None:
     from exca.steps import _cells, _cellsource
 
-    values = [np.full(3000, float(i)) for i in range(12)]  # objects: read one by one
+    values = [np.full(3000, float(i)) for i in range(12)]  # objects
     list(BulkMult(infra=cached(tmp_path)).run_many(values))
     keys = [BulkMult(infra=cached(tmp_path)).lookup(v).uid for v in values]
     real_read = _cells.Cell.read
 
-    def failing(self: tp.Any, entry: tp.Any) -> tp.Any:
+    def failing(self: tp.Any, entry: tp.Any, reader: tp.Any = None) -> tp.Any:
         if entry.key == keys[5]:
             raise OSError("disk gone")
-        return real_read(self, entry)
+        return real_read(self, entry, reader)
 
     monkeypatch.setattr(_cellsource, "_BLOCK", 4)
     monkeypatch.setattr(_cells.Cell, "read", failing)
+    mapped.clear()  # (as a new process: no map kept, so the arrays are read one by one)
     iterator = iter(BulkMult(infra=cached(tmp_path)).run_many(values))
     for value in values[:5]:
         assert np.array_equal(next(iterator), value * 3.0)

@@ -148,10 +148,10 @@ def test_get_many_serves_values_written_through_the_same_view_and_no_cached_erro
 
 
 def test_listing_values_in_blocks_names_the_key_of_a_damaged_value(tmp_path: Path) -> None:
-    _filled(tmp_path, 300)
-    cache = CacheDict(tmp_path)
-    assert dict(cache.items())["k299"] == {"index": 299, "half": 149.5}
-    assert len(list(cache.values())) == 302
+    sound = _filled(tmp_path / "sound", 300)
+    assert dict(sound.items())["k299"] == {"index": 299, "half": 149.5}
+    assert len(list(sound.values())) == 302
+    cache = _filled(tmp_path, 300)  # (damaged before this process maps it: see mapped.py)
     [ref] = cache.namespace.entry("array").objects  # type: ignore[union-attr]
     path = object_path(tmp_path, ref.digest, ref.suffix)
     path.chmod(0o644)

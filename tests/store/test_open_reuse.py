@@ -1,15 +1,13 @@
 """Contract of reusing opened ``.npy`` objects within a process: a second read of a small
-object opens no file, yet every read still sees what a fresh open would (an object
-deleted, quarantined, truncated or replaced is never served from a kept map); large
-objects keep no map, kept maps stay within their budget, and a forked child starts with
-none of its parent's."""
+object opens no file, yet every single read still sees what a fresh open would (an object
+deleted, quarantined, truncated or replaced is never served from a kept map; block reads:
+``test_block_reads.py``); large objects keep no map, kept maps stay within their budget,
+and a forked child starts with none of its parent's."""
 
 from __future__ import annotations
 
 import os
-import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,23 +18,7 @@ from exca.store.codecs.base import ObjectRef
 from exca.store.errors import CorruptArtifactError
 from exca.store.objects import ObjectStore
 
-_OPENED: list[str] = []
-
-
-def _audit(event: str, args: tuple[object, ...]) -> None:
-    if event == "open" and isinstance(args[0], str) and "objects" in args[0]:
-        _OPENED.append(args[0])
-
-
-sys.addaudithook(_audit)  # (audit hooks cannot be removed: it only records object opens)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_process_state() -> Iterator[None]:
-    mapped.clear()
-    _OPENED.clear()
-    yield
-    mapped.clear()
+pytestmark = pytest.mark.usefixtures("opened")  # (each test starts with no kept map)
 
 
 def _stored(tmp_path: Path, mib: float = 1, fill: float = 1.0) -> tuple[ObjectStore, ObjectRef]:
@@ -50,22 +32,24 @@ def _maps_of(folder: Path) -> int:
         return sum(str(folder) in line for line in maps)
 
 
-def test_second_read_of_a_small_object_opens_no_file(tmp_path: Path) -> None:
+def test_second_read_of_a_small_object_opens_no_file(tmp_path: Path, opened: list[str]) -> None:
     store, ref = _stored(tmp_path)
     first = store.open_array(ref)
-    _OPENED.clear()
+    opened.clear()
     second = store.open_array(ref)
-    assert _OPENED == []
+    assert opened == []
     assert isinstance(second, np.memmap) and not second.flags.writeable
     np.testing.assert_array_equal(first, second)
 
 
-def test_reused_object_is_also_reused_by_another_store_instance(tmp_path: Path) -> None:
+def test_reused_object_is_also_reused_by_another_store_instance(
+    tmp_path: Path, opened: list[str]
+) -> None:
     store, ref = _stored(tmp_path)
     store.open_array(ref)
-    _OPENED.clear()
+    opened.clear()
     assert float(ObjectStore(tmp_path).open_array(ref)[0]) == 1.0
-    assert _OPENED == []
+    assert opened == []
 
 
 def test_object_deleted_after_a_read_is_found_missing(tmp_path: Path) -> None:
@@ -87,16 +71,16 @@ def test_object_truncated_after_a_read_is_refused(tmp_path: Path) -> None:
         store.open_array(ref)
 
 
-def test_object_replaced_after_a_read_is_opened_afresh(tmp_path: Path) -> None:
+def test_object_replaced_after_a_read_is_opened_afresh(tmp_path: Path, opened: list[str]) -> None:
     store, ref = _stored(tmp_path)
     store.open_array(ref)
     path = store.locate(ref)
     replacement = path.with_name("replacement")
     replacement.write_bytes(path.read_bytes())
     os.replace(replacement, path)  # (a repaired copy: same bytes, another file)
-    _OPENED.clear()
+    opened.clear()
     np.testing.assert_array_equal(store.open_array(ref), np.ones(1 << 18, dtype=np.float32))
-    assert _OPENED == [str(path)]
+    assert opened == [str(path)]
 
 
 def test_fully_verified_reads_still_check_the_bytes_of_a_kept_map(tmp_path: Path) -> None:
@@ -122,7 +106,7 @@ def test_large_objects_keep_no_map_once_their_arrays_are_gone(tmp_path: Path) ->
 
 
 def test_kept_maps_stay_within_their_budget(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opened: list[str]
 ) -> None:
     monkeypatch.setattr(mapped, "KEPT_MAPS_BUDGET", (3 << 20) + 4096)  # 3 objects
     store = ObjectStore(tmp_path)
@@ -130,19 +114,21 @@ def test_kept_maps_stay_within_their_budget(
     for ref in refs:
         store.open_array(ref)
     assert _maps_of(tmp_path / "objects") == 3
-    _OPENED.clear()
+    opened.clear()
     store.open_array(refs[-1])  # the most recent ones are kept
-    assert _OPENED == []
+    assert opened == []
 
 
-def test_forked_child_starts_without_its_parents_opened_objects(tmp_path: Path) -> None:
+def test_forked_child_starts_without_its_parents_opened_objects(
+    tmp_path: Path, opened: list[str]
+) -> None:
     store, ref = _stored(tmp_path)
     store.open_array(ref)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: report whether it reopened the file, then leave at once
-        _OPENED.clear()
-        ok = float(store.open_array(ref)[0]) == 1.0 and _OPENED != []
+        opened.clear()
+        ok = float(store.open_array(ref)[0]) == 1.0 and opened != []
         os.write(write, b"1" if ok else b"0")
         os._exit(0)
     os.close(write)

@@ -23,6 +23,7 @@ from .lookup import StepPaths
 if tp.TYPE_CHECKING:
     from exca.store import CacheDict, Entry, Store
     from exca.store.claims import ClaimTable
+    from exca.store.codecs.base import ObjectReader
     from exca.store.entry_map import EntryMap
 
     from .backends import Backend
@@ -208,8 +209,9 @@ class Cell:
         found.update(fresh)
         return found
 
-    def read(self, entry: Entry) -> tp.Any:
-        """The value of a success entry, or a :class:`Failure` for an error entry.
+    def read(self, entry: Entry, reader: ObjectReader | None = None) -> tp.Any:
+        """The value of a success entry, or a :class:`Failure` for an error entry;
+        ``reader``: one of :meth:`reader`, for a value of a block read together.
 
         Raises ``CorruptArtifactError`` for a damaged value (callers recompute it).
         """
@@ -229,10 +231,22 @@ class Cell:
         if ram is not None and (self.relpath, entry.key) in ram:
             return ram[self.relpath, entry.key]
         in_ram = self.backend.keep_in_ram or self.cache_type.keep_in_ram
-        value = self._ns.load(entry, keep_in_ram=in_ram)
+        value = self._ns.load(entry, keep_in_ram=in_ram, reader=reader)
         if ram is not None:
             ram[self.relpath, entry.key] = value
         return value
+
+    def reader(self) -> ObjectReader:
+        """What :meth:`read` reads objects through, as the store is now: for one block of
+        values read together (see ``Namespace.reader``)."""
+        return self._ns.reader(self.backend.keep_in_ram or self.cache_type.keep_in_ram)
+
+    def read_kept(self, entries: list[Entry], reader: ObjectReader) -> list[tp.Any] | None:
+        """:meth:`read` of each success entry, when the store serves all of them from
+        memory it keeps (maps of small arrays read before); None otherwise."""
+        if self.backend.keep_in_ram or "error" in set(map(_status, entries)):
+            return None
+        return self._ns.load_kept(entries, reader)
 
     def read_inline(self, found: EntryMap, keys: tp.Sequence[str]) -> list[tp.Any] | None:
         """:meth:`read_many` of ``keys`` found inline in ``found``, None if any is not a

@@ -7,6 +7,7 @@ order as they are stored.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import typing as tp
 
@@ -21,6 +22,7 @@ _objects = operator.attrgetter("objects")
 
 if tp.TYPE_CHECKING:
     from exca.store import Entry
+    from exca.store.codecs.base import ObjectReader
     from exca.store.entry_map import EntryMap
 
     from ._cells import Cell
@@ -214,9 +216,13 @@ class CellSource:
             entries = self._entries.get_many(keys)
             if None in entries:
                 return one_by_one
-            if any(map(_objects, entries)):  # values with objects (arrays...) one at a time
-                found = tp.cast("list[Entry]", entries)  # (each record decoded once, here)
-                return (self._read(key, entry) for key, entry in zip(keys, found, strict=True))
+            if any(map(_objects, entries)):  # values with objects (arrays...)
+                found = tp.cast("list[Entry]", entries)
+                reader = self.cell.reader()  # as the store is now, for this block
+                kept = self.cell.read_kept(found, reader)  # all from maps kept: together
+                if kept is not None:
+                    return kept
+                return map(self._read, keys, found, itertools.repeat(reader))  # one at a time
             return self.cell.read_many(tp.cast("list[Entry]", entries))
         except CorruptArtifactError:  # one by one: the damaged ones warn and recompute
             return one_by_one
@@ -230,9 +236,9 @@ class CellSource:
             return self._fresh[key]
         return self._read(key, self._entry(key))
 
-    def _read(self, key: str, entry: Entry) -> tp.Any:
+    def _read(self, key: str, entry: Entry, reader: ObjectReader | None = None) -> tp.Any:
         try:
-            return self.cell.read(entry)
+            return self.cell.read(entry, reader)
         except Exception as error:
             from exca.store import CorruptArtifactError
 

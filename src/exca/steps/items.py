@@ -235,6 +235,8 @@ class _Raising:
         return self
 
     def __next__(self) -> tp.Any:
+        if self._broken:  # ended by an unexpected error (the block may be no generator)
+            raise StopIteration
         try:
             outcome = next(self._outcomes)
         except StopIteration:

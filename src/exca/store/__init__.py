@@ -41,6 +41,8 @@ if _tp.TYPE_CHECKING:
     from .gc import GcReport
     from .verify import Problem, VerifyReport
 
+# The reports of gc and verify load with them (Store.gc, Store.verify), not with the
+# package: a process that reads a cache never collects or verifies it.
 _ON_FIRST_USE = {"GcReport": "gc", "Problem": "verify", "VerifyReport": "verify"}
 
 

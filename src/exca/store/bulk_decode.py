@@ -17,11 +17,11 @@ from .codecs.base import ObjectReader
 from .entries import Entry
 from .entry_map import EntryMap
 
-__all__ = ["decode_entries_values", "decode_inline_values"]
+__all__ = ["codec_of", "decode_entries_values", "decode_inline_values"]
 
 # bulk reads build these for every entry: C-level callables, no Python call per entry
 # (by position: item access on a named tuple is cheaper than by attribute name)
-_codec_of = operator.itemgetter(Entry._fields.index("codec"), Entry._fields.index("codec_version"))
+codec_of = operator.itemgetter(Entry._fields.index("codec"), Entry._fields.index("codec_version"))
 _inline_of = operator.itemgetter(Entry._fields.index("inline"))
 _objects_of = operator.itemgetter(Entry._fields.index("objects"))
 
@@ -29,9 +29,9 @@ _objects_of = operator.itemgetter(Entry._fields.index("objects"))
 def decode_entries_values(entries: Sequence[Entry], reader: ObjectReader) -> list[Any]:
     """The value of each success entry, in order (see ``Namespace.load_many``)."""
     values: list[Any] = []
-    kinds = set(map(_codec_of, entries))
+    kinds = set(map(codec_of, entries))
     groups = (
-        [(kinds.pop(), entries)] if len(kinds) == 1 else itertools.groupby(entries, _codec_of)
+        [(kinds.pop(), entries)] if len(kinds) == 1 else itertools.groupby(entries, codec_of)
     )  # (one codec: no grouping)
     for (name, version), run in groups:
         codec = get_codec(name)

@@ -6,6 +6,7 @@ import functools
 import operator
 import os
 import time
+import typing as tp
 from collections.abc import Iterable, Sequence
 from itertools import repeat
 from typing import Any, Literal, NamedTuple
@@ -156,7 +157,16 @@ def decode_entry(data: bytes | memoryview, where: object) -> Entry:
 
 
 def decode_entries(records: Sequence[bytes], where: object) -> list[Entry]:
-    """:func:`decode_entry` of each record (the same entries, the same first error)."""
+    """:func:`decode_entry` of each record (the same entries, the same first error).
+
+    Records that refer to objects (each a slow decode: one ``ObjectRef`` per object) are
+    remembered by their bytes in the process: a record decodes to the same entry
+    whoever reads it, so a later lookup finding the same bytes (the same step instance
+    again, a new one, another reader of the store) takes the entry as decoded then.
+    """
+    remembered = list(map(_DECODED.get, records))
+    if None not in remembered:
+        return tp.cast(list[Entry], remembered)
     entries: list[Entry] = []
     for start in range(0, len(records), _DECODE_CHUNK):
         chunk = records[start : start + _DECODE_CHUNK]
@@ -165,10 +175,23 @@ def decode_entries(records: Sequence[bytes], where: object) -> list[Entry]:
         except (ValueError, msgpack.ExtraData, TypeError):
             decoded = None
         if decoded is None or not _plain_records(decoded):
-            entries += [decode_entry(data, where) for data in chunk]
+            entries += [_decode_remembered(data, where) for data in chunk]
         else:
             entries += map(_entry_of_record, map(_fields_of_record, decoded))
     return entries
+
+
+def _decode_remembered(record: bytes, where: object) -> Entry:
+    """:func:`decode_entry`, from (and into) the process's memory of records that refer
+    to objects (small records only: a large inline payload is not kept twice)."""
+    entry = _DECODED.get(record)
+    if entry is None:
+        entry = decode_entry(record, where)
+        if entry.objects and len(record) <= _REMEMBERED_SIZE:
+            if len(_DECODED) >= _REMEMBERED_RECORDS:
+                _DECODED.clear()  # (rarely: simpler than an order of use, and thread-safe)
+            _DECODED[record] = entry
+    return entry
 
 
 def _plain_records(decoded: list[Any]) -> bool:
@@ -192,6 +215,8 @@ def inline_payloads(
     """
     payloads: list[bytes] = []
     shapes: set[Any] = set()
+    if records and not _inline_shaped(records[0]):  # (values with objects: one look)
+        return None
     for start in range(0, len(records), _DECODE_CHUNK):
         chunk = records[start : start + _DECODE_CHUNK]
         try:
@@ -213,6 +238,18 @@ def inline_payloads(
     if (version, status, objects) != (ENTRY_FORMAT_VERSION, "success", ()):
         return None
     return codec, codec_version, payloads
+
+
+def _inline_shaped(record: bytes) -> bool:
+    """Whether ``record`` may be a success entry held wholly inline (False: it is not)."""
+    try:
+        decoded = msgpack.unpackb(record, use_list=False)  # raw=False
+    except (ValueError, msgpack.ExtraData, TypeError):
+        return True  # (the caller's full pass says what is wrong)
+    if type(decoded) is not tuple or len(decoded) != _RECORD_FIELDS:
+        return True
+    version, status, _, _, objects = _shape_of_record(decoded)
+    return (version, status, objects) == (ENTRY_FORMAT_VERSION, "success", ())
 
 
 def may_be_tombstones(records: Sequence[bytes], keys: Sequence[str]) -> bool:
@@ -239,6 +276,9 @@ def _str_header(size: int) -> int:
 
 
 _RECORD_FIELDS = 12  # the format version, then Entry's fields in order
+_DECODED: dict[bytes, Entry] = {}  # records that refer to objects, by their bytes
+_REMEMBERED_RECORDS = 8192  # (about 4 MB at most)
+_REMEMBERED_SIZE = 512  # bytes of a record remembered at most (no inline payload)
 # records decoded at a time: their transient tuples, freed soon, neither crowd the
 # processor's caches nor trigger the garbage collector more often
 _DECODE_CHUNK = 64

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import generations
 from .damage import Damage
 from .entry_table import EntryTable
 from .errors import CorruptArtifactError
@@ -48,10 +49,14 @@ def collect_garbage(store: Store, *, dry_run: bool, grace_s: float) -> GcReport:
     now = time.time()
     objects = store.folder / OBJECTS_DIR
     fans = sorted(os.scandir(objects), key=lambda e: e.name) if objects.is_dir() else []
-    for fan in fans:
-        if fan.is_dir() and len(fan.name) == 2:
-            with translate_write_errors(store.folder, "collect garbage"):
-                _collect_fan(Path(fan.path), referenced, now, grace_s, report)
+    try:
+        for fan in fans:
+            if fan.is_dir() and len(fan.name) == 2:
+                with translate_write_errors(store.folder, "collect garbage"):
+                    _collect_fan(Path(fan.path), referenced, now, grace_s, report)
+    finally:
+        if report.removed and not dry_run:  # (readers keeping maps look at the files again)
+            generations.renew(str(objects))
     for path in iter_temporaries(store.folder):
         if age_s(path, now) >= grace_s:
             _remove(path, report, store.folder)

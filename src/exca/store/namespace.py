@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import write_buffer
 from .buffered_publish import publish_buffered
-from .bulk_decode import decode_entries_values, decode_inline_values
+from .bulk_decode import codec_of, decode_entries_values, decode_inline_values
 from .cached_errors import storable_error
 from .codecs import choose_codec, get_codec
-from .codecs.base import Encoded
+from .codecs.base import Encoded, KeptDecoder, ObjectReader
 from .damage import Damage, warn_damaged
 from .entries import Entry, new_entry
 from .entry_map import EntryMap
@@ -25,6 +25,7 @@ from .store import check_folder_path
 from .write_buffer import WriteBuffer
 
 if TYPE_CHECKING:
+    from .objects import ObjectStore
     from .store import Store
 
 __all__ = ["Namespace"]
@@ -56,7 +57,7 @@ class Namespace:
             ]
         self._tables: tuple[EntryTable | PickleRefusingTable, ...] = (self._table, *self._layers)
         self._local = threading.local()  # each thread batches its own writes
-        self._readers: dict[bool, Any] = {}
+        self._readers: dict[bool, ObjectStore] = {}
 
     def __repr__(self) -> str:
         return f"Namespace({str(self.folder)!r})"
@@ -217,10 +218,22 @@ class Namespace:
                 _check_key(key)
         return find_through(wanted, self._buffer, self._tables, self.folder)
 
-    def load(self, entry: Entry, keep_in_ram: bool = False) -> Any:
-        """Decode the value of a success entry (``CorruptArtifactError`` if damaged)."""
+    def load(
+        self, entry: Entry, keep_in_ram: bool = False, reader: ObjectReader | None = None
+    ) -> Any:
+        """Decode the value of a success entry (``CorruptArtifactError`` if damaged);
+        ``reader``: one of :meth:`reader`, for a value of a block read together."""
         codec = get_codec(entry.codec)
-        return codec.decode(entry.encoded, self._reader(keep_in_ram), entry.codec_version)
+        objects = self._reader(keep_in_ram) if reader is None else reader
+        return codec.decode(entry.encoded, objects, entry.codec_version)
+
+    def reader(self, keep_in_ram: bool = False) -> ObjectReader:
+        """The objects as they are now, to :meth:`load` a block of values read together
+        (memory-mapped objects opened before are then reused at the cost of a look at
+        the store's generation per block, instead of a ``stat`` per object, see
+        :mod:`.mapped`). Take one per block, as its values are read, never for longer.
+        """
+        return self._reader(keep_in_ram).as_of_now()
 
     def load_many(self, entries: Sequence[Entry], keep_in_ram: bool = False) -> list[Any]:
         """:meth:`load` of each success entry, in order: the same values, faster.
@@ -240,7 +253,21 @@ class Namespace:
         >>> ns.load_many([entries[key] for key in "abc"])
         [{'key': 'a'}, {'key': 'b'}, {'key': 'c'}]
         """
-        return decode_entries_values(entries, self._reader(keep_in_ram))
+        return decode_entries_values(entries, self.reader(keep_in_ram))
+
+    def load_kept(self, entries: Sequence[Entry], reader: ObjectReader) -> list[Any] | None:
+        """:meth:`load` of each success entry, when all are of one codec that decodes
+        them from what ``reader`` (one of :meth:`reader`) keeps in memory already:
+        memory maps of small objects opened before (no system call, nothing held that
+        is not kept anyway); None otherwise: read those one by one."""
+        kinds = set(map(codec_of, entries))
+        if len(kinds) != 1:
+            return None
+        ((name, version),) = kinds
+        codec = get_codec(name)
+        if not isinstance(codec, KeptDecoder):
+            return None
+        return codec.decode_kept([entry.encoded for entry in entries], reader, version)
 
     def load_inline(self, found: EntryMap, keys: Sequence[str]) -> list[Any] | None:
         """The values of ``keys`` straight from their records in ``found`` (no ``Entry``
@@ -287,7 +314,7 @@ class Namespace:
     def __len__(self) -> int:
         return sum(1 for _ in self.keys())
 
-    def _reader(self, keep_in_ram: bool) -> Any:
+    def _reader(self, keep_in_ram: bool) -> ObjectStore:
         reader = self._readers.get(keep_in_ram)
         if reader is None:
             reader = self._readers[keep_in_ram] = self.store.objects.reading_into_ram(keep_in_ram)

@@ -11,7 +11,15 @@ from typing import IO
 
 import numpy as np
 
-__all__ = ["NpyHeader", "header_bytes", "read_header", "array_data_view"]
+__all__ = [
+    "NpyHeader",
+    "HEADER_READ",
+    "header_bytes",
+    "header_size",
+    "parse_header",
+    "read_header",
+    "array_data_view",
+]
 
 _MAGIC = b"\x93NUMPY"
 
@@ -70,30 +78,48 @@ def array_data_view(array: np.ndarray) -> memoryview:
 
 
 _LENGTH_BYTES = {1: 2, 2: 4, 3: 4}
+#: bytes that hold the whole header of nearly every file (numpy aligns data to 64 bytes)
+HEADER_READ = 4096
 
 
-def read_header(handle: IO[bytes]) -> NpyHeader:
-    """Parse the header at the start of an open ``.npy`` file (formats 1.0 to 3.0).
-
-    Raises ``ValueError`` when it is not a well-formed header.
-    """
-    start = handle.read(len(_MAGIC) + 2)
-    if len(start) != len(_MAGIC) + 2 or not start.startswith(_MAGIC):
+def header_size(start: bytes) -> int:
+    """Bytes from the start of a ``.npy`` file to its data, from its first 12 bytes or
+    more (``ValueError`` when they are not the start of a ``.npy`` file)."""
+    if len(start) < len(_MAGIC) + 2 or not start.startswith(_MAGIC):
         raise ValueError("not a .npy file (bad magic)")
     major = start[len(_MAGIC)]
     if major not in _LENGTH_BYTES:
         raise ValueError(f"unsupported .npy format version {major}")
-    length_bytes = handle.read(_LENGTH_BYTES[major])
-    length = int.from_bytes(length_bytes, "little")
-    raw = handle.read(length)
-    if len(length_bytes) != _LENGTH_BYTES[major] or len(raw) != length:
+    prefix = len(_MAGIC) + 2 + _LENGTH_BYTES[major]
+    if len(start) < prefix:
         raise ValueError("the .npy header is cut short")
+    return prefix + int.from_bytes(start[len(_MAGIC) + 2 : prefix], "little")
+
+
+def parse_header(data: bytes) -> NpyHeader:
+    """Parse the header at the start of ``data``, the first :func:`header_size` bytes of
+    a ``.npy`` file or more (formats 1.0 to 3.0); ``ValueError`` when it is not a
+    well-formed header."""
+    size = header_size(data)
+    if len(data) < size:
+        raise ValueError("the .npy header is cut short")
+    major = data[len(_MAGIC)]
+    raw = data[len(_MAGIC) + 2 + _LENGTH_BYTES[major] : size]
     try:
         text = raw.decode("utf8" if major == 3 else "latin1")
         dtype, shape, fortran = _parse_plain(text) or _parse_any(text)
     except (SyntaxError, ValueError, TypeError, KeyError, UnicodeDecodeError) as err:
         raise ValueError(f"unreadable .npy header: {err}") from err
-    return NpyHeader(dtype, shape, fortran, handle.tell())
+    return NpyHeader(dtype, shape, fortran, size)
+
+
+def read_header(handle: IO[bytes]) -> NpyHeader:
+    """:func:`parse_header` of an open ``.npy`` file, read from its start."""
+    data = handle.read(HEADER_READ)
+    size = header_size(data)
+    if size > len(data):
+        data += handle.read(size - len(data))
+    return parse_header(data)
 
 
 # The header :func:`header_bytes` (and ``np.save``) writes for a plain dtype, parsed

@@ -7,14 +7,15 @@ import mmap
 import os
 import shutil
 import stat
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Literal
 
 import numpy as np
 
-from . import hashing_writer, mapped, npy
+from . import generations, hashing_writer, mapped, npy
 from ._preallocate import preallocate
+from .block_reads import BlockReader
 from .codecs.base import ObjectRef
 from .digest import digest_bytes, new_hasher, tree_digest
 from .errors import CorruptArtifactError, ReadOnlyStoreError
@@ -34,6 +35,7 @@ from .publish import (
 __all__ = ["ObjectStore", "VerifyReads", "tree_digest"]
 
 VerifyReads = Literal["header", "full"]
+Existing = Literal["absent", "sound", "damaged"]
 _PREALLOCATE_FROM = 1 << 20
 
 
@@ -104,7 +106,8 @@ class ObjectStore:
             try:
                 digest, size = tree_digest(tmp)
                 ref = ObjectRef(digest, size, suffix)
-                if self._reuse_existing(ref):
+                existing = self._existing(ref)
+                if existing == "sound":
                     shutil.rmtree(tmp)
                     return ref
                 make_tree_read_only(tmp)
@@ -118,10 +121,14 @@ class ObjectStore:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             rename_tree(tmp, final, durable=self.durable)
+            if existing == "damaged":
+                generations.renew(self._objects_dir)
         return ref
 
-    def _reuse_existing(self, ref: ObjectRef) -> bool:
-        """Whether an object with that digest is published and its content checks out.
+    def _existing(self, ref: ObjectRef) -> Existing:
+        """Whether an object with that digest is published (``"absent"`` if not), and if
+        so whether its content checks out (``"sound"``: reuse it) or not (``"damaged"``:
+        replace it, then :func:`.generations.renew`, so readers look at the file again).
 
         The trap of content addressing: a damaged file carries the name of the good
         content, so an existing object is re-hashed (a read, cheaper than the write it
@@ -134,7 +141,7 @@ class ObjectStore:
         try:  # one system call when it is absent (the usual case: new content)
             fd = os.open(final, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
-            return False
+            return "absent"
         try:
             info = os.fstat(fd)
             if stat.S_ISDIR(info.st_mode):
@@ -143,7 +150,9 @@ class ObjectStore:
                 good = _fd_digest(fd, info.st_size, ref.size) == ref.digest
         finally:
             os.close(fd)
-        return good and protect_from_gc(final, info.st_uid)
+        if not good:
+            return "damaged"
+        return "sound" if protect_from_gc(final, info.st_uid) else "absent"
 
     def protect(self, refs: Iterable[ObjectRef]) -> list[ObjectRef]:
         """Keep published objects from ``gc`` again, as a writer reusing one does, and
@@ -177,7 +186,8 @@ class ObjectStore:
             handle = create_file(tmp, read_only=True)  # objects are immutable (umask kept)
             try:
                 ref = self._write_hashed(handle, write, suffix, size_hint)
-                if self._reuse_existing(ref):
+                existing = self._existing(ref)
+                if existing == "sound":
                     os.unlink(tmp)
                     return ref
                 final = object_file(self._objects_dir, ref.digest, suffix)
@@ -185,6 +195,8 @@ class ObjectStore:
             except BaseException:
                 discard(tmp)
                 raise
+            if existing == "damaged":
+                generations.renew(self._objects_dir)
             if self.durable:  # the rename, too, must survive a power loss
                 _fsync_dir(os.path.dirname(final))
         return ref
@@ -198,7 +210,8 @@ class ObjectStore:
         """
         self._check_writable("write an object")
         with translate_write_errors(self.root, "write an object"):
-            if self._reuse_existing(ref):
+            existing = self._existing(ref)
+            if existing == "sound":
                 return ref
             final = object_file(self._objects_dir, ref.digest, ref.suffix)
             tmp = temp_name(final)
@@ -214,6 +227,8 @@ class ObjectStore:
             except BaseException:
                 discard(tmp)
                 raise
+            if existing == "damaged":
+                generations.renew(self._objects_dir)
             if self.durable:  # the rename, too, must survive a power loss
                 _fsync_dir(os.path.dirname(final))
         return ref
@@ -235,6 +250,17 @@ class ObjectStore:
             raise ReadOnlyStoreError(self.root, attempted, reason="opened with read_only=True")
 
     # ----------------------------------------------------------------- reading
+    @property
+    def object_dirs(self) -> tuple[str, ...]:
+        """The ``objects`` folder of this store and of each layer, in the order reads look."""
+        return self._object_dirs
+
+    def as_of_now(self) -> BlockReader:
+        """A reader of this store for one block of values read together: kept maps of
+        files checked since exca last removed or replaced an object of their store are
+        served without a ``stat`` (see :mod:`.block_reads` and :mod:`.mapped`)."""
+        return BlockReader(self)
+
     def locate(self, ref: ObjectRef) -> Path:
         """The path of an object in this store or its layers, else ``CorruptArtifactError``."""
         return Path(self._find(ref)[0])
@@ -261,24 +287,41 @@ class ObjectStore:
         _check_digest(path, ref, data)
         return data
 
-    def open_array(self, ref: ObjectRef) -> np.ndarray:
-        path, st = self._find(ref)
+    def open_array(self, ref: ObjectRef, checked: Mapping[str, int] | None = None) -> np.ndarray:
+        """A read-only memory map of a ``.npy`` object (size and header checked), or a
+        fully verified copy in RAM with ``keep_in_ram``; ``checked``: by objects folder,
+        the generation a block reader saw (the file found is recorded as checked then)."""
         if self.keep_in_ram:
-            with open(path, "rb") as handle:
-                data = handle.read()
-            _check_digest(path, ref, data)
-            header = mapped.read_header(path, io.BytesIO(data))
-            return mapped.array_from_buffer(header, data)
+            return self._load_array(ref)
+        path, st = self._find(ref)
         if st.st_size != ref.size:
             mapped.corrupt(path, f"size is {st.st_size} bytes, expected {ref.size}")
+        generation = mapped.UNCHECKED
+        if checked is not None:  # (path: <objects folder>/<fan-out>/<name>)
+            generation = checked.get(path.rsplit(os.sep, 2)[0], mapped.UNCHECKED)
         opened = mapped.lookup(path, st)
         if opened is None:
-            opened, buffer = mapped.open_npy(path, st)
+            opened, array = mapped.open_npy(path, st, generation)
         else:
-            buffer = opened.mapping or mapped.map_file(path)
+            if generation != mapped.UNCHECKED:
+                opened = mapped.confirm(path, opened, generation)
+            array = mapped.reopen(path, opened)
         if self.verify_reads == "full":
-            _check_digest(path, ref, buffer)
-        return mapped.array_from_buffer(opened.header, buffer, np.memmap)
+            _check_digest(path, ref, opened.mapping or mapped.map_file(path))
+        return array
+
+    def kept_arrays(self, refs: Sequence[ObjectRef]) -> list[np.ndarray] | None:
+        """None: single reads look at each file (see :meth:`as_of_now` for blocks)."""
+        return None
+
+    def _load_array(self, ref: ObjectRef) -> np.ndarray:
+        """A fully verified copy in RAM (``keep_in_ram``)."""
+        path = self._find(ref)[0]
+        with open(path, "rb") as handle:
+            data = handle.read()
+        _check_digest(path, ref, data)
+        header = mapped.read_header(path, io.BytesIO(data))
+        return mapped.array_from_buffer(header, data)
 
     def open_tree(self, ref: ObjectRef) -> Path:
         path = self.locate(ref)

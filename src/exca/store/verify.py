@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from . import npy
+from . import generations, npy
 from .codecs.base import Encoded
 from .digest import digest_bytes, tree_digest
 from .entries import new_entry
 from .entry_table import EntryTable
 from .errors import CorruptArtifactError
-from .layout import QUARANTINE_DIR, object_path_to_digest
+from .layout import OBJECTS_DIR, QUARANTINE_DIR, object_path_to_digest
 from .packs import Pack
 from .publish import translate_write_errors
 from .scan import age_s, iter_namespace_folders, iter_temporaries
@@ -81,15 +81,21 @@ def verify_store(store: Store, *, fix: bool, grace_s: float) -> VerifyReport:
 
 
 def _check_objects(store: Store, report: VerifyReport, fix: bool) -> None:
-    for path in store.objects.iter_paths():
-        if path.name.startswith("."):
-            continue
-        report.objects_checked += 1
-        problem = _object_problem(path)
-        if problem is not None:
-            report.problems.append(problem)
-            if fix:
-                report.fixed.append(_quarantine(store, path))
+    quarantined = False
+    try:
+        for path in store.objects.iter_paths():
+            if path.name.startswith("."):
+                continue
+            report.objects_checked += 1
+            problem = _object_problem(path)
+            if problem is not None:
+                report.problems.append(problem)
+                if fix:
+                    report.fixed.append(_quarantine(store, path))
+                    quarantined = True
+    finally:
+        if quarantined:  # readers keeping maps of these files look at the files again
+            generations.renew(str(store.folder / OBJECTS_DIR))
 
 
 def _object_problem(path: Path) -> Problem | None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["ObjectRef", "Encoded", "ObjectWriter", "ObjectReader", "Codec"]
+__all__ = ["ObjectRef", "Encoded", "ObjectWriter", "ObjectReader", "Codec", "KeptDecoder"]
 
 
 class ObjectRef(NamedTuple):
@@ -70,6 +70,24 @@ class ObjectReader(Protocol):
     def open_tree(self, ref: ObjectRef) -> Path:
         """Path of a directory object, checked for presence (fully re-hashed when the
         store verifies reads fully)."""
+        ...
+
+    def kept_arrays(self, refs: Sequence[ObjectRef]) -> list[np.ndarray] | None:
+        """What :meth:`open_array` gives for each of these ``.npy`` objects, when every
+        one is served from a memory map this process keeps and checked for the current
+        block of reads (no system call, no memory beyond what is kept); else None."""
+        ...
+
+
+@runtime_checkable
+class KeptDecoder(Protocol):
+    """A codec that can decode a block of values from what a reader keeps in memory
+    already (optional: a faster path of :meth:`Codec.decode`, never another result)."""
+
+    def decode_kept(
+        self, encoded: Sequence[Encoded], reader: ObjectReader, version: int
+    ) -> list[Any] | None:
+        """The decoded values, or None when the reader does not keep them all."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,12 @@ class NpyCodec:
     def decode(self, encoded: Encoded, reader: ObjectReader, version: int) -> np.ndarray:
         check_version(self, version)
         return reader.open_array(single_object(encoded, self.name))
+
+    def decode_kept(
+        self, encoded: Sequence[Encoded], reader: ObjectReader, version: int
+    ) -> list[np.ndarray] | None:
+        check_version(self, version)
+        return reader.kept_arrays([single_object(each, self.name) for each in encoded])
 
 
 def check_npy_storable(value: Any, codec: str) -> None:
