@@ -79,8 +79,8 @@ class ProcessPool(_PoolBackend):
 
 
 class _ProcessOutcome:
-    """A unit run by a process of its own; ``result()`` waits for it (a worker that died
-    raises with its exit code)."""
+    """A unit run by a process of its own; ``result()`` waits for its report (a worker
+    that died before reporting raises with its exit code), not for its exit."""
 
     def __init__(self, context: tp.Any, payload: bytes) -> None:
         self._receive, send = context.Pipe(duplex=False)
@@ -106,10 +106,20 @@ class _ProcessOutcome:
             ) from None
         finally:
             self._receive.close()
-        self._process.join()
+        # the worker has published its items and reported: it only exits now. Its exit
+        # (milliseconds of teardown) is not waited for, so that its items are read at
+        # once; it is reaped here at a later unit's report, or by multiprocessing at the
+        # next process start or at exit, as any ended child
+        _reap_ended_children()
         if not ok:
             raise message
         return tp.cast("UnitResult", message)
+
+
+def _reap_ended_children() -> None:
+    import multiprocessing
+
+    multiprocessing.active_children()  # (joins the children that have ended, no waiting)
 
 
 def _run_in_child(payload: bytes, send: tp.Any) -> None:
