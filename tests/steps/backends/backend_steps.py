@@ -142,6 +142,15 @@ class LingerAtExit(Gate):
         return Record._run(self, x)
 
 
+class FreezeCount(Step):
+    """How many objects the garbage collector leaves alone (frozen) where it runs."""
+
+    def _run(self, x: int) -> int:
+        import gc
+
+        return gc.get_freeze_count()
+
+
 class Sleep(Record):
     """:class:`Record` that sleeps ``seconds`` first."""
 

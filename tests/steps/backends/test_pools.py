@@ -5,6 +5,7 @@ clear error before anything runs for a step that cannot be sent to a process."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -13,7 +14,17 @@ import typing as tp
 from pathlib import Path
 
 import pytest
-from backend_steps import Barrier, Die, Gate, LingerAtExit, Record, calls_of, pids_of, wait_for
+from backend_steps import (
+    Barrier,
+    Die,
+    FreezeCount,
+    Gate,
+    LingerAtExit,
+    Record,
+    calls_of,
+    pids_of,
+    wait_for,
+)
 
 from exca.steps import Step
 from exca.steps.errors import UnpicklableWorkError, WorkerDiedError
@@ -92,6 +103,24 @@ def _running(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_process_workers_inherit_the_drivers_objects_frozen_and_the_driver_gets_them_back(
+    tmp_path: Path,
+) -> None:
+    assert gc.get_freeze_count() == 0
+    counts = list(FreezeCount(infra=pool("ProcessPool", tmp_path, max_jobs=2)).run_many([1, 2]))  # type: ignore[arg-type]
+    assert len(counts) == 2 and all(count > 0 for count in counts)  # never walked there
+    assert gc.get_freeze_count() == 0  # collected here as before
+
+
+def test_a_freeze_made_by_the_caller_is_left_in_place(tmp_path: Path) -> None:
+    gc.freeze()
+    try:
+        list(FreezeCount(infra=pool("ProcessPool", tmp_path, max_jobs=2)).run_many([1, 2]))  # type: ignore[arg-type]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 def test_an_error_in_one_worker_stops_only_that_workers_unit(calls: str, tmp_path: Path) -> None:
