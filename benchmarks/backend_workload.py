@@ -45,8 +45,15 @@ def run_misses(backend: str, count: int, ms: float, folder: str, **fields: Any) 
 
 
 def _task_run_many(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    """``run_many`` over misses; with ``warm_up``, first (untimed) the same backend over
+    two trivial items in another folder: the modules a run needs are loaded (numpy,
+    the store, multiprocessing, submitit; a Slurm warm-up submits a job of its own)."""
     folder = tempfile.mkdtemp(prefix="exca-bench-backend-", dir=args.get("dir"))
     fields = args.get("fields", {})
+    if args.get("warm_up"):
+        other = tempfile.mkdtemp(prefix="exca-bench-warm-up-", dir=args.get("dir"))
+        if not run_misses(args["backend"], 2, 0.0, other, **fields):
+            raise RuntimeError(f"the warm-up run through {args['backend']} returned wrong results")
 
     def run() -> dict[str, Any]:
         cpu = time.process_time()  # the driver's own CPU: our overhead, not the workers'
@@ -63,11 +70,15 @@ def _spin(ms: float) -> None:
 
 def _task_bare(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     """The machine's parallelism at this moment, without exca: the CPU work of the pool
-    rows done in one process, then split over ``workers`` forked processes."""
+    rows done in one process, then split over ``workers`` forked processes (the modules
+    they need loaded first, as in the pool rows)."""
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
     total_ms, workers = args["count"] * args["ms"], args["workers"]
+    warm_up = context.Process(target=_spin, args=(0.0,))
+    warm_up.start()
+    warm_up.join()
 
     def run() -> dict[str, Any]:
         start = time.perf_counter()

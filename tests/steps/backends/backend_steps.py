@@ -131,6 +131,26 @@ class Die(Record):
         return super()._run(x)
 
 
+class LingerAtExit(Gate):
+    """:class:`Record` whose worker process, once its unit has ended, waits for the file
+    ``gate`` before it exits (a slow teardown: multiprocessing runs its exit finalizers)."""
+
+    def _run(self, x: float) -> float:
+        from multiprocessing import util
+
+        util.Finalize(None, wait_for, args=(Path(self.gate).exists, "the gate"), exitpriority=1)
+        return Record._run(self, x)
+
+
+class FreezeCount(Step):
+    """How many objects the garbage collector leaves alone (frozen) where it runs."""
+
+    def _run(self, x: int) -> int:
+        import gc
+
+        return gc.get_freeze_count()
+
+
 class Sleep(Record):
     """:class:`Record` that sleeps ``seconds`` first."""
 

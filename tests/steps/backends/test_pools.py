@@ -5,6 +5,7 @@ clear error before anything runs for a step that cannot be sent to a process."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -13,7 +14,17 @@ import typing as tp
 from pathlib import Path
 
 import pytest
-from backend_steps import Barrier, Die, Gate, Record, calls_of, pids_of
+from backend_steps import (
+    Barrier,
+    Die,
+    FreezeCount,
+    Gate,
+    LingerAtExit,
+    Record,
+    calls_of,
+    pids_of,
+    wait_for,
+)
 
 from exca.steps import Step
 from exca.steps.errors import UnpicklableWorkError, WorkerDiedError
@@ -66,6 +77,50 @@ def test_a_worker_that_dies_loses_no_other_workers_results(calls: str, tmp_path:
     again = Die(calls=calls, infra=pool("Cached", tmp_path))  # type: ignore[arg-type]
     assert again.lookup(1).status == "success" and again.lookup(2).status == "success"
     assert again.lookup(0).status is None  # not cached: a next run computes it
+
+
+def test_a_units_items_are_read_as_soon_as_its_worker_reports_not_once_it_has_exited(
+    calls: str, tmp_path: Path
+) -> None:
+    import multiprocessing
+
+    gate = tmp_path / "gate"
+    step = LingerAtExit(
+        calls=calls, gate=str(gate), infra=pool("ProcessPool", tmp_path, max_jobs=2)
+    )  # type: ignore[arg-type]
+    assert list(step.run_many([1, 2])) == [2, 4]
+    workers = pids_of(calls)
+    assert len(workers) == 2 and all(_running(pid) for pid in workers)  # still exiting
+    gate.write_text("")
+    wait_for(lambda: not multiprocessing.active_children(), "the workers to be reaped")
+    assert not any(_running(pid) for pid in workers)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a process of this machine (a zombie not reaped yet counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_process_workers_inherit_the_drivers_objects_frozen_and_the_driver_gets_them_back(
+    tmp_path: Path,
+) -> None:
+    assert gc.get_freeze_count() == 0
+    counts = list(FreezeCount(infra=pool("ProcessPool", tmp_path, max_jobs=2)).run_many([1, 2]))  # type: ignore[arg-type]
+    assert len(counts) == 2 and all(count > 0 for count in counts)  # never walked there
+    assert gc.get_freeze_count() == 0  # collected here as before
+
+
+def test_a_freeze_made_by_the_caller_is_left_in_place(tmp_path: Path) -> None:
+    gc.freeze()
+    try:
+        list(FreezeCount(infra=pool("ProcessPool", tmp_path, max_jobs=2)).run_many([1, 2]))  # type: ignore[arg-type]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 def test_an_error_in_one_worker_stops_only_that_workers_unit(calls: str, tmp_path: Path) -> None:
