@@ -178,7 +178,12 @@ class Cell:
         return entry
 
     def stored(self, keys: tp.Sequence[str]) -> EntryMap:
-        """Entries of the ``keys`` present in the store now (this instance's memory aside)."""
+        """Entries of the ``keys`` present in the store now (this instance's memory aside);
+        a damaged record counts as absent (listed in the map's ``damaged``)."""
+        if len(keys) <= _FEW_KEYS:
+            fresh = new_entry_map()
+            self._read_directly(keys, fresh)
+            return fresh
         fresh = self._ns.find(keys)
         self.known.update(fresh)
         return fresh
@@ -189,17 +194,8 @@ class Cell:
         known = self.known
         found = known.select(keys)
         missing = [key for key in keys if key not in found] if found else keys
-        if len(missing) <= _FEW_KEYS:  # direct reads: a bulk read lists the whole folder
-            from exca.store import CorruptArtifactError
-
-            for key in missing:
-                try:
-                    entry = self._ns.entry(key)
-                except CorruptArtifactError as error:  # a miss, reported to the caller
-                    found.damaged[key] = f"{error.path}: {error.detail}"
-                    continue
-                if entry is not None:
-                    found[key] = known[key] = entry
+        if len(missing) <= _FEW_KEYS:
+            self._read_directly(missing, found)
             return found
         fresh = self._ns.find(missing)
         known.update(fresh)
@@ -207,6 +203,22 @@ class Cell:
             return fresh
         found.update(fresh)
         return found
+
+    def _read_directly(self, keys: tp.Sequence[str], found: EntryMap) -> None:
+        """Add the entries of ``keys`` stored now to ``found`` and to :attr:`known`, one
+        file read each (a bulk read lists the whole folder: for a few keys it costs more);
+        a damaged record is a miss, listed in ``found.damaged``."""
+        from exca.store import CorruptArtifactError
+
+        known = self.known
+        for key in keys:
+            try:
+                entry = self._ns.entry(key)
+            except CorruptArtifactError as error:
+                found.damaged[key] = f"{error.path}: {error.detail}"
+                continue
+            if entry is not None:
+                found[key] = known[key] = entry
 
     def read(self, entry: Entry) -> tp.Any:
         """The value of a success entry, or a :class:`Failure` for an error entry.

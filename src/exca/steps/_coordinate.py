@@ -102,9 +102,10 @@ class Coordinator:
             _liveness.cancel_owners(table, keys)
         from exca.store.heartbeat import heartbeat
 
+        beats = heartbeat(settings().heartbeat_s)
         with _CLAIMING:
             lease = table.claim(keys, mine=held_tokens())
-            heartbeat(settings().heartbeat_s).keep(lease)
+            beats.keep(lease)
         if not lease.keys:
             return Claim(mine=[], others=list(keys))
         mine = [key for key in keys if key in lease.keys] if lease.held else list(keys)
@@ -195,9 +196,11 @@ def _stored(cell: Cell, keys: list[str], mode: ModeType) -> tp.Collection[str]:
 
 
 def _release(lease: Lease) -> None:
+    if lease.released:  # (a unit's lease is released when it ends, then with its dispatch)
+        return
     from exca.store.heartbeat import heartbeat
 
-    heartbeat(settings().heartbeat_s).drop(lease)
+    heartbeat().drop(lease)
     lease.release()
 
 
@@ -214,7 +217,7 @@ def _abandoned(claims: tp.Collection[Record]) -> list[Record]:
     from exca.store.heartbeat import heartbeat
     from exca.store.owner import current_owner
 
-    me, beats = current_owner(), heartbeat(settings().heartbeat_s)
+    me, beats = current_owner(), heartbeat()
     with _CLAIMING:
         return [c for c in claims if c.owner == me and beats.lease(c.token) is None]
 
@@ -257,17 +260,18 @@ def working_under(
         return
     from exca.store.heartbeat import heartbeat
 
-    tokens, beats = held_tokens(), heartbeat(settings().heartbeat_s)
+    tokens = held_tokens()
     if os.getpid() == claim.driver_pid:
         tokens.add(claim.token)
         try:
             yield
         finally:  # the unit ended: the keys it left unstored are free for anyone now
             tokens.discard(claim.token)
-            lease = beats.lease(claim.token)
+            lease = heartbeat().lease(claim.token)
             if lease is not None:
                 _release(lease)
         return
+    beats = heartbeat(settings().heartbeat_s)
     with _CLAIMING:
         lease = table.claim(keys, mine=tokens, replacing=claim.token)
         beats.keep(lease)

@@ -197,7 +197,8 @@ class Dispatch:
             left = set(result.left)
             keys = [key for key in keys if key not in left]
             self._source.defer(result.left)
-        missing = self._source.reread(keys, fresh)
+        published = result.published if result is not None else None
+        missing = self._source.reread(keys, fresh, published)
         for key in missing:
             self._source.mark_uncomputed(key, _not_computed(key, unit, error))
         return len(missing) + len(fresh)

@@ -18,6 +18,8 @@ from ._batch import Failure
 from .identity import ModeType
 
 if tp.TYPE_CHECKING:
+    from exca.store import Entry
+
     from ._cells import Cell
     from .backends.base import Backend
     from .base import Step
@@ -89,13 +91,16 @@ class _CellReader:
 @dataclasses.dataclass
 class UnitResult:
     """What a worker reports besides the store: where fail-fast stopped it, and (in the
-    driver's own process only) the errors it computed, to be raised as they are."""
+    driver's own process only) the errors it computed, to be raised as they are, and
+    the entries it published (the driver need not read them back)."""
 
     left: list[str] = dataclasses.field(default_factory=list)  # not computed (fail fast)
     failures: dict[str, Failure] = dataclasses.field(default_factory=dict)
+    published: dict[str, Entry] = dataclasses.field(default_factory=dict)
 
     def __getstate__(self) -> dict[str, tp.Any]:
-        return {"left": self.left, "failures": {}}  # errors travel by the store
+        # errors and entries travel by the store: a driver in another process reads them
+        return {"left": self.left, "failures": {}, "published": {}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,9 +159,13 @@ def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:
         if not results.pending:  # a chain's last step cached its (shared) cell already
             results.prepare()
             return UnitResult(left=list(inner._deferred), failures=dict(inner._fresh))
-    with _logs(cell, len(unit.keys)), cell.batch():
-        stored = store_outcomes(cell, list(unit.keys), results.outcomes(fail_fast=True))
-    return UnitResult(left=stored.left, failures=stored.failures)
+    keys = list(unit.keys)
+    with _logs(cell, len(keys)), cell.batch():
+        stored = store_outcomes(cell, keys, results.outcomes(fail_fast=True))
+    # the batch ended without raising: what this cell wrote for the keys is published
+    known = cell.known
+    published = {key: entry for key in keys if (entry := known.get(key)) is not None}
+    return UnitResult(left=stored.left, failures=stored.failures, published=published)
 
 
 def _logs(cell: Cell, count: int) -> tp.ContextManager[None]:

@@ -61,6 +61,7 @@ class ClaimTable:
 
     def __init__(self, folder: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.folder = os.path.join(os.fspath(folder), CLAIMS_DIR)
+        self._folder_path = Path(self.folder)  # (for errors: built once)
         self.read_only = read_only
         self._records: dict[str, tuple[Owner, frozenset[str]] | None] = {}  # by token
         self._mutex = threading.Lock()  # (the record memo, between threads)
@@ -143,7 +144,7 @@ class ClaimTable:
         owner, token = current_owner(), os.urandom(8).hex()
         path = os.path.join(self.folder, claim_name(token, 0))
         lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), _encode(owner, keys))
-        with translate_write_errors(Path(self.folder), "claim items"), lock:
+        with translate_write_errors(self._folder_path, "claim items"), lock:
             current = self.claims()
             self._evict(current, evict)
             if replacing is not None and replacing in current:
@@ -160,7 +161,7 @@ class ClaimTable:
         owner = current_owner()
         leases = []
         lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), b"")
-        with translate_write_errors(Path(self.folder), "claim items"), lock:
+        with translate_write_errors(self._folder_path, "claim items"), lock:
             for part in parts:
                 token = os.urandom(8).hex()
                 path = os.path.join(self.folder, claim_name(token, 0))
@@ -176,7 +177,7 @@ class ClaimTable:
         if not silent and not dead:
             return
         lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), b"")
-        with translate_write_errors(Path(self.folder), "take over claims"), lock:
+        with translate_write_errors(self._folder_path, "take over claims"), lock:
             current = self.claims()
             for claim in dead:
                 if claim.token in current:
@@ -237,6 +238,7 @@ class Lease:
         self.path = path
         self.beats = 0
         self.lost = False  # evicted by a waiter that judged us dead (we compute on anyway)
+        self.released = False
         self._mutex = threading.Lock()
 
     def __repr__(self) -> str:
@@ -264,7 +266,7 @@ class Lease:
         with self._mutex:
             if self.keys and not self.lost:
                 discard(self.path)
-            self.lost = True
+            self.lost = self.released = True
         self.table.forget(self.token)
 
 
@@ -355,8 +357,14 @@ def _stamp(path: str) -> tuple[int, int] | None:
     return info.st_ino, info.st_mtime_ns
 
 
+_OWNER_FIELDS: dict[Owner, dict[str, object]] = {}  # (asdict is slow; owners are few)
+
+
 def _encode(owner: Owner, keys: Sequence[str]) -> bytes:
-    record = {"format": _FORMAT, "owner": dataclasses.asdict(owner), "keys": list(keys)}
+    fields = _OWNER_FIELDS.get(owner)
+    if fields is None:
+        fields = _OWNER_FIELDS[owner] = dataclasses.asdict(owner)
+    record = {"format": _FORMAT, "owner": fields, "keys": list(keys)}
     return msgpack.packb(record, use_bin_type=True)
 
 

@@ -64,14 +64,17 @@ class Heartbeat:
 
 
 _HEARTBEAT: tuple[int, Heartbeat] | None = None
+_DEFAULT_INTERVAL_S = 10.0  # (until a caller that keeps a lease sets it)
 
 
-def heartbeat(interval_s: float) -> Heartbeat:
+def heartbeat(interval_s: float | None = None) -> Heartbeat:
     """This process's heartbeat (a forked child makes its own); ``interval_s`` applies
-    from the next beat on."""
+    from the next beat on (None: unchanged, for a caller that only drops or looks up)."""
     global _HEARTBEAT
-    if _HEARTBEAT is None or _HEARTBEAT[0] != os.getpid():
-        _HEARTBEAT = (os.getpid(), Heartbeat(interval_s))
+    pid = os.getpid()
+    if _HEARTBEAT is None or _HEARTBEAT[0] != pid:
+        _HEARTBEAT = (pid, Heartbeat(_DEFAULT_INTERVAL_S if interval_s is None else interval_s))
     beats = _HEARTBEAT[1]
-    beats.interval_s = interval_s
+    if interval_s is not None:
+        beats.interval_s = interval_s
     return beats
