@@ -7,9 +7,12 @@ Invariants (who could break what):
 * Records are published whole (temporary + rename) and their keys never change; the
   heartbeat renames ``<token>.<n>`` to ``<token>.<n+1>``, so a waiter sees a claim beat
   from a directory listing, on its own clock, without comparing clocks across hosts.
-* A claim is created under the folder's lock (a file created with ``O_EXCL``, atomic
-  on NFS v3+; no ``fcntl``), held for a listing and a write: two claimers of one key
-  cannot both see it free.
+* A claim is created under the folder's lock (a file created with ``O_EXCL``, or a
+  link to one of the process's spares, see ``claim_spares``: both atomic on NFS v3+;
+  no ``fcntl``), held for a listing and a write: two claimers of one key cannot both
+  see it free.
+* A record begins with its token: a reader that finds another token in a file (the
+  spare of a claim released since it was listed, rewritten) takes it as released.
 * Everything here is advisory: a lost, damaged or wrongly evicted record costs
   duplicate work, never a wrong value (entries are published atomically either way).
   The owner releases its claim only after its entries are published; the other order
@@ -23,11 +26,13 @@ import logging
 import os
 import threading
 import time
+import typing as tp
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 import msgpack
 
+from .claim_spares import Spares
 from .errors import ReadOnlyStoreError
 from .layout import CLAIMS_DIR, CLAIMS_LOCK, claim_name, claim_name_parts, temp_name
 from .owner import Owner, current_owner
@@ -66,6 +71,7 @@ class ClaimTable:
         self._records: dict[str, tuple[Owner, frozenset[str]] | None] = {}  # by token
         self._mutex = threading.Lock()  # (the record memo, between threads)
         self._ignored: set[str] = set()  # gone owners' records we could not remove
+        self.spares = Spares(self.folder)
 
     def __repr__(self) -> str:
         return f"ClaimTable({self.folder!r})"
@@ -73,20 +79,24 @@ class ClaimTable:
     def claims(self) -> dict[str, Claim]:
         """Every readable claim now, by token (an unreadable record is skipped, with a
         warning: losing it costs duplicate work only)."""
+        return self._list()[0]
+
+    def _list(self) -> tuple[dict[str, Claim], list[str]]:
+        """:meth:`claims`, and the names listed."""
         found: dict[str, Claim] = {}
         names: list[str] = []
         for _ in range(_LIST_TRIES):  # again if a record beat (was renamed) as it was read
             try:
                 names = os.listdir(self.folder)
             except (FileNotFoundError, NotADirectoryError):
-                return {}
+                return {}, []
             if self._read_all(names, found):
                 break
         listed = {name.partition(".")[0] for name in names}
         with self._mutex:  # records no longer listed were released: forget them
             for token in self._records.keys() - listed:
                 del self._records[token]
-        return found
+        return found, names
 
     def _read_all(self, names: list[str], found: dict[str, Claim]) -> bool:
         """Add the claims of ``names`` to ``found``; False if one vanished meanwhile."""
@@ -112,12 +122,19 @@ class ClaimTable:
                 return self._records[token]
         try:
             with open(path, "rb") as handle:
-                record = _decode(handle.read())
+                data = handle.read()
+            recorded, owner, keys = _decode(data)
         except FileNotFoundError:
             return _VANISHED  # released, or beaten meanwhile: listed again
         except (OSError, ValueError, KeyError, TypeError) as error:
+            if not os.path.exists(path):  # released, its spare rewritten as it was read
+                return _VANISHED
             logger.warning("ignoring unreadable claim record %s: %s", path, error)
             record = None
+        else:
+            if recorded is not None and recorded != token:
+                return _VANISHED  # released: the spare holds this process's next claim
+            record = (owner, keys)
         with self._mutex:
             self._records[token] = record
         return record
@@ -143,17 +160,27 @@ class ClaimTable:
             raise ReadOnlyStoreError(self.folder, "claim items", reason="opened read-only")
         owner, token = current_owner(), os.urandom(8).hex()
         path = os.path.join(self.folder, claim_name(token, 0))
-        lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), _encode(owner, keys))
-        with translate_write_errors(self._folder_path, "claim items"), lock:
-            current = self.claims()
-            self._evict(current, evict)
-            if replacing is not None and replacing in current:
-                self._remove(current.pop(replacing))
-            held = _held(current, keys, mine)
-            free = [key for key in keys if key not in held] if held else list(keys)
-            if free:  # the lock's record becomes the claim: one rename publishes both
-                lock.publish(path, _encode(owner, free) if held else None)
-        return Lease(self, token, frozenset(free), held, path)
+        spare = self.spares.take()
+        record = _encode(token, owner, keys)
+        lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), record, spare)
+        try:
+            with translate_write_errors(self._folder_path, "claim items"), lock:
+                current, names = self._list()
+                self.spares.sweep(names)
+                self._evict(current, evict)
+                if replacing is not None and replacing in current:
+                    self._remove(current.pop(replacing))
+                held = _held(current, keys, mine)
+                free = [key for key in keys if key not in held] if held else list(keys)
+                if free:  # the lock's record becomes the claim: one rename publishes both
+                    lock.publish(path, _encode(token, owner, free) if held else None)
+        finally:
+            if spare is not None and lock.spare is None:
+                self.spares.lost(spare)  # (removed meanwhile: the lock was created)
+            elif spare is not None and not lock.published:
+                self.spares.give_back(spare)
+        backing = spare if lock.published else None  # (the claim is a link to it)
+        return Lease(self, token, frozenset(free), held, path, backing)
 
     def split(self, lease: Lease, parts: Sequence[Sequence[str]]) -> list[Lease]:
         """Replace ``lease``'s record by one record per part of its keys (owned alike),
@@ -165,7 +192,7 @@ class ClaimTable:
             for part in parts:
                 token = os.urandom(8).hex()
                 path = os.path.join(self.folder, claim_name(token, 0))
-                publish_bytes(path, _encode(owner, part), durable=False)
+                publish_bytes(path, _encode(token, owner, part), durable=False)
                 leases.append(Lease(self, token, frozenset(part), {}, path))
             lease.release()
         return leases
@@ -229,13 +256,20 @@ class Lease:
     """
 
     def __init__(
-        self, table: ClaimTable, token: str, keys: frozenset[str], held: dict[str, Claim], path: str
+        self,
+        table: ClaimTable,
+        token: str,
+        keys: frozenset[str],
+        held: dict[str, Claim],
+        path: str,
+        spare: str | None = None,
     ) -> None:
         self.table = table
         self.token = token
         self.keys = keys
         self.held = held
         self.path = path
+        self.spare = spare  # the table's spare the record is a link to, if any
         self.beats = 0
         self.lost = False  # evicted by a waiter that judged us dead (we compute on anyway)
         self.released = False
@@ -262,20 +296,27 @@ class Lease:
             return True
 
     def release(self) -> None:
-        """Remove the record (call once the claimed keys' entries are published)."""
+        """Remove the record (call once the claimed keys' entries are published); its
+        file may be kept as a spare of the table, under a spare's name."""
+        spares = self.table.spares
         with self._mutex:
+            if self.released:
+                return
             if self.keys and not self.lost:
-                discard(self.path)
+                if self.spare is not None or not spares.keep(self.path):
+                    discard(self.path)
             self.lost = self.released = True
+        if self.spare is not None:
+            spares.give_back(self.spare)
         self.table.forget(self.token)
 
 
 class _FolderLock:
     """Lock of a claims folder held for a listing and a write: a file created with
-    ``O_EXCL`` (atomic on local disks and NFS v3+; no ``fcntl``) holding the claim
-    record, which :meth:`publish` renames to the claim's name (releasing the lock and
-    publishing the claim in one step; readers never read the lock). Otherwise it is
-    removed on exit.
+    ``O_EXCL``, or a link made to a ``spare`` (both atomic on local disks and NFS v3+;
+    no ``fcntl``), holding the claim record, which :meth:`publish` renames to the
+    claim's name (releasing the lock and publishing the claim in one step; readers
+    never read the lock). Otherwise it is removed on exit (a spare keeps its own name).
 
     (A ``mkdir`` lock costs ~1 ms on ext4 here, for the ``rmdir``.) A lock unchanged
     for ``_LOCK_STALE_S`` on our clock was left by a claimer that died between its
@@ -283,22 +324,25 @@ class _FolderLock:
     mistake costs at most a duplicate claim, never a wrong value.
     """
 
-    def __init__(self, path: str, record: bytes) -> None:
+    def __init__(self, path: str, record: bytes, spare: str | None = None) -> None:
         self.path = path
         self.record = record
+        self.spare = spare  # (None once found removed: the lock is created instead)
         self._published = False
 
+    @property
+    def published(self) -> bool:
+        return self._published
+
     def __enter__(self) -> _FolderLock:
+        fd = self._write_spare() if self.spare is not None else -1
         pause, seen, since = 0.0005, None, time.monotonic()
         while True:
-            try:
-                fd = os.open(self.path, _LOCK_FLAGS, 0o644)
+            fd, outcome = self._attempt(fd)
+            if outcome == "taken":
                 break
-            except FileNotFoundError:
-                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            if outcome == "again":
                 continue
-            except FileExistsError:
-                pass
             stamp = _stamp(self.path)
             if stamp != seen:
                 seen, since = stamp, time.monotonic()
@@ -308,12 +352,47 @@ class _FolderLock:
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
         self._fd = fd
+        if self.spare is None:  # (a created lock: the record is written now)
+            try:
+                _write_all(fd, self.record, 0)
+            except BaseException:
+                self.__exit__()
+                raise
+        return self
+
+    def _attempt(self, fd: int) -> tuple[int, tp.Literal["taken", "again", "held"]]:
+        """One try at the lock, with the spare open as ``fd`` (-1: create the lock)."""
+        try:
+            if fd >= 0:  # the spare holds the record: linking it takes the lock
+                os.link(tp.cast(str, self.spare), self.path)
+                return fd, "taken"
+            return os.open(self.path, _LOCK_FLAGS, 0o644), "taken"
+        except FileNotFoundError:
+            if fd >= 0:  # the spare (or its folder) was removed: create the lock
+                os.close(fd)
+                self.spare = None
+            else:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            return -1, "again"
+        except FileExistsError:
+            if fd >= 0 and _is_file_of(fd, self.path):
+                return fd, "taken"  # (on NFS, a link retried after it succeeded: ours)
+            return fd, "held"
+
+    def _write_spare(self) -> int:
+        """The spare opened for writing, holding the record; -1 if it was removed."""
+        try:
+            fd = os.open(tp.cast(str, self.spare), os.O_WRONLY)
+        except FileNotFoundError:
+            self.spare = None
+            return -1
         try:
             _write_all(fd, self.record, 0)
+            os.ftruncate(fd, len(self.record))
         except BaseException:
-            self.__exit__()
+            os.close(fd)
             raise
-        return self
+        return fd
 
     def publish(self, path: str, record: bytes | None) -> None:
         """Publish the lock's record (or ``record`` instead) as ``path``; releases it."""
@@ -349,6 +428,16 @@ def _write_all(fd: int, data: bytes, offset: int) -> None:
         view, offset = view[done:], offset + done
 
 
+def _is_file_of(fd: int, path: str) -> bool:
+    """Whether ``path`` names the open file ``fd``."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (info.st_dev, info.st_ino) == (mine.st_dev, mine.st_ino)
+
+
 def _stamp(path: str) -> tuple[int, int] | None:
     try:
         info = os.stat(path)
@@ -360,22 +449,25 @@ def _stamp(path: str) -> tuple[int, int] | None:
 _OWNER_FIELDS: dict[Owner, dict[str, object]] = {}  # (asdict is slow; owners are few)
 
 
-def _encode(owner: Owner, keys: Sequence[str]) -> bytes:
+def _encode(token: str, owner: Owner, keys: Sequence[str]) -> bytes:
     fields = _OWNER_FIELDS.get(owner)
     if fields is None:
         fields = _OWNER_FIELDS[owner] = dataclasses.asdict(owner)
-    record = {"format": _FORMAT, "owner": fields, "keys": list(keys)}
+    # the token first: a reader racing the rewrite of a spare reads a new one there
+    record = {"token": token, "format": _FORMAT, "owner": fields, "keys": list(keys)}
     return msgpack.packb(record, use_bin_type=True)
 
 
-def _decode(data: bytes) -> tuple[Owner, frozenset[str]]:
+def _decode(data: bytes) -> tuple[str | None, Owner, frozenset[str]]:
+    """The token (None in records written before it was recorded), owner and keys."""
     record = msgpack.unpackb(data, raw=False)
     if not isinstance(record, dict) or record.get("format") != _FORMAT:
         raise ValueError(f"not a claim record of format {_FORMAT}")
     keys = record["keys"]
     if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
         raise TypeError("claim record keys must be a list of strings")
-    return Owner(**record["owner"]), frozenset(keys)
+    token = record.get("token")
+    return token if isinstance(token, str) else None, Owner(**record["owner"]), frozenset(keys)
 
 
 _VANISHED: tuple[Owner, frozenset[str]] = (Owner("", 0, None, None), frozenset())
