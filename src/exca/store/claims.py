@@ -7,9 +7,9 @@ Invariants (who could break what):
 * Records are published whole (temporary + rename) and their keys never change; the
   heartbeat renames ``<token>.<n>`` to ``<token>.<n+1>``, so a waiter sees a claim beat
   from a directory listing, on its own clock, without comparing clocks across hosts.
-* A claim is created under the folder's lock (a file created with ``O_EXCL``, atomic
-  on NFS v3+; no ``fcntl``), held for a listing and a write: two claimers of one key
-  cannot both see it free.
+* A claim is created under the folder's lock (a hard link to the claimer's own file,
+  atomic on NFS; no ``fcntl``), held for a listing and a write: two claimers of one key
+  cannot both see it free (unless a live lock was broken as stale: a duplicate claim).
 * Everything here is advisory: a lost, damaged or wrongly evicted record costs
   duplicate work, never a wrong value (entries are published atomically either way).
   The owner releases its claim only after its entries are published; the other order
@@ -269,75 +269,93 @@ class Lease:
 
 
 class _FolderLock:
-    """Lock of a claims folder held for a listing and a write: a file created with
-    ``O_EXCL`` (atomic on local disks and NFS v3+; no ``fcntl``) holding the claim
-    record, which :meth:`publish` renames to the claim's name (releasing the lock and
-    publishing the claim in one step; readers never read the lock). Otherwise it is
-    removed on exit.
+    """Lock of a claims folder held for a listing and a write, with no ``fcntl``: the
+    record is written to a file of our own (a unique temporary name), which is then
+    hard-linked to the lock's name (``link`` fails if the name exists: atomic on local
+    disks and NFS). :meth:`publish` renames our own file to the claim's name, so a
+    claim file only ever holds its claimer's record; the lock's name is then removed
+    (as on exit) if it still names our file.
 
-    (A ``mkdir`` lock costs ~1 ms on ext4 here, for the ``rmdir``.) A lock unchanged
-    for ``_LOCK_STALE_S`` on our clock was left by a claimer that died between its
-    system calls; it is broken (renamed away, then removed). Breaking a live one by
-    mistake costs at most a duplicate claim, never a wrong value.
+    A lock unchanged for ``_LOCK_STALE_S`` on our clock was left by a claimer that died
+    between its system calls; it is broken (renamed away, then removed). A slow holder
+    may see its lock broken although it lives, and another claimer take the name
+    meanwhile: the holder never removes a lock name that is not its file. Breaking a
+    live lock by mistake costs at most a duplicate claim (two claimers listing at
+    once), never an error or a record under another claimer's name.
     """
 
     def __init__(self, path: str, record: bytes) -> None:
         self.path = path
         self.record = record
-        self._published = False
+        self._own = ""  # our file (a temporary name until published)
+        self._fd = -1
 
     def __enter__(self) -> _FolderLock:
-        pause, seen, since = 0.0005, None, time.monotonic()
-        while True:
-            try:
-                fd = os.open(self.path, _LOCK_FLAGS, 0o644)
-                break
-            except FileNotFoundError:
-                os.makedirs(os.path.dirname(self.path), exist_ok=True)
-                continue
-            except FileExistsError:
-                pass
-            stamp = _stamp(self.path)
-            if stamp != seen:
-                seen, since = stamp, time.monotonic()
-            elif time.monotonic() - since > _LOCK_STALE_S:
-                self._break()
-                continue
-            time.sleep(pause)
-            pause = min(pause * 2, 0.05)
-        self._fd = fd
+        self._own = temp_name(self.path)
         try:
-            _write_all(fd, self.record, 0)
+            self._fd = os.open(self._own, _LOCK_FLAGS, 0o644)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            self._fd = os.open(self._own, _LOCK_FLAGS, 0o644)
+        try:
+            _write_all(self._fd, self.record, 0)
+            self._take()
         except BaseException:
             self.__exit__()
             raise
         return self
+
+    def _take(self) -> None:
+        pause, seen, since = 0.0005, None, time.monotonic()
+        while True:
+            try:
+                os.link(self._own, self.path)
+                return
+            except FileExistsError:
+                if os.fstat(self._fd).st_nlink == 2:
+                    return  # (NFS: the reply to a link that was done got lost)
+            stamp = _stamp(self.path)
+            if stamp != seen:
+                seen, since = stamp, time.monotonic()
+            elif stamp is not None and time.monotonic() - since > _LOCK_STALE_S:
+                self._break(stamp)
+                continue
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def publish(self, path: str, record: bytes | None) -> None:
         """Publish the lock's record (or ``record`` instead) as ``path``; releases it."""
         if record is not None:
             os.ftruncate(self._fd, 0)
             _write_all(self._fd, record, 0)
-        os.close(self._fd)
-        self._fd = -1
-        os.rename(self.path, path)
-        self._published = True
+        os.rename(self._own, path)  # (our own file: no other claimer renames it)
+        self._own = ""
+        self.__exit__()
 
-    def _break(self) -> None:
+    def _break(self, stale: tuple[int, int]) -> None:
         aside = temp_name(self.path)
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
             return  # broken by another waiter, or released meanwhile
+        moved = _stamp(aside)
         discard(aside)
-        logger.warning("broke the claims lock %s, left by a process that died", self.path)
+        if moved == stale:
+            logger.warning("broke the claims lock %s, left by a process that died", self.path)
+        else:  # released and taken again since our last look: that holder copes
+            logger.info("broke the claims lock %s, taken again meanwhile", self.path)
 
     def __exit__(self, *exc: object) -> None:
-        if self._fd >= 0:
+        if self._fd < 0:
+            return
+        try:  # our file stays open until then: its inode cannot be reused meanwhile
+            if _is_open_file(self.path, self._fd):
+                discard(self.path)  # (only our own: a broken lock may be another's now)
+            if self._own:
+                discard(self._own)
+        finally:
             os.close(self._fd)
             self._fd = -1
-        if not self._published:
-            os.unlink(self.path)
 
 
 def _write_all(fd: int, data: bytes, offset: int) -> None:
@@ -348,11 +366,22 @@ def _write_all(fd: int, data: bytes, offset: int) -> None:
 
 
 def _stamp(path: str) -> tuple[int, int] | None:
+    """``(inode, mtime)`` of ``path``, None if it is gone."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
         return None
     return info.st_ino, info.st_mtime_ns
+
+
+def _is_open_file(path: str, fd: int) -> bool:
+    """Whether ``path`` names the file open as ``fd``."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _encode(owner: Owner, keys: Sequence[str]) -> bytes:
