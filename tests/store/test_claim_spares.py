@@ -1,13 +1,13 @@
 """Spares of a claims folder (``exca.store.claim_spares``): the files of released claims
 that a process keeps to back its next ones, so that a claim creates no file.
 
-Contract pinned: a process that claims again links a spare (the claim is the spare's
-file) and keeps no more than it needs; a process that claims once leaves nothing; a
-reader that opened a released claim whose spare was rewritten takes it as released; a
-removed spare costs a created lock only; spares of dead processes of this host are
-removed by the next claimer, spares of live ones are kept; a process removes its spares
-at exit; a forked child never takes its parent's spares; claimers in many processes
-that claim again and again never hold one key together.
+Contract pinned: a process that claims again writes its claim into a spare (no file
+created) and keeps no more spares than it needs; a process that claims once leaves
+nothing; a reader that opened a released claim whose file was rewritten takes it as
+released; a removed spare costs a created file only; spares of gone processes of this
+host are removed when a process starts keeping spares, those of live ones are kept; a
+process removes its spares at exit; a forked child never takes its parent's spares;
+claimers in many processes that claim again and again never hold one key together.
 """
 
 from __future__ import annotations
@@ -35,21 +35,21 @@ def _claim_and_release(table: ClaimTable, times: int) -> None:
         table.claim(["warm"]).release()
 
 
-def test_a_process_that_claims_again_links_a_spare_instead_of_creating_a_file(
-    tmp_path: Path,
-) -> None:
+def test_a_process_that_claims_again_writes_its_claim_into_a_spare(tmp_path: Path) -> None:
     table = ClaimTable(tmp_path)
     table.claim(["a"]).release()
     assert _names(tmp_path) == []  # a first release keeps nothing
     _claim_and_release(table, 5)
     (spare,) = _spares(tmp_path)  # one spare, however many claims since
+    inode = os.stat(tmp_path / "claims" / spare).st_ino
     lease = table.claim(["a", "b"])
-    record = tmp_path / "claims" / f"{lease.token}.0"
-    assert os.path.samefile(record, tmp_path / "claims" / spare)  # no file was created
+    assert _names(tmp_path) == [f"{lease.token}.0"]  # the spare became the claim
+    assert os.stat(lease.path).st_ino == inode  # no file was created
     seen = ClaimTable(tmp_path).claims()  # (another reader)
     assert set(seen) == {lease.token} and seen[lease.token].keys == {"a", "b"}
     lease.release()
-    assert _names(tmp_path) == [spare]
+    (spare,) = _spares(tmp_path)
+    assert os.stat(tmp_path / "claims" / spare).st_ino == inode and _names(tmp_path) == [spare]
     assert ClaimTable(tmp_path).claims() == {}
 
 
@@ -58,19 +58,18 @@ def test_a_reader_of_a_released_claim_whose_spare_was_rewritten_takes_it_as_rele
 ) -> None:
     table = ClaimTable(tmp_path)
     _claim_and_release(table, 3)
-    (spare,) = _spares(tmp_path)
     first = table.claim(["a"])
     first.release()
-    second = table.claim(["b"])  # rewrites the spare's file
+    second = table.claim(["b"])  # rewrites the first claim's file, kept as a spare
     # a reader that listed the first claim before its release, reading it now, reads
-    # the spare's file under the first claim's name
-    os.link(tmp_path / "claims" / spare, tmp_path / "claims" / f"{first.token}.0")
+    # that file, which holds the second claim, under the first claim's name
+    os.link(second.path, tmp_path / "claims" / f"{first.token}.0")
     seen = ClaimTable(tmp_path).claims()
     assert set(seen) == {second.token} and seen[second.token].keys == {"b"}
     assert ClaimTable(tmp_path).claim(["a"]).keys == {"a"}
 
 
-def test_a_removed_spare_costs_a_created_lock_only(tmp_path: Path) -> None:
+def test_a_removed_spare_costs_a_created_file_only(tmp_path: Path) -> None:
     table = ClaimTable(tmp_path)
     _claim_and_release(table, 3)
     for name in _spares(tmp_path):
@@ -82,7 +81,7 @@ def test_a_removed_spare_costs_a_created_lock_only(tmp_path: Path) -> None:
     assert len(_spares(tmp_path)) == 1
 
 
-def test_spares_of_dead_processes_of_this_host_are_removed_by_the_next_claimer(
+def test_spares_of_gone_processes_of_this_host_go_when_a_process_starts_keeping_spares(
     tmp_path: Path,
 ) -> None:
     child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
@@ -98,8 +97,12 @@ def test_spares_of_dead_processes_of_this_host_are_removed_by_the_next_claimer(
             names[who] = name
         other_host = f"{SPARE_PREFIX}another-host.{live.pid}.0123abcd"
         (tmp_path / "claims" / other_host).write_bytes(b"")
-        lease = ClaimTable(tmp_path).claim(["a"])
-        assert _names(tmp_path) == sorted([f"{lease.token}.0", names["live"], other_host])
+        table = ClaimTable(tmp_path)
+        table.claim(["a"]).release()
+        assert len(_names(tmp_path)) == 3  # a process that keeps no spare does not look
+        table.claim(["a"]).release()
+        (mine,) = [name for name in _spares(tmp_path) if local_spare_pid(name) == os.getpid()]
+        assert _names(tmp_path) == sorted([mine, names["live"], other_host])
     finally:
         live.kill()
         live.wait()
@@ -125,16 +128,18 @@ def test_a_forked_child_never_takes_its_parents_spare(tmp_path: Path) -> None:
     (spare,) = _spares(tmp_path)
     before = os.stat(tmp_path / "claims" / spare)
     pid = os.fork()
-    if pid == 0:  # the child claims through the table it inherited
-        lease = table.claim(["child"])
-        linked = os.stat(tmp_path / "claims" / f"{lease.token}.0").st_ino == before.st_ino
-        lease.release()
-        os._exit(1 if linked else 0)
+    if pid == 0:  # the child claims, and releases, through the table it inherited
+        ok = True
+        for _ in range(3):
+            lease = table.claim(["child"])
+            ok = ok and os.stat(lease.path).st_ino != before.st_ino
+            lease.release()
+        os._exit(0 if ok and _spares(tmp_path) == [spare] else 1)
     assert os.waitpid(pid, 0)[1] == 0
     assert _spares(tmp_path) == [spare]
     assert os.stat(tmp_path / "claims" / spare).st_mtime_ns == before.st_mtime_ns
     lease = table.claim(["parent"])  # the parent's spare is still its own
-    assert os.path.samefile(tmp_path / "claims" / f"{lease.token}.0", tmp_path / "claims" / spare)
+    assert os.stat(lease.path).st_ino == before.st_ino
 
 
 _HOLDER = """

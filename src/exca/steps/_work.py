@@ -25,7 +25,16 @@ if tp.TYPE_CHECKING:
     from .base import Step
     from .cache_types import CacheType
 
-__all__ = ["CellAddress", "Values", "FromCell", "WorkUnit", "UnitResult", "run_unit"]
+__all__ = [
+    "CellAddress",
+    "Values",
+    "FromCell",
+    "WorkUnit",
+    "UnitResult",
+    "run_unit",
+    "run_in_worker",
+    "run_pickled",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +146,31 @@ def run_unit(unit: WorkUnit) -> UnitResult:
     cell = unit.cell.open()
     with working_under(cell.claims, unit.claim, list(unit.keys)):
         return _run_in(unit, cell)
+
+
+def run_in_worker(unit: WorkUnit) -> UnitResult:
+    """Run ``unit`` as a worker (a pool thread or process, a job): a ``SystemExit`` or
+    ``KeyboardInterrupt`` raised while it computes ends the unit as a failure
+    (:class:`~exca.steps.errors.WorkerExitError`, chained to it), which the driver
+    reports for the unit's items; it never ends the driver. (The driver's own Ctrl-C is
+    raised in the driver, as ever.)"""
+    try:
+        return unit()
+    except (SystemExit, KeyboardInterrupt) as error:
+        from .errors import WorkerExitError
+
+        raise WorkerExitError(
+            f"the worker computing {unit.label()} raised {type(error).__name__}"
+            f"({error}); its items not stored are not cached, a next run computes them"
+        ) from error
+
+
+def run_pickled(payload: bytes) -> UnitResult:
+    """Unpickle a unit sent to this process and run it as a worker."""
+    import pickle
+
+    unit: WorkUnit = pickle.loads(payload)
+    return run_in_worker(unit)
 
 
 def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:

@@ -1,29 +1,27 @@
 """Spares of a claims folder: files of released claim records that their process keeps
-to back its next claims, so that a claim creates no file.
+for its next claims, so that a claim creates no file.
 
 Creating a file is the costly system call of a claim: about 50 µs on an idle ext4 disk
-here and 150-700 µs while other processes write, where linking an existing file costs
-about 6 µs. A process that claims again and again in one folder (``run(x)`` in a loop)
-keeps the file of a released claim as a spare; its next claim writes the record into
-the spare and makes the folder's lock by linking it (``link`` fails when the lock
-exists: as exclusive as ``O_EXCL``, on NFS too); the lock's rename then publishes the
-record, as a created lock's does (see ``claims._FolderLock``).
+here and 150-700 µs while other processes write, where renaming or linking an existing
+one costs 6-11 µs. A claimer writes its record into a file of its own, links that file
+as the folder's lock and renames it to the claim (``claims._FolderLock``). A process
+that claims again and again in one folder (``run(x)`` in a loop) renames the file of a
+released claim to a spare's name instead of removing it, and its next claim writes the
+record into that spare instead of creating a file.
 
 Invariants (who could break what):
 
 * A spare is named by ``layout.spare_name`` (host, pid, random): claim readers skip the
-  name, and only its process writes or links it (a forked child takes none of its
-  parent's: :meth:`Spares.take` checks the pid).
-* A spare is *free* (its name is its only link) or *backs* one lock or claim (which is
-  a second link to it). It is rewritten only when free, after the claim it backed was
-  released (its name removed). A reader that opened that claim before its release may
-  still read the file, and so the next record: records begin with their token, which
-  the reader checks against the name it opened, and a record that does not decode
-  counts as released once its name is gone (``claims._record``).
-* Removing a spare, free or not, is always safe: its process creates its next lock
-  instead, and a claim it backed keeps its own link. So a process removes its spares
-  at exit, and a claimer removes, under the folder's lock, the listed spares whose
-  process on this host is gone (a killed process leaves its spares behind).
+  name, and only its process writes, links or renames it (a forked child takes none of
+  its parent's: :meth:`Spares.take` checks the pid).
+* A spare is rewritten only after the claim it was had been released (renamed to the
+  spare's name). A reader that opened that claim before its release may still read the
+  file, and so the next record: records begin with their token, which the reader checks
+  against the name it opened, and a record that does not decode counts as released once
+  its name is gone (``claims._record``).
+* Removing a spare is always safe: its process creates its next file instead. So a
+  process removes its spares at exit, and removes the spares of gone processes of this
+  host (a killed process leaves its spares behind) when it starts keeping spares.
 * A process keeps at most ``_MAX_SPARES`` per folder, and only from its second release
   there on: a process that claims once (a pool worker, a Slurm job) leaves no file.
 """
@@ -34,7 +32,6 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Iterable
 
 from .layout import local_spare_pid, spare_name
 from .publish import discard
@@ -52,69 +49,63 @@ class Spares:
         self.folder = folder
         self._pid = os.getpid()
         self._free: list[str] = []
-        self._kept: set[str] = set()  # every spare made here (free or backing a claim)
         self._releases = 0
-        self._unremovable: set[str] = set()  # others' spares we could not remove
         self._mutex = threading.Lock()
 
     def take(self) -> str | None:
-        """A free spare to back the next lock, or None (it backs it until given back)."""
+        """A spare for the next claim's file, or None (the caller creates a file)."""
         if os.getpid() != self._pid:  # (checked first: a lock held at a fork stays held)
             return None
         with self._mutex:
             return self._free.pop() if self._free else None
 
     def give_back(self, spare: str) -> None:
-        """``spare`` is free again: what it backed was released or never published."""
+        """``spare`` was taken but not published: a spare still."""
         with self._mutex:
-            if spare in self._kept:
-                self._free.append(spare)
-
-    def lost(self, spare: str) -> None:
-        """``spare`` was removed (by a sweep or with its folder): forget it."""
-        with self._mutex:
-            self._kept.discard(spare)
+            self._free.append(spare)
 
     def keep(self, released: str) -> bool:
-        """Rename the file of the claim ``released`` (released now) into a free spare,
+        """Rename the file of the claim ``released`` (released now) to a spare's name,
         if this process keeps one more here; False if not (the caller removes it)."""
         if os.getpid() != self._pid:
             return False
         with self._mutex:
             self._releases += 1
-            if self._releases < 2 or len(self._kept) >= _MAX_SPARES:
+            if self._releases < 2 or len(self._free) >= _MAX_SPARES:
                 return False
-            spare = os.path.join(self.folder, spare_name())
-            self._kept.add(spare)  # (reserved under the mutex: at most _MAX_SPARES)
+            first = self._releases == 2
+        spare = os.path.join(self.folder, spare_name())
         try:
             os.rename(released, spare)
         except OSError:  # (removed meanwhile by a waiter that judged its owner gone)
-            self.lost(spare)
             return False
         _remove_at_exit(self)
         self.give_back(spare)
+        if first:  # a new keeper of spares here: those of gone processes go
+            self.sweep()
         return True
 
-    def sweep(self, names: Iterable[str]) -> None:
-        """Remove the spares among ``names`` (a listing of the folder) whose process on
-        this host is gone."""
+    def sweep(self) -> None:
+        """Remove the spares in the folder of processes of this host that are gone."""
+        try:
+            names = os.listdir(self.folder)
+        except OSError:
+            return
         for name in names:
             pid = local_spare_pid(name)
-            if pid is None or pid == self._pid or name in self._unremovable or _alive(pid):
+            if pid is None or pid == self._pid or _alive(pid):
                 continue
             try:
                 discard(os.path.join(self.folder, name))
             except OSError as error:  # (another user's, in a sticky folder): a name only
-                self._unremovable.add(name)
                 logger.warning("could not remove the spare claim file %s: %s", name, error)
 
     def remove_all(self) -> None:
-        """Remove every spare this process made here (at exit)."""
+        """Remove this process's spares here (at exit)."""
         if os.getpid() != self._pid:
             return
         with self._mutex:
-            spares, self._free = list(self._kept), []
-            self._kept.clear()
+            spares, self._free = self._free, []
         for spare in spares:
             try:
                 discard(spare)

@@ -7,12 +7,13 @@ Invariants (who could break what):
 * Records are published whole (temporary + rename) and their keys never change; the
   heartbeat renames ``<token>.<n>`` to ``<token>.<n+1>``, so a waiter sees a claim beat
   from a directory listing, on its own clock, without comparing clocks across hosts.
-* A claim is created under the folder's lock (a file created with ``O_EXCL``, or a
-  link to one of the process's spares, see ``claim_spares``: both atomic on NFS v3+;
-  no ``fcntl``), held for a listing and a write: two claimers of one key cannot both
-  see it free.
-* A record begins with its token: a reader that finds another token in a file (the
-  spare of a claim released since it was listed, rewritten) takes it as released.
+* A claim is created under the folder's lock (a hard link to the claimer's own file,
+  atomic on NFS; no ``fcntl``), held for a listing and a write: two claimers of one key
+  cannot both see it free (unless a live lock was broken as stale: a duplicate claim).
+  That file is one of the claimer's spares when it has one (``claim_spares``): a
+  process claiming again and again creates no file.
+* A record begins with its token: a reader that finds another token in a claim's file
+  (released since it was listed, and rewritten as a spare) takes it as released.
 * Everything here is advisory: a lost, damaged or wrongly evicted record costs
   duplicate work, never a wrong value (entries are published atomically either way).
   The owner releases its claim only after its entries are published; the other order
@@ -26,7 +27,6 @@ import logging
 import os
 import threading
 import time
-import typing as tp
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
@@ -79,24 +79,20 @@ class ClaimTable:
     def claims(self) -> dict[str, Claim]:
         """Every readable claim now, by token (an unreadable record is skipped, with a
         warning: losing it costs duplicate work only)."""
-        return self._list()[0]
-
-    def _list(self) -> tuple[dict[str, Claim], list[str]]:
-        """:meth:`claims`, and the names listed."""
         found: dict[str, Claim] = {}
         names: list[str] = []
         for _ in range(_LIST_TRIES):  # again if a record beat (was renamed) as it was read
             try:
                 names = os.listdir(self.folder)
             except (FileNotFoundError, NotADirectoryError):
-                return {}, []
+                return {}
             if self._read_all(names, found):
                 break
         listed = {name.partition(".")[0] for name in names}
         with self._mutex:  # records no longer listed were released: forget them
             for token in self._records.keys() - listed:
                 del self._records[token]
-        return found, names
+        return found
 
     def _read_all(self, names: list[str], found: dict[str, Claim]) -> bool:
         """Add the claims of ``names`` to ``found``; False if one vanished meanwhile."""
@@ -122,19 +118,14 @@ class ClaimTable:
                 return self._records[token]
         try:
             with open(path, "rb") as handle:
-                data = handle.read()
-            recorded, owner, keys = _decode(data)
-        except FileNotFoundError:
-            return _VANISHED  # released, or beaten meanwhile: listed again
+                record: tuple[Owner, frozenset[str]] | None = _decode(handle.read(), token)
+        except (FileNotFoundError, _OtherToken):
+            return _VANISHED  # released (or beaten) meanwhile: listed again
         except (OSError, ValueError, KeyError, TypeError) as error:
-            if not os.path.exists(path):  # released, its spare rewritten as it was read
+            if not os.path.exists(path):  # released, its file rewritten as it was read
                 return _VANISHED
             logger.warning("ignoring unreadable claim record %s: %s", path, error)
             record = None
-        else:
-            if recorded is not None and recorded != token:
-                return _VANISHED  # released: the spare holds this process's next claim
-            record = (owner, keys)
         with self._mutex:
             self._records[token] = record
         return record
@@ -165,8 +156,7 @@ class ClaimTable:
         lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), record, spare)
         try:
             with translate_write_errors(self._folder_path, "claim items"), lock:
-                current, names = self._list()
-                self.spares.sweep(names)
+                current = self.claims()
                 self._evict(current, evict)
                 if replacing is not None and replacing in current:
                     self._remove(current.pop(replacing))
@@ -175,12 +165,9 @@ class ClaimTable:
                 if free:  # the lock's record becomes the claim: one rename publishes both
                     lock.publish(path, _encode(token, owner, free) if held else None)
         finally:
-            if spare is not None and lock.spare is None:
-                self.spares.lost(spare)  # (removed meanwhile: the lock was created)
-            elif spare is not None and not lock.published:
-                self.spares.give_back(spare)
-        backing = spare if lock.published else None  # (the claim is a link to it)
-        return Lease(self, token, frozenset(free), held, path, backing)
+            if lock.spare is not None and not lock.published:
+                self.spares.give_back(lock.spare)  # (unused: no claim was published)
+        return Lease(self, token, frozenset(free), held, path)
 
     def split(self, lease: Lease, parts: Sequence[Sequence[str]]) -> list[Lease]:
         """Replace ``lease``'s record by one record per part of its keys (owned alike),
@@ -256,20 +243,13 @@ class Lease:
     """
 
     def __init__(
-        self,
-        table: ClaimTable,
-        token: str,
-        keys: frozenset[str],
-        held: dict[str, Claim],
-        path: str,
-        spare: str | None = None,
+        self, table: ClaimTable, token: str, keys: frozenset[str], held: dict[str, Claim], path: str
     ) -> None:
         self.table = table
         self.token = token
         self.keys = keys
         self.held = held
         self.path = path
-        self.spare = spare  # the table's spare the record is a link to, if any
         self.beats = 0
         self.lost = False  # evicted by a waiter that judged us dead (we compute on anyway)
         self.released = False
@@ -297,128 +277,120 @@ class Lease:
 
     def release(self) -> None:
         """Remove the record (call once the claimed keys' entries are published); its
-        file may be kept as a spare of the table, under a spare's name."""
-        spares = self.table.spares
+        file may be kept as a spare of the table (renamed to a spare's name)."""
         with self._mutex:
             if self.released:
                 return
-            if self.keys and not self.lost:
-                if self.spare is not None or not spares.keep(self.path):
-                    discard(self.path)
+            if self.keys and not self.lost and not self.table.spares.keep(self.path):
+                discard(self.path)
             self.lost = self.released = True
-        if self.spare is not None:
-            spares.give_back(self.spare)
         self.table.forget(self.token)
 
 
 class _FolderLock:
-    """Lock of a claims folder held for a listing and a write: a file created with
-    ``O_EXCL``, or a link made to a ``spare`` (both atomic on local disks and NFS v3+;
-    no ``fcntl``), holding the claim record, which :meth:`publish` renames to the
-    claim's name (releasing the lock and publishing the claim in one step; readers
-    never read the lock). Otherwise it is removed on exit (a spare keeps its own name).
+    """Lock of a claims folder held for a listing and a write, with no ``fcntl``: the
+    record is written to a file of our own (a unique temporary name), which is then
+    hard-linked to the lock's name (``link`` fails if the name exists: atomic on local
+    disks and NFS). :meth:`publish` renames our own file to the claim's name, so a
+    claim file only ever holds its claimer's record; the lock's name is then removed
+    (as on exit) if it still names our file.
 
-    (A ``mkdir`` lock costs ~1 ms on ext4 here, for the ``rmdir``.) A lock unchanged
-    for ``_LOCK_STALE_S`` on our clock was left by a claimer that died between its
-    system calls; it is broken (renamed away, then removed). Breaking a live one by
-    mistake costs at most a duplicate claim, never a wrong value.
+    Our file is a ``spare`` of the table when one is given (its inode is reused: no
+    file created), else a new temporary; a spare not published stays a spare.
+
+    A lock unchanged for ``_LOCK_STALE_S`` on our clock was left by a claimer that died
+    between its system calls; it is broken (renamed away, then removed). A slow holder
+    may see its lock broken although it lives, and another claimer take the name
+    meanwhile: the holder never removes a lock name that is not its file. Breaking a
+    live lock by mistake costs at most a duplicate claim (two claimers listing at
+    once), never an error or a record under another claimer's name.
     """
 
     def __init__(self, path: str, record: bytes, spare: str | None = None) -> None:
         self.path = path
         self.record = record
-        self.spare = spare  # (None once found removed: the lock is created instead)
-        self._published = False
-
-    @property
-    def published(self) -> bool:
-        return self._published
+        self.spare = spare  # (None if it was found removed: a new file is used)
+        self.published = False
+        self._own = ""  # our file (a temporary name or the spare, until published)
+        self._fd = -1
 
     def __enter__(self) -> _FolderLock:
-        fd = self._write_spare() if self.spare is not None else -1
+        self._open_own()
+        try:
+            _write_all(self._fd, self.record, 0)
+            if self._own == self.spare:  # (it held an older record)
+                os.ftruncate(self._fd, len(self.record))
+            self._take()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _open_own(self) -> None:
+        if self.spare is not None:
+            try:
+                self._fd, self._own = os.open(self.spare, os.O_WRONLY), self.spare
+                return
+            except FileNotFoundError:  # (removed meanwhile: costs a new file only)
+                self.spare = None
+        self._own = temp_name(self.path)
+        try:
+            self._fd = os.open(self._own, _LOCK_FLAGS, 0o644)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            self._fd = os.open(self._own, _LOCK_FLAGS, 0o644)
+
+    def _take(self) -> None:
         pause, seen, since = 0.0005, None, time.monotonic()
         while True:
-            fd, outcome = self._attempt(fd)
-            if outcome == "taken":
-                break
-            if outcome == "again":
-                continue
+            try:
+                os.link(self._own, self.path)
+                return
+            except FileExistsError:
+                if os.fstat(self._fd).st_nlink == 2:
+                    return  # (NFS: the reply to a link that was done got lost)
             stamp = _stamp(self.path)
             if stamp != seen:
                 seen, since = stamp, time.monotonic()
-            elif time.monotonic() - since > _LOCK_STALE_S:
-                self._break()
+            elif stamp is not None and time.monotonic() - since > _LOCK_STALE_S:
+                self._break(stamp)
                 continue
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
-        self._fd = fd
-        if self.spare is None:  # (a created lock: the record is written now)
-            try:
-                _write_all(fd, self.record, 0)
-            except BaseException:
-                self.__exit__()
-                raise
-        return self
-
-    def _attempt(self, fd: int) -> tuple[int, tp.Literal["taken", "again", "held"]]:
-        """One try at the lock, with the spare open as ``fd`` (-1: create the lock)."""
-        try:
-            if fd >= 0:  # the spare holds the record: linking it takes the lock
-                os.link(tp.cast(str, self.spare), self.path)
-                return fd, "taken"
-            return os.open(self.path, _LOCK_FLAGS, 0o644), "taken"
-        except FileNotFoundError:
-            if fd >= 0:  # the spare (or its folder) was removed: create the lock
-                os.close(fd)
-                self.spare = None
-            else:
-                os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            return -1, "again"
-        except FileExistsError:
-            if fd >= 0 and _is_file_of(fd, self.path):
-                return fd, "taken"  # (on NFS, a link retried after it succeeded: ours)
-            return fd, "held"
-
-    def _write_spare(self) -> int:
-        """The spare opened for writing, holding the record; -1 if it was removed."""
-        try:
-            fd = os.open(tp.cast(str, self.spare), os.O_WRONLY)
-        except FileNotFoundError:
-            self.spare = None
-            return -1
-        try:
-            _write_all(fd, self.record, 0)
-            os.ftruncate(fd, len(self.record))
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
 
     def publish(self, path: str, record: bytes | None) -> None:
         """Publish the lock's record (or ``record`` instead) as ``path``; releases it."""
         if record is not None:
             os.ftruncate(self._fd, 0)
             _write_all(self._fd, record, 0)
-        os.close(self._fd)
-        self._fd = -1
-        os.rename(self.path, path)
-        self._published = True
+        os.rename(self._own, path)  # (our own file: no other claimer renames it)
+        self._own, self.published = "", True
+        self.__exit__()
 
-    def _break(self) -> None:
+    def _break(self, stale: tuple[int, int]) -> None:
         aside = temp_name(self.path)
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
             return  # broken by another waiter, or released meanwhile
+        moved = _stamp(aside)
         discard(aside)
-        logger.warning("broke the claims lock %s, left by a process that died", self.path)
+        if moved == stale:
+            logger.warning("broke the claims lock %s, left by a process that died", self.path)
+        else:  # released and taken again since our last look: that holder copes
+            logger.info("broke the claims lock %s, taken again meanwhile", self.path)
 
     def __exit__(self, *exc: object) -> None:
-        if self._fd >= 0:
+        if self._fd < 0:
+            return
+        try:  # our file stays open until then: its inode cannot be reused meanwhile
+            if _is_open_file(self.path, self._fd):
+                discard(self.path)  # (only our own: a broken lock may be another's now)
+            if self._own and self._own != self.spare:  # (a spare not published stays one)
+                discard(self._own)
+        finally:
             os.close(self._fd)
             self._fd = -1
-        if not self._published:
-            os.unlink(self.path)
 
 
 def _write_all(fd: int, data: bytes, offset: int) -> None:
@@ -428,22 +400,23 @@ def _write_all(fd: int, data: bytes, offset: int) -> None:
         view, offset = view[done:], offset + done
 
 
-def _is_file_of(fd: int, path: str) -> bool:
-    """Whether ``path`` names the open file ``fd``."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return False
-    mine = os.fstat(fd)
-    return (info.st_dev, info.st_ino) == (mine.st_dev, mine.st_ino)
-
-
 def _stamp(path: str) -> tuple[int, int] | None:
+    """``(inode, mtime)`` of ``path``, None if it is gone."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
         return None
     return info.st_ino, info.st_mtime_ns
+
+
+def _is_open_file(path: str, fd: int) -> bool:
+    """Whether ``path`` names the file open as ``fd``."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 _OWNER_FIELDS: dict[Owner, dict[str, object]] = {}  # (asdict is slow; owners are few)
@@ -458,16 +431,24 @@ def _encode(token: str, owner: Owner, keys: Sequence[str]) -> bytes:
     return msgpack.packb(record, use_bin_type=True)
 
 
-def _decode(data: bytes) -> tuple[str | None, Owner, frozenset[str]]:
-    """The token (None in records written before it was recorded), owner and keys."""
+class _OtherToken(Exception):
+    """The file read under a claim's name holds another claim's record (see
+    ``claim_spares``: the claim was released and its file rewritten since listed)."""
+
+
+def _decode(data: bytes, token: str | None = None) -> tuple[Owner, frozenset[str]]:
+    """The owner and keys of a record; raises :class:`_OtherToken` if it names another
+    token than ``token`` (records of exca before tokens were recorded name none)."""
     record = msgpack.unpackb(data, raw=False)
     if not isinstance(record, dict) or record.get("format") != _FORMAT:
         raise ValueError(f"not a claim record of format {_FORMAT}")
+    recorded = record.get("token")
+    if token is not None and recorded is not None and recorded != token:
+        raise _OtherToken(recorded)
     keys = record["keys"]
     if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
         raise TypeError("claim record keys must be a list of strings")
-    token = record.get("token")
-    return token if isinstance(token, str) else None, Owner(**record["owner"]), frozenset(keys)
+    return Owner(**record["owner"]), frozenset(keys)
 
 
 _VANISHED: tuple[Owner, frozenset[str]] = (Owner("", 0, None, None), frozenset())

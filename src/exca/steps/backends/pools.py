@@ -13,6 +13,7 @@ import typing as tp
 
 import pydantic
 
+from .._work import run_in_worker, run_pickled
 from .base import Backend, log_info
 
 if tp.TYPE_CHECKING:
@@ -54,7 +55,7 @@ class ThreadPool(_PoolBackend):
 
         pool = futures.ThreadPoolExecutor(len(units), thread_name_prefix="exca-unit")
         try:
-            submitted = [pool.submit(unit) for unit in units]
+            submitted = [pool.submit(run_in_worker, unit) for unit in units]
         finally:
             pool.shutdown(wait=False)  # submitted units still run
         log_info("sent %s to %d thread(s)", _describe(units), len(units))
@@ -117,7 +118,7 @@ def _run_in_child(payload: bytes, send: tp.Any) -> None:
     import traceback
 
     try:
-        report: tuple[bool, tp.Any] = (True, _run_pickled(payload))
+        report: tuple[bool, tp.Any] = (True, run_pickled(payload))
     except BaseException as error:  # noqa: BLE001 - reported to the driver, which raises it
         report = (False, error)
     try:
@@ -154,13 +155,6 @@ def pickled_unit(
             "module or script (not inside a function), and pass inputs that pickle; or use "
             "infra backend 'Cached' or 'ThreadPool', which run in this process"
         ) from error
-
-
-def _run_pickled(payload: bytes) -> UnitResult:
-    import pickle
-
-    unit: WorkUnit = pickle.loads(payload)
-    return unit()
 
 
 def _describe(units: tp.Sequence[WorkUnit]) -> str:

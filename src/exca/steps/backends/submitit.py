@@ -14,6 +14,7 @@ import typing as tp
 
 import pydantic
 
+from .._work import run_pickled
 from .base import Backend, log_info
 from .pools import pickled_unit
 
@@ -69,7 +70,7 @@ class _SubmititBackend(Backend):
         executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
         executor.update_parameters(**self._submitit_parameters(len(units)))
         with clean_env(), executor.batch():  # one job array for the whole dispatch
-            jobs = [executor.submit(_run_pickled, payload) for payload in payloads]
+            jobs = [executor.submit(run_pickled, payload) for payload in payloads]
         _record_jobs(units, jobs, executor.cluster)
         log_info(
             "submitted %d job(s) on %s for %d item(s) of %s: ids %s, logs in %s",
@@ -170,13 +171,6 @@ def _job_context(job: tp.Any) -> str:
         pass
     note = f"submitit job {job.job_id} ended in state {state}{logs}"
     return note + (f"\nlast lines of its error log:\n{tail}" if tail else "")
-
-
-def _run_pickled(payload: bytes) -> UnitResult:
-    import pickle
-
-    unit: WorkUnit = pickle.loads(payload)
-    return unit()
 
 
 def _logs_folder(unit: WorkUnit) -> tp.Any:
