@@ -237,7 +237,7 @@ class Cell:
                     + entry.error_text.rstrip()
                 )
             return Failure(error, origin=self.relpath, fresh=False)
-        ram = self.backend._ram if self.backend.keep_in_ram else None
+        ram = self.backend._ram_cache() if self.backend.keep_in_ram else None
         if ram is not None and (self.relpath, entry.key) in ram:
             return ram[self.relpath, entry.key]
         in_ram = self.backend.keep_in_ram or self.cache_type.keep_in_ram
@@ -296,14 +296,14 @@ class Cell:
         with step_advice():
             self._record_config()
             codec = self.cache_type.codec_for(value)
-            self.backend._ram.pop((self.relpath, key), None)
+            self.backend._ram_cache().pop((self.relpath, key), None)
             self.known[key] = self._ns.put(key, value, codec=codec, duration=duration)
 
     def put_error(self, key: str, error: BaseException, duration: float | None = None) -> None:
         with step_advice():
             self._record_config()
             error.add_note(f"error cached in {self.cache_folder}[{key!r}]")
-            self.backend._ram.pop((self.relpath, key), None)
+            self.backend._ram_cache().pop((self.relpath, key), None)
             self.known[key] = self._ns.put_error(key, error, duration=duration)
 
     def delete(self, key: str) -> None:
@@ -316,7 +316,7 @@ class Cell:
                 "next run computes it into that folder",
                 stacklevel=4,
             )
-        self.backend._ram.pop((self.relpath, key), None)
+        self.backend._ram_cache().pop((self.relpath, key), None)
         self.known.discard(key)
         with step_advice():
             self._ns.delete(key)

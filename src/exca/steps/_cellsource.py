@@ -168,7 +168,7 @@ class CellSource:
         ``published``: entries a worker of this process just published for some of the
         keys (the same records the store holds: they are taken, not read back)."""
         cell = self.cell
-        ram, known = cell.backend._ram, cell.known
+        ram, known = cell.backend._ram_cache(), cell.known
         for key in keys:
             known.discard(key)
             if ram:

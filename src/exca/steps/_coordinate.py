@@ -127,6 +127,8 @@ class Coordinator:
         """``claim`` as one record per part (a unit of work: its worker may replace that
         record with one naming itself, leaving the other units' records alone)."""
         if len(parts) <= 1 or len(claim.leases) != 1:
+            if len(claim.tokens) == len(parts):  # (one unit, under the claim's one token)
+                return claim
             return dataclasses.replace(claim, tokens=claim.tokens[:1] * len(parts))
         from exca.store.heartbeat import heartbeat
 

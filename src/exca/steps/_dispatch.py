@@ -55,6 +55,7 @@ def start(
         address = address_of(cell, with_configs=True)
         parts = _plan.split(claim.mine, most, least)
         claim = coordinator.split(cell, claim, parts)  # one claim record per unit
+        whole = len(parts) == 1 and len(parts[0]) == len(keys)  # (its inputs: all given)
         units = [
             WorkUnit(
                 cell=address,
@@ -62,7 +63,7 @@ def start(
                 upstream=source.ctx.upstream,
                 mode=source.ctx.mode,
                 keys=tuple(part),
-                inputs=_inputs_of(inputs, part),
+                inputs=inputs if whole else _inputs_of(inputs, part),
                 claim=token,
             )
             for part, token in zip(parts, claim.tokens, strict=True)
@@ -123,8 +124,10 @@ class Dispatch:
         self._source = source
         self._coordinator = coordinator
         self._claim = claim
-        # a dispatch dropped unsettled (its items not all read) releases its claims then
-        weakref.finalize(self, coordinator.release, source.cell, claim)
+        if any(type(outcome) is not Done for outcome in outcomes):  # (inline units ran
+            # and released their claims already) a dispatch dropped unsettled (its items
+            # not all read) releases its claims then
+            weakref.finalize(self, coordinator.release, source.cell, claim)
         self._open: dict[int, tuple[WorkUnit, Outcome | None]] = dict(
             enumerate(zip(units, outcomes, strict=True))
         )

@@ -194,7 +194,9 @@ def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:
             results.prepare()
             return UnitResult(left=list(inner._deferred), failures=dict(inner._fresh))
     keys = list(unit.keys)
-    with _logs(cell, len(keys)), cell.batch():
+    # (one item is published as it is stored: a batch of one would publish it alike)
+    batch = cell.batch() if len(keys) > 1 else contextlib.nullcontext()
+    with _logs(cell, len(keys)), batch:
         stored = store_outcomes(cell, keys, results.outcomes(fail_fast=True))
     # the batch ended without raising: what this cell wrote for the keys is published
     known = cell.known

@@ -135,6 +135,13 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
         copied._frozen, copied._ram = False, {}  # (a store set by hand is kept)
         return copied
 
+    def _ram_cache(self) -> dict[tuple[str, str], tp.Any]:
+        """``_ram`` (values kept in RAM, by cell and key), without pydantic's slow
+        fallback for private attributes (read on every write)."""
+        private = self.__pydantic_private__
+        assert private is not None
+        return tp.cast("dict[tuple[str, str], tp.Any]", private["_ram"])
+
     def _open_store(self) -> Store:
         """The artifact store rooted at ``folder`` (one per folder and process)."""
         private = self.__pydantic_private__  # (not self._store: pydantic's slow fallback)
