@@ -255,7 +255,7 @@ def test_a_forked_child_does_not_beat_its_parents_claims(tmp_path: Path) -> None
 def test_a_claim_replacing_another_takes_its_keys_and_removes_it(tmp_path: Path) -> None:
     table = ClaimTable(tmp_path)
     driver = table.claim(["a", "b"])
-    worker = table.claim(["a", "b"], replacing=driver.token)  # as a worker adopting it
+    worker = table.claim(["a", "b"], replacing=[driver.token])  # as a worker adopting it
     assert worker.keys == {"a", "b"} and not worker.held
     assert list(table.claims()) == [worker.token]
     assert not driver.beat() and driver.lost

@@ -127,16 +127,17 @@ class ClaimTable:
         *,
         evict: Iterable[Claim] = (),
         mine: Collection[str] = (),
-        replacing: str | None = None,
+        replacing: Collection[str] = (),
     ) -> Lease:
         """Claim the ``keys`` that no other claim holds, in one record.
 
         Under the folder's lock: first removes each claim of ``evict`` that has not beaten
-        since it was listed (its owner was found dead), and the claim ``replacing`` (a
-        worker taking over its driver's claim: the record then names the worker), then
-        records the free keys. Claims whose token is in ``mine`` (held by the caller
-        already) leave their keys free. The returned lease says which keys are the
-        caller's and who holds the others.
+        since it was listed (its owner was found dead), and the claims of tokens
+        ``replacing`` (a worker taking over its driver's claim, or the one its driver
+        handed to its job: the record then names the worker), then records the free
+        keys. Claims whose token is in ``mine`` (held by the caller already) leave their
+        keys free. The returned lease says which keys are the caller's and who holds
+        the others.
         """
         if self.read_only:
             raise ReadOnlyStoreError(self.folder, "claim items", reason="opened read-only")
@@ -146,8 +147,9 @@ class ClaimTable:
         with translate_write_errors(Path(self.folder), "claim items"), lock:
             current = self.claims()
             self._evict(current, evict)
-            if replacing is not None and replacing in current:
-                self._remove(current.pop(replacing))
+            for replaced in replacing:
+                if replaced in current:
+                    self._remove(current.pop(replaced))
             held = _held(current, keys, mine)
             free = [key for key in keys if key not in held] if held else list(keys)
             if free:  # the lock's record becomes the claim: one rename publishes both
@@ -168,6 +170,22 @@ class ClaimTable:
                 leases.append(Lease(self, token, frozenset(part), {}, path))
             lease.release()
         return leases
+
+    def hand_over(self, lease: Lease, owner: Owner, token: str) -> Lease | None:
+        """Replace ``lease``'s record by one of the same keys naming ``owner`` (a job
+        that runs them, whose claim must outlive this process), of token ``token``,
+        under the folder's lock; None if the record is gone already (its worker took
+        it over). A waiter sees the keys claimed throughout."""
+        path = os.path.join(self.folder, claim_name(token, 0))
+        lock = _FolderLock(
+            os.path.join(self.folder, CLAIMS_LOCK), _encode(owner, sorted(lease.keys))
+        )
+        with translate_write_errors(Path(self.folder), "hand claims over"), lock:
+            if lease.token not in self.claims():
+                return None
+            lock.publish(path, None)
+            lease.release()
+        return Lease(self, token, lease.keys, {}, path, owner)
 
     def evict(self, silent: Collection[Claim], *, dead: Collection[Claim] = ()) -> None:
         """Remove, under the folder's lock, each claim of ``silent`` that has not beaten
@@ -222,19 +240,28 @@ def _held(
 
 
 class Lease:
-    """The caller's own claim: its keys, beaten by :meth:`beat`, ended by :meth:`release`.
+    """The caller's own claim: its keys, beaten by :meth:`beat`, ended by :meth:`release`
+    (or one this process handed over to a job: ``owner``, beaten while this process
+    lives; see :meth:`ClaimTable.hand_over`).
 
     ``held`` names, for each requested key it could not claim, the claim holding it.
     """
 
     def __init__(
-        self, table: ClaimTable, token: str, keys: frozenset[str], held: dict[str, Claim], path: str
+        self,
+        table: ClaimTable,
+        token: str,
+        keys: frozenset[str],
+        held: dict[str, Claim],
+        path: str,
+        owner: Owner | None = None,
     ) -> None:
         self.table = table
         self.token = token
         self.keys = keys
         self.held = held
         self.path = path
+        self.owner = owner  # None: this process; else the job it was handed over to
         self.beats = 0
         self.lost = False  # evicted by a waiter that judged us dead (we compute on anyway)
         self._mutex = threading.Lock()
