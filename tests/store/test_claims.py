@@ -25,9 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from exca.store import ReadOnlyStoreError
-from exca.store import claims as claims_module
-from exca.store import folder_lock
+from exca.store import ReadOnlyStoreError, folder_lock
 from exca.store.claims import ClaimTable
 from exca.store.heartbeat import heartbeat
 from exca.store.owner import current_owner
