@@ -25,8 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from exca.store import ReadOnlyStoreError
-from exca.store import claims as claims_module
+from exca.store import ReadOnlyStoreError, folder_lock
 from exca.store.claims import ClaimTable
 from exca.store.heartbeat import heartbeat
 from exca.store.owner import current_owner
@@ -101,7 +100,7 @@ def test_a_lock_left_by_a_dead_claimer_is_broken(
 ) -> None:
     (tmp_path / "claims").mkdir()
     (tmp_path / "claims" / "lock").write_bytes(b"")  # as left by a claimer killed inside it
-    monkeypatch.setattr(claims_module, "_LOCK_STALE_S", 0.3)
+    monkeypatch.setattr(folder_lock, "_LOCK_STALE_S", 0.3)
     lease = ClaimTable(tmp_path).claim(["a"])
     assert lease.keys == {"a"}
     assert sorted(os.listdir(tmp_path / "claims")) == [f"{lease.token}.0"]
@@ -116,7 +115,7 @@ def test_a_lock_broken_while_held_and_taken_again_costs_its_holder_nothing(
     folder = tmp_path / "claims"
     folder.mkdir()
     (folder / "lock").write_bytes(b"")  # left by a claimer that died
-    monkeypatch.setattr(claims_module, "_LOCK_STALE_S", 0.05)
+    monkeypatch.setattr(folder_lock, "_LOCK_STALE_S", 0.05)
     holder_table, inside, proceed = ClaimTable(tmp_path), threading.Event(), threading.Event()
     listing, found = holder_table.claims, {}
 
@@ -132,10 +131,10 @@ def test_a_lock_broken_while_held_and_taken_again_costs_its_holder_nothing(
             found["error"] = error
 
     monkeypatch.setattr(holder_table, "claims", slow_listing)
-    break_stale = claims_module._FolderLock._break
+    break_stale = folder_lock.FolderLock._break
 
     def late_break(lock: object, *args: object) -> None:
-        monkeypatch.setattr(claims_module._FolderLock, "_break", break_stale)  # (once)
+        monkeypatch.setattr(folder_lock.FolderLock, "_break", break_stale)  # (once)
         os.unlink(folder / "lock")  # released since the waiter's last look...
         holder = threading.Thread(target=hold)
         holder.start()
@@ -144,7 +143,7 @@ def test_a_lock_broken_while_held_and_taken_again_costs_its_holder_nothing(
         proceed.set()
         holder.join(30)
 
-    monkeypatch.setattr(claims_module._FolderLock, "_break", late_break)
+    monkeypatch.setattr(folder_lock.FolderLock, "_break", late_break)
     breaker = ClaimTable(tmp_path).claim(["b"])
     assert "error" not in found, found
     holder = found["holder"]
@@ -159,9 +158,9 @@ def test_a_lock_broken_while_held_and_taken_again_costs_its_holder_nothing(
 
 _BREAKER = """
 import json, os, sys, time
-from exca.store import claims
+from exca.store import claims, folder_lock
 folder, start = sys.argv[1], float(sys.argv[2])
-claims._LOCK_STALE_S = 0.0  # every waiter breaks the lock it finds: live holders lose theirs
+folder_lock._LOCK_STALE_S = 0.0  # every waiter breaks the lock it finds: live holders lose theirs
 table, errors, wrong = claims.ClaimTable(folder), [], 0
 while time.time() < start:
     pass
@@ -255,7 +254,7 @@ def test_a_forked_child_does_not_beat_its_parents_claims(tmp_path: Path) -> None
 def test_a_claim_replacing_another_takes_its_keys_and_removes_it(tmp_path: Path) -> None:
     table = ClaimTable(tmp_path)
     driver = table.claim(["a", "b"])
-    worker = table.claim(["a", "b"], replacing=driver.token)  # as a worker adopting it
+    worker = table.claim(["a", "b"], replacing=[driver.token])  # as a worker adopting it
     assert worker.keys == {"a", "b"} and not worker.held
     assert list(table.claims()) == [worker.token]
     assert not driver.beat() and driver.lost

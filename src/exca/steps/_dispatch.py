@@ -10,6 +10,7 @@ a failure carrying the reason (never a cached success).
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing as tp
 import weakref
 
@@ -72,10 +73,18 @@ def start(
             outcomes: tp.Sequence[Outcome | None] = [Done(unit()) for unit in units]
         else:
             outcomes = _execute(backend, units)
+        claim = coordinator.track(cell, claim, outcomes)
     except BaseException:  # nothing runs for these keys: others may compute them
         coordinator.release(cell, claim)
         raise
     return Dispatch(source, coordinator, claim, units, outcomes)
+
+
+def _abandon(
+    pid: int, coordinator: _coordinate.Coordinator, cell: Cell, claim: _coordinate.Claim
+) -> None:
+    if os.getpid() == pid:  # (a forked child collecting its copy: the claims are not its)
+        coordinator.abandon(cell, claim)
 
 
 def _execute(backend: Backend, units: list[WorkUnit]) -> list[Outcome | None]:
@@ -126,8 +135,8 @@ class Dispatch:
         self._claim = claim
         if any(type(outcome) is not Done for outcome in outcomes):  # (inline units ran
             # and released their claims already) a dispatch dropped unsettled (its items
-            # not all read) releases its claims then
-            weakref.finalize(self, coordinator.release, source.cell, claim)
+            # not all read) lets go of its claims then; those handed over to jobs stay theirs
+            weakref.finalize(self, _abandon, os.getpid(), coordinator, source.cell, claim)
         self._open: dict[int, tuple[WorkUnit, Outcome | None]] = dict(
             enumerate(zip(units, outcomes, strict=True))
         )

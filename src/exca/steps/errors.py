@@ -7,7 +7,7 @@ import typing as tp
 if tp.TYPE_CHECKING:
     from exca.store.claims import Claim
 
-    from ._coordinate import Settings
+    from ._claim_settings import Settings
 
 __all__ = [
     "BatchProtocolError",

@@ -10,7 +10,7 @@ Invariants (who could break what):
 * A claim is created under the folder's lock (a hard link to the claimer's own file,
   atomic on NFS; no ``fcntl``), held for a listing and a write: two claimers of one key
   cannot both see it free (unless a live lock was broken as stale: a duplicate claim).
-  That file is one of the claimer's spares when it has one (``claim_spares``): a
+* The claimer's own file is one of its spares when it has one (``claim_spares``): a
   process claiming again and again creates no file.
 * A record begins with its token: a reader that finds another token in a claim's file
   (released since it was listed, and rewritten as a spare) takes it as released.
@@ -26,7 +26,6 @@ import dataclasses
 import logging
 import os
 import threading
-import time
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
@@ -34,7 +33,8 @@ import msgpack
 
 from .claim_spares import Spares
 from .errors import ReadOnlyStoreError
-from .layout import CLAIMS_DIR, CLAIMS_LOCK, claim_name, claim_name_parts, temp_name
+from .folder_lock import FolderLock
+from .layout import CLAIMS_DIR, CLAIMS_LOCK, claim_name, claim_name_parts
 from .owner import Owner, current_owner
 from .publish import discard, publish_bytes, translate_write_errors
 
@@ -42,8 +42,6 @@ __all__ = ["Claim", "ClaimTable", "Lease"]
 
 logger = logging.getLogger(__name__)
 _LIST_TRIES = 5
-_LOCK_FLAGS = os.O_CREAT | os.O_EXCL | os.O_WRONLY
-_LOCK_STALE_S = 10.0  # a lock unchanged this long (on our clock) was left by a dead claimer
 _FORMAT = 1
 
 
@@ -136,16 +134,17 @@ class ClaimTable:
         *,
         evict: Iterable[Claim] = (),
         mine: Collection[str] = (),
-        replacing: str | None = None,
+        replacing: Collection[str] = (),
     ) -> Lease:
         """Claim the ``keys`` that no other claim holds, in one record.
 
         Under the folder's lock: first removes each claim of ``evict`` that has not beaten
-        since it was listed (its owner was found dead), and the claim ``replacing`` (a
-        worker taking over its driver's claim: the record then names the worker), then
-        records the free keys. Claims whose token is in ``mine`` (held by the caller
-        already) leave their keys free. The returned lease says which keys are the
-        caller's and who holds the others.
+        since it was listed (its owner was found dead), and the claims of tokens
+        ``replacing`` (a worker taking over its driver's claim, or the one its driver
+        handed to its job: the record then names the worker), then records the free
+        keys. Claims whose token is in ``mine`` (held by the caller already) leave their
+        keys free. The returned lease says which keys are the caller's and who holds
+        the others.
         """
         if self.read_only:
             raise ReadOnlyStoreError(self.folder, "claim items", reason="opened read-only")
@@ -153,13 +152,14 @@ class ClaimTable:
         path = os.path.join(self.folder, claim_name(token, 0))
         spare = self.spares.take()
         record = _encode(token, owner, keys)
-        lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), record, spare)
+        lock = FolderLock(os.path.join(self.folder, CLAIMS_LOCK), record, spare)
         try:
             with translate_write_errors(self._folder_path, "claim items"), lock:
                 current = self.claims()
                 self._evict(current, evict)
-                if replacing is not None and replacing in current:
-                    self._remove(current.pop(replacing))
+                for replaced in replacing:
+                    if replaced in current:
+                        self._remove(current.pop(replaced))
                 held = _held(current, keys, mine)
                 free = [key for key in keys if key not in held] if held else list(keys)
                 if free:  # the lock's record becomes the claim: one rename publishes both
@@ -174,7 +174,7 @@ class ClaimTable:
         under the folder's lock: a waiter sees the keys claimed throughout."""
         owner = current_owner()
         leases = []
-        lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), b"")
+        lock = FolderLock(os.path.join(self.folder, CLAIMS_LOCK), b"")
         with translate_write_errors(self._folder_path, "claim items"), lock:
             for part in parts:
                 token = os.urandom(8).hex()
@@ -184,13 +184,29 @@ class ClaimTable:
             lease.release()
         return leases
 
+    def hand_over(self, lease: Lease, owner: Owner, token: str) -> Lease | None:
+        """Replace ``lease``'s record by one of the same keys naming ``owner`` (a job
+        that runs them, whose claim must outlive this process), of token ``token``,
+        under the folder's lock; None if the record is gone already (its worker took
+        it over). A waiter sees the keys claimed throughout."""
+        path = os.path.join(self.folder, claim_name(token, 0))
+        lock = FolderLock(
+            os.path.join(self.folder, CLAIMS_LOCK), _encode(token, owner, sorted(lease.keys))
+        )
+        with translate_write_errors(self._folder_path, "hand claims over"), lock:
+            if lease.token not in self.claims():
+                return None
+            lock.publish(path, None)
+            lease.release()
+        return Lease(self, token, lease.keys, {}, path, owner)
+
     def evict(self, silent: Collection[Claim], *, dead: Collection[Claim] = ()) -> None:
         """Remove, under the folder's lock, each claim of ``silent`` that has not beaten
         since it was listed (its owner stopped beating), and each claim of ``dead``
         whatever its heartbeat (its owner is known dead: a worker may outlive its job)."""
         if not silent and not dead:
             return
-        lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), b"")
+        lock = FolderLock(os.path.join(self.folder, CLAIMS_LOCK), b"")
         with translate_write_errors(self._folder_path, "take over claims"), lock:
             current = self.claims()
             for claim in dead:
@@ -237,19 +253,28 @@ def _held(
 
 
 class Lease:
-    """The caller's own claim: its keys, beaten by :meth:`beat`, ended by :meth:`release`.
+    """The caller's own claim: its keys, beaten by :meth:`beat`, ended by :meth:`release`
+    (or one this process handed over to a job: ``owner``, beaten while this process
+    lives; see :meth:`ClaimTable.hand_over`).
 
     ``held`` names, for each requested key it could not claim, the claim holding it.
     """
 
     def __init__(
-        self, table: ClaimTable, token: str, keys: frozenset[str], held: dict[str, Claim], path: str
+        self,
+        table: ClaimTable,
+        token: str,
+        keys: frozenset[str],
+        held: dict[str, Claim],
+        path: str,
+        owner: Owner | None = None,
     ) -> None:
         self.table = table
         self.token = token
         self.keys = keys
         self.held = held
         self.path = path
+        self.owner = owner  # None: this process; else the job it was handed over to
         self.beats = 0
         self.lost = False  # evicted by a waiter that judged us dead (we compute on anyway)
         self.released = False
@@ -285,138 +310,6 @@ class Lease:
                 discard(self.path)
             self.lost = self.released = True
         self.table.forget(self.token)
-
-
-class _FolderLock:
-    """Lock of a claims folder held for a listing and a write, with no ``fcntl``: the
-    record is written to a file of our own (a unique temporary name), which is then
-    hard-linked to the lock's name (``link`` fails if the name exists: atomic on local
-    disks and NFS). :meth:`publish` renames our own file to the claim's name, so a
-    claim file only ever holds its claimer's record; the lock's name is then removed
-    (as on exit) if it still names our file.
-
-    Our file is a ``spare`` of the table when one is given (its inode is reused: no
-    file created), else a new temporary; a spare not published stays a spare.
-
-    A lock unchanged for ``_LOCK_STALE_S`` on our clock was left by a claimer that died
-    between its system calls; it is broken (renamed away, then removed). A slow holder
-    may see its lock broken although it lives, and another claimer take the name
-    meanwhile: the holder never removes a lock name that is not its file. Breaking a
-    live lock by mistake costs at most a duplicate claim (two claimers listing at
-    once), never an error or a record under another claimer's name.
-    """
-
-    def __init__(self, path: str, record: bytes, spare: str | None = None) -> None:
-        self.path = path
-        self.record = record
-        self.spare = spare  # (None if it was found removed: a new file is used)
-        self.published = False
-        self._own = ""  # our file (a temporary name or the spare, until published)
-        self._fd = -1
-
-    def __enter__(self) -> _FolderLock:
-        self._open_own()
-        try:
-            _write_all(self._fd, self.record, 0)
-            if self._own == self.spare:  # (it held an older record)
-                os.ftruncate(self._fd, len(self.record))
-            self._take()
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def _open_own(self) -> None:
-        if self.spare is not None:
-            try:
-                self._fd, self._own = os.open(self.spare, os.O_WRONLY), self.spare
-                return
-            except FileNotFoundError:  # (removed meanwhile: costs a new file only)
-                self.spare = None
-        self._own = temp_name(self.path)
-        try:
-            self._fd = os.open(self._own, _LOCK_FLAGS, 0o644)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            self._fd = os.open(self._own, _LOCK_FLAGS, 0o644)
-
-    def _take(self) -> None:
-        pause, seen, since = 0.0005, None, time.monotonic()
-        while True:
-            try:
-                os.link(self._own, self.path)
-                return
-            except FileExistsError:
-                if os.fstat(self._fd).st_nlink == 2:
-                    return  # (NFS: the reply to a link that was done got lost)
-            stamp = _stamp(self.path)
-            if stamp != seen:
-                seen, since = stamp, time.monotonic()
-            elif stamp is not None and time.monotonic() - since > _LOCK_STALE_S:
-                self._break(stamp)
-                continue
-            time.sleep(pause)
-            pause = min(pause * 2, 0.05)
-
-    def publish(self, path: str, record: bytes | None) -> None:
-        """Publish the lock's record (or ``record`` instead) as ``path``; releases it."""
-        if record is not None:
-            os.ftruncate(self._fd, 0)
-            _write_all(self._fd, record, 0)
-        os.rename(self._own, path)  # (our own file: no other claimer renames it)
-        self._own, self.published = "", True
-        self.__exit__()
-
-    def _break(self, stale: tuple[int, int]) -> None:
-        aside = temp_name(self.path)
-        try:
-            os.rename(self.path, aside)
-        except FileNotFoundError:
-            return  # broken by another waiter, or released meanwhile
-        moved = _stamp(aside)
-        discard(aside)
-        if moved == stale:
-            logger.warning("broke the claims lock %s, left by a process that died", self.path)
-        else:  # released and taken again since our last look: that holder copes
-            logger.info("broke the claims lock %s, taken again meanwhile", self.path)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fd < 0:
-            return
-        try:  # our file stays open until then: its inode cannot be reused meanwhile
-            if _is_open_file(self.path, self._fd):
-                discard(self.path)  # (only our own: a broken lock may be another's now)
-            if self._own and self._own != self.spare:  # (a spare not published stays one)
-                discard(self._own)
-        finally:
-            os.close(self._fd)
-            self._fd = -1
-
-
-def _write_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:  # (a write may be partial)
-        done = os.pwrite(fd, view, offset)
-        view, offset = view[done:], offset + done
-
-
-def _stamp(path: str) -> tuple[int, int] | None:
-    """``(inode, mtime)`` of ``path``, None if it is gone."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return info.st_ino, info.st_mtime_ns
-
-
-def _is_open_file(path: str, fd: int) -> bool:
-    """Whether ``path`` names the file open as ``fd``."""
-    try:
-        named = os.stat(path)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 _OWNER_FIELDS: dict[Owner, dict[str, object]] = {}  # (asdict is slow; owners are few)

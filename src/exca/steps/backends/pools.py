@@ -19,6 +19,8 @@ from .base import Backend, log_info
 if tp.TYPE_CHECKING:
     from concurrent import futures
 
+    from exca.store.owner import Owner
+
     from .._work import UnitResult, WorkUnit
 
 __all__ = ["ThreadPool", "ProcessPool", "pickled_unit"]
@@ -34,6 +36,12 @@ class _FutureOutcome:
 
     def result(self) -> UnitResult | None:
         return self._future.result()
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def job_owner(self) -> Owner | None:
+        return None  # (a thread of the driver)
 
 
 class _PoolBackend(Backend):
@@ -90,6 +98,15 @@ class _ProcessOutcome:
         )
         self._process.start()
         send.close()  # (the child's copy stays open: EOF here means the child is gone)
+
+    def done(self) -> bool:
+        """Whether the process has ended (its sentinel is ready; nothing is reaped)."""
+        from multiprocessing.connection import wait
+
+        return bool(wait([self._process.sentinel], timeout=0))
+
+    def job_owner(self) -> Owner | None:
+        return None  # (a child of the driver: it takes its claim over when it starts)
 
     def result(self) -> UnitResult | None:
         import pickle

@@ -19,6 +19,8 @@ from .base import Backend, log_info
 from .pools import pickled_unit
 
 if tp.TYPE_CHECKING:
+    from exca.store.owner import Owner
+
     from .._work import UnitResult, WorkUnit
 
 __all__ = ["LocalProcess", "SubmititDebug", "Slurm", "Auto", "job_of"]
@@ -81,7 +83,7 @@ class _SubmititBackend(Backend):
             ", ".join(str(job.job_id) for job in jobs),
             folder.parent,
         )
-        return [_JobOutcome(job) for job in jobs]
+        return [_JobOutcome(job, executor.cluster) for job in jobs]
 
 
 class LocalProcess(_SubmititBackend):
@@ -140,12 +142,26 @@ class Auto(Slurm):
 
 class _JobOutcome:
     """A unit's outcome as a submitit job: ``result()`` waits; a job that died raises
-    with its id, state, log paths and the tail of its error log."""
+    with its id, state, log paths and the tail of its error log. A Slurm job outlives
+    its driver: the unit's claim is handed over to it (``job_owner``)."""
 
-    __slots__ = ("job",)
+    __slots__ = ("job", "cluster")
 
-    def __init__(self, job: tp.Any) -> None:
+    def __init__(self, job: tp.Any, cluster: str) -> None:
         self.job = job
+        self.cluster = cluster
+
+    def done(self) -> bool:
+        if self.cluster == "debug":
+            return False  # (its done() runs the job: it runs in the driver, when read)
+        return bool(self.job.done())
+
+    def job_owner(self) -> Owner | None:
+        if self.cluster != "slurm":
+            return None  # (local jobs: children of the driver, which take their claim over)
+        from exca.store.owner import job_owner
+
+        return job_owner(str(self.job.job_id))
 
     def result(self) -> UnitResult | None:
         job = self.job
