@@ -36,6 +36,8 @@ __all__ = [
     "run_pickled",
 ]
 
+_HANDED_BACK = 8  # units of at most so many items hand their entries back (in-process)
+
 
 @dataclasses.dataclass(frozen=True)
 class CellAddress:
@@ -199,8 +201,11 @@ def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:
     with _logs(cell, len(keys)), batch:
         stored = store_outcomes(cell, keys, results.outcomes(fail_fast=True))
     # the batch ended without raising: what this cell wrote for the keys is published
-    known = cell.known
-    published = {key: entry for key in keys if (entry := known.get(key)) is not None}
+    # (handed back for a few items; many are read back together, faster than decoded here)
+    published: dict[str, Entry] = {}
+    if len(keys) <= _HANDED_BACK:
+        known = cell.known
+        published = {key: entry for key in keys if (entry := known.get(key)) is not None}
     return UnitResult(left=stored.left, failures=stored.failures, published=published)
 
 
