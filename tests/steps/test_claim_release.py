@@ -2,9 +2,11 @@
 
 Contract pinned, with real threads and processes: once a unit of work has ended (its
 entries published) its claim is released, the keys it did not store (left by fail fast)
-included, even while its driver holds the items unread; so neither the driver itself
-nor another process waits on work nobody is doing; a dispatch that fails before its
-units are sent releases its claim; a ``scancel`` that hangs is given up with a warning.
+included, even while its driver holds the items unread, and also when its worker
+process died before starting it (released within a heartbeat of its end); so neither
+the driver itself nor another process waits on work nobody is doing; a dispatch that
+fails before its units are sent releases its claim; a ``scancel`` that hangs is given
+up with a warning.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from exca.steps import _liveness
+from exca.steps import _slurm
 from exca.steps._batch import Failure
 from exca.steps.backends import Cached
 
@@ -87,6 +89,29 @@ def test_an_item_stored_by_another_driver_once_missed_here_is_read_not_recompute
     assert counting.counts(str(failing_zero)).count(2) == 1
 
 
+def test_a_process_worker_dying_before_it_takes_its_claim_over_frees_its_items_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counts = tmp_path / "counts.txt"
+    monkeypatch.setenv("COUNTED_FILE", str(counts))
+    monkeypatch.setenv("EXCA_CLAIM_HEARTBEAT_S", "0.2")
+    monkeypatch.setenv("EXCA_CLAIM_MAX_WAIT_S", "20")
+    monkeypatch.setenv("COUNTED_DIE_IN_CHILD_OF", str(os.getpid()))  # its workers die at once
+    folder = tmp_path / "cache"
+    infra = {"backend": "ProcessPool", "folder": folder, "max_jobs": 2}
+    items = counting.Counted(infra=infra).run_many([1, 2])  # held unread: this driver lives
+    env = {key: value for key, value in os.environ.items() if key != "COUNTED_DIE_IN_CHILD_OF"}
+    args = [str(folder), str(counts), "0", "cached", "Cached", "1", "2"]
+    other = subprocess.run(
+        [sys.executable, str(CHILD), *args], capture_output=True, text=True, env=env,
+        timeout=120,
+    )  # fmt: skip
+    assert other.returncode == 0, other.stderr  # (ClaimWaitTimeoutError after 20 s, before)
+    assert json.loads(other.stdout.strip().splitlines()[-1].split(" ", 1)[1]) == [2, 4]
+    assert sorted(counting.counts(str(counts))) == [1, 2]  # there (the workers died first)
+    assert list(items) == [2, 4]  # the driver reads what the other stored
+
+
 class _NoLimits(Cached):
     """Fails while planning its units, after the driver claimed their keys."""
 
@@ -110,6 +135,6 @@ def test_a_scancel_that_hangs_is_given_up_with_a_warning(
     scancel.write_text("#!/bin/sh\nsleep 30\n")
     scancel.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(_liveness, "_SACCT_TIMEOUT_S", 0.2)
-    _liveness.cancel_slurm_jobs(["123"])  # (raised TimeoutExpired before)
+    monkeypatch.setattr(_slurm, "_TIMEOUT_S", 0.2)
+    _slurm.cancel_jobs(["123"])  # (raised TimeoutExpired before)
     assert "scancel 123 failed" in caplog.text

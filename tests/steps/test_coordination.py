@@ -15,6 +15,7 @@ duplicate work, never a wrong value.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -215,8 +216,9 @@ def test_force_on_an_item_a_live_local_worker_owns_waits_then_recomputes(
 _WORKER = """
 import json, os, sys
 from exca.store.claims import ClaimTable
+from exca.store.owner import Owner
 from exca.steps._coordinate import ClaimToken, working_under
-folder, token, driver = sys.argv[1], sys.argv[2], int(sys.argv[3])
+folder, token, driver = sys.argv[1], sys.argv[2], Owner(**json.loads(sys.argv[3]))
 table = ClaimTable(folder)
 with working_under(table, ClaimToken(token, driver), ["a", "b"]):
     inside = [(c.owner.pid, sorted(c.keys)) for c in table.claims().values()]
@@ -227,12 +229,13 @@ print(json.dumps({"inside": inside, "after": len(table.claims()), "pid": os.getp
 def test_a_worker_process_replaces_its_drivers_claim_with_its_own(tmp_path: Path) -> None:
     from exca.steps._coordinate import ClaimToken, working_under
     from exca.store.claims import ClaimTable
+    from exca.store.owner import current_owner
 
     table = ClaimTable(tmp_path)
     lease = table.claim(["a", "b"])
-    with working_under(table, ClaimToken(lease.token, os.getpid()), ["a", "b"]):
+    with working_under(table, ClaimToken.of(lease), ["a", "b"]):
         assert list(table.claims()) == [lease.token]  # a thread worker: the driver's claim
-    args = [str(tmp_path), lease.token, str(os.getpid())]
+    args = [str(tmp_path), lease.token, json.dumps(dataclasses.asdict(current_owner()))]
     out = subprocess.run(
         [sys.executable, "-c", _WORKER, *args], capture_output=True, text=True, check=True
     ).stdout

@@ -2,15 +2,18 @@
 
 Contract pinned: an owner's Slurm job state is trusted over its heartbeat: a claim of
 a job that ended is taken over at once although its worker still beats; a claim of a
-job unknown to ``sacct`` is taken over within the bound, not waited for forever
-(defect 9 of exca 0.6.0); a job cancelled with ``scancel`` while it owns items (its
-worker ignoring SIGTERM and beating on) is taken over by the next driver, its items
-computed there and never cached as successes by the job; ``clear_cache()`` and
-``force`` on items a live Slurm job owns cancel that job, as exca 0.6.0 does; two
-drivers running as Slurm jobs, and two drivers using the ``Slurm`` backend, over
-overlapping items compute each item once; a job array of the ``Slurm`` backend
-cancelled while its tasks own items is taken over by the next driver, nothing of it
-cached as a success.
+job unknown to Slurm is taken over within the bound, not waited for forever (defect 9
+of exca 0.6.0), while a job just submitted (unknown to ``sacct`` for seconds) or an
+array task still queued counts as running; a job cancelled with ``scancel`` while it
+owns items (its worker ignoring SIGTERM and beating on) is taken over by the next
+driver, its items computed there and never cached as successes by the job;
+``clear_cache()`` and ``force`` on items a worker job exca submitted owns cancel that
+job, as exca 0.6.0 does, but never a driver running inside a Slurm job; two drivers
+running as Slurm jobs, and two drivers using the ``Slurm`` backend, over overlapping
+items compute each item once; a driver that exits while its array tasks are queued
+leaves their items claimed (a second driver waits and reads); a job array of the
+``Slurm`` backend cancelled while its tasks own items is taken over by the next
+driver, nothing of it cached as a success.
 """
 
 from __future__ import annotations
@@ -198,18 +201,55 @@ def test_a_job_cancelled_while_owning_items_is_taken_over_by_the_next_driver(
     assert sorted(counting.counts(str(counts_file))) == [1, 1, 2, 3]  # item 1: job's, ours
 
 
+def _wait_computing(driver: subprocess.Popen, counts: Path) -> None:
+    deadline = time.monotonic() + 120
+    while not counting.counts(str(counts)):
+        assert time.monotonic() < deadline and driver.poll() is None, "driver ended"
+        time.sleep(0.2)
+
+
+def _end_state(job: str) -> str:
+    return _wait_state(job, {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"})
+
+
 @pytest.mark.parametrize("how", ["clear_cache", "force"])
-def test_clearing_or_forcing_an_item_a_live_job_owns_cancels_the_job(
+def test_clearing_or_forcing_items_a_driver_inside_a_slurm_job_owns_never_cancels_it(
     tmp_path: Path, counts_file: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
+    # a user's sbatch script calling run_many inline: its job is the user's allocation
     monkeypatch.setenv("EXCA_CLAIM_MAX_WAIT_S", "120")
-    job = _submit(tmp_path, counts_file, 600, [1, 2], "owner")
-    _wait_log(tmp_path, "owner", "started", job)
+    job = _submit(tmp_path, counts_file, 4, [1, 2], "driver")
+    _wait_log(tmp_path, "driver", "started", job)
     if how == "clear_cache":
         _step(tmp_path / "cache").lookup(1).clear_cache()
-    else:
+    else:  # waits for the driver's item, then recomputes it (supersedes it)
         assert _step(tmp_path / "cache", mode="force").run(1) == 2
-    assert _wait_state(job, {"CANCELLED"}) == "CANCELLED"
+    assert _end_state(job) == "COMPLETED"  # (CANCELLED, before)
+    assert "done" in _wait_log(tmp_path, "driver", "done", job)
+
+
+@pytest.mark.parametrize("how", ["clear_cache", "force"])
+def test_clearing_or_forcing_items_a_worker_job_owns_cancels_that_job(
+    tmp_path: Path, counts_file: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    from exca.store.claims import ClaimTable
+
+    monkeypatch.setenv("EXCA_CLAIM_MAX_WAIT_S", "120")
+    driver = _local_driver(tmp_path, counts_file, 600, [1, 2], "Slurm")
+    try:
+        _wait_computing(driver, counts_file)  # a job computes item 1 or 2 now
+        step = _step(tmp_path / "cache")
+        value = counting.counts(str(counts_file))[0]
+        claims = ClaimTable(step.lookup(value).paths.cache_folder).claims().values()
+        (task,) = {c.owner.slurm_job for c in claims if step.lookup(value).uid in c.keys}
+        if how == "clear_cache":
+            step.lookup(value).clear_cache()
+        else:
+            assert _step(tmp_path / "cache", mode="force").run(value) == 2 * value
+        assert _end_state(str(task)) == "CANCELLED"
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
 
 
 def test_two_drivers_as_slurm_jobs_compute_each_item_once(
@@ -255,10 +295,7 @@ def test_a_slurm_backend_job_cancelled_while_owning_items_is_taken_over(
     monkeypatch.setenv("EXCA_CLAIM_MAX_WAIT_S", "120")
     driver = _local_driver(tmp_path, counts_file, 600, [1, 2, 3], "Slurm")
     try:
-        deadline = time.monotonic() + 120
-        while not counting.counts(str(counts_file)):  # its job computes item 1 now
-            assert time.monotonic() < deadline and driver.poll() is None, "driver ended"
-            time.sleep(0.2)
+        _wait_computing(driver, counts_file)  # its job computes item 1 now
         step = _step(tmp_path / "cache")
         claims = ClaimTable(step.lookup(1).paths.cache_folder).claims().values()
         tasks = {claim.owner.slurm_job for claim in claims} - {None}
@@ -275,3 +312,62 @@ def test_a_slurm_backend_job_cancelled_while_owning_items_is_taken_over(
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait(timeout=30)
+
+
+def test_a_detached_drivers_queued_array_tasks_keep_their_items_claimed(
+    tmp_path: Path, counts_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXCA_CLAIM_MAX_WAIT_S", "300")
+    monkeypatch.setenv("EXCA_CLAIM_STALE_S", "2")  # (the driver's heartbeat stops at once)
+    blocker = subprocess.run(  # every CPU of the cluster: the array tasks stay queued
+        ["sbatch", "--parsable", "--output=/dev/null", f"--cpus-per-task={_cpus()}",
+         "--wrap", "sleep 600"], capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    _SUBMITTED.append(blocker)
+    _wait_state(blocker, {"RUNNING"})
+    monkeypatch.setenv("COUNTED_DETACH", "1")
+    first = _local_driver(tmp_path, counts_file, 0, [1, 2, 3], "Slurm")
+    assert first.wait(timeout=120) == 0  # submitted, then exited without reading
+    monkeypatch.delenv("COUNTED_DETACH")
+    second = _local_driver(tmp_path, counts_file, 0, [1, 2, 3], "Cached")
+    try:
+        time.sleep(5)  # (long past the stale bound: the first driver's pid is gone)
+        assert second.poll() is None, "the second driver did not wait"
+        assert counting.counts(str(counts_file)) == []  # nobody computed yet
+        subprocess.run(["scancel", blocker], check=True)
+        assert second.wait(timeout=300) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(second.pid, signal.SIGKILL)
+    log = next(tmp_path.glob("driver-1.log")).read_text()
+    assert "done [2, 4, 6]" in log
+    computed = [line.split() for line in counts_file.read_text().splitlines()]
+    assert sorted(int(value) for _, value in computed) == [1, 2, 3]  # once each
+    assert str(second.pid) not in {pid for pid, _ in computed}  # by the array's tasks
+
+
+def _cpus() -> int:
+    out = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True).stdout
+    return int(out.split()[0].rstrip("+"))
+
+
+def test_a_job_just_submitted_or_queued_counts_as_running_before_accounting_knows_it(
+    tmp_path: Path, counts_file: Path
+) -> None:
+    done = subprocess.run(
+        ["sbatch", "--parsable", "--hold", "--array=0-1", "--output=/dev/null",
+         "--wrap", "sleep 600"], capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    array = done.stdout.strip().split(";")[0]
+    _SUBMITTED.append(array)
+    step = _step(tmp_path / "cache")
+    _remote_claim(step.lookup(3).paths.cache_folder, [step.lookup(3).uid], f"{array}_1")
+    assert step.lookup(3).status == "running"  # sacct knows nothing yet: the controller does
+    deadline = time.monotonic() + 120
+    while not _state(array):  # (accounting learns of it some seconds later)
+        assert time.monotonic() < deadline, "accounting never knew the job"
+        time.sleep(0.5)
+    assert step.lookup(3).status == "running"  # a queued task: in sacct's range 'N_[0-1]'
+    subprocess.run(["scancel", array], check=True)
+    _wait_state(array, {"CANCELLED"})
+    assert step.lookup(3).status is None  # ended: its claim holds nothing any more

@@ -4,7 +4,9 @@ Contract pinned: a claim takes only the keys no other claim holds, in one record
 claim; concurrent claimers in many processes never both get a key; the heartbeat
 renames the record and a listing shows the new count; release removes it; evicting
 takes away only a claim that has not beaten since it was listed; a damaged record or
-a lock left by a dead claimer costs nothing worse than duplicate work; a forked child
+a lock left by a dead claimer costs nothing worse than duplicate work; a lock broken
+while its holder lives (and taken again) costs no error and never puts a record under
+another claimer's name; a forked child
 does not keep its parent's claims alive; a read-only store refuses to claim.
 """
 
@@ -17,13 +19,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from exca.store import ReadOnlyStoreError
-from exca.store import claims as claims_module
+from exca.store import ReadOnlyStoreError, folder_lock
 from exca.store.claims import ClaimTable
 from exca.store.heartbeat import heartbeat
 from exca.store.owner import current_owner
@@ -98,10 +100,104 @@ def test_a_lock_left_by_a_dead_claimer_is_broken(
 ) -> None:
     (tmp_path / "claims").mkdir()
     (tmp_path / "claims" / "lock").write_bytes(b"")  # as left by a claimer killed inside it
-    monkeypatch.setattr(claims_module, "_LOCK_STALE_S", 0.3)
+    monkeypatch.setattr(folder_lock, "_LOCK_STALE_S", 0.3)
     lease = ClaimTable(tmp_path).claim(["a"])
     assert lease.keys == {"a"}
     assert sorted(os.listdir(tmp_path / "claims")) == [f"{lease.token}.0"]
+
+
+def test_a_lock_broken_while_held_and_taken_again_costs_its_holder_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleaving pinned: a waiter decides a lock is stale; before it renames the
+    lock away, that lock is released and a live holder takes the name; the waiter then
+    renames the holder's lock away. The holder's claim must still be published, whole."""
+    folder = tmp_path / "claims"
+    folder.mkdir()
+    (folder / "lock").write_bytes(b"")  # left by a claimer that died
+    monkeypatch.setattr(folder_lock, "_LOCK_STALE_S", 0.05)
+    holder_table, inside, proceed = ClaimTable(tmp_path), threading.Event(), threading.Event()
+    listing, found = holder_table.claims, {}
+
+    def slow_listing() -> dict:  # the holder pauses inside its lock
+        inside.set()
+        assert proceed.wait(30)
+        return listing()
+
+    def hold() -> None:
+        try:
+            found["holder"] = holder_table.claim(["h"])
+        except Exception as error:  # noqa: BLE001 - the failure this test looks for
+            found["error"] = error
+
+    monkeypatch.setattr(holder_table, "claims", slow_listing)
+    break_stale = folder_lock.FolderLock._break
+
+    def late_break(lock: object, *args: object) -> None:
+        monkeypatch.setattr(folder_lock.FolderLock, "_break", break_stale)  # (once)
+        os.unlink(folder / "lock")  # released since the waiter's last look...
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert inside.wait(30)  # ...and taken again by a live holder
+        break_stale(lock, *args)
+        proceed.set()
+        holder.join(30)
+
+    monkeypatch.setattr(folder_lock.FolderLock, "_break", late_break)
+    breaker = ClaimTable(tmp_path).claim(["b"])
+    assert "error" not in found, found
+    holder = found["holder"]
+    assert holder.keys == {"h"} and breaker.keys == {"b"}
+    records = ClaimTable(tmp_path).claims()
+    assert {token: claim.keys for token, claim in records.items()} == {
+        holder.token: {"h"},
+        breaker.token: {"b"},
+    }
+    assert sorted(os.listdir(folder)) == sorted([f"{holder.token}.0", f"{breaker.token}.0"])
+
+
+_BREAKER = """
+import json, os, sys, time
+from exca.store import claims, folder_lock
+folder, start = sys.argv[1], float(sys.argv[2])
+folder_lock._LOCK_STALE_S = 0.0  # every waiter breaks the lock it finds: live holders lose theirs
+table, errors, wrong = claims.ClaimTable(folder), [], 0
+while time.time() < start:
+    pass
+for i in range(500):
+    keys = [f"{os.getpid()}-{i}-{k}" for k in range(3)]
+    try:
+        lease = table.claim(keys)
+    except Exception as error:
+        errors.append(repr(error))
+        continue
+    try:
+        with open(lease.path, "rb") as handle:
+            owner, got = claims._decode(handle.read())
+        wrong += got != frozenset(keys) or owner.pid != os.getpid()
+    except FileNotFoundError:
+        wrong += 1
+    lease.release()
+print(json.dumps({"errors": errors[:3], "wrong": wrong}))
+"""
+
+
+def test_a_lock_broken_while_its_holder_lives_costs_no_error_and_no_wrong_record(
+    tmp_path: Path,
+) -> None:
+    start = time.time() + 1.5
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _BREAKER, str(tmp_path), str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    reports = [json.loads(child.communicate(timeout=120)[0]) for child in children]
+    assert reports == [{"errors": [], "wrong": 0}] * 4  # each claim file: its claimer's
+    assert os.listdir(tmp_path / "claims") == []  # no lock, no temporary left behind
 
 
 def test_a_read_only_table_refuses_to_claim(tmp_path: Path) -> None:
@@ -158,7 +254,7 @@ def test_a_forked_child_does_not_beat_its_parents_claims(tmp_path: Path) -> None
 def test_a_claim_replacing_another_takes_its_keys_and_removes_it(tmp_path: Path) -> None:
     table = ClaimTable(tmp_path)
     driver = table.claim(["a", "b"])
-    worker = table.claim(["a", "b"], replacing=driver.token)  # as a worker adopting it
+    worker = table.claim(["a", "b"], replacing=[driver.token])  # as a worker adopting it
     assert worker.keys == {"a", "b"} and not worker.held
     assert list(table.claims()) == [worker.token]
     assert not driver.beat() and driver.lost

@@ -179,7 +179,12 @@ class Cell:
         return entry
 
     def stored(self, keys: tp.Sequence[str]) -> EntryMap:
-        """Entries of the ``keys`` present in the store now (this instance's memory aside)."""
+        """Entries of the ``keys`` present in the store now (this instance's memory aside);
+        a damaged record counts as absent (listed in the map's ``damaged``)."""
+        if len(keys) <= _FEW_KEYS:
+            fresh = new_entry_map()
+            self._read_directly(keys, fresh)
+            return fresh
         fresh = self._ns.find(keys)
         self.known.update(fresh)
         return fresh
@@ -190,17 +195,8 @@ class Cell:
         known = self.known
         found = known.select(keys)
         missing = [key for key in keys if key not in found] if found else keys
-        if len(missing) <= _FEW_KEYS:  # direct reads: a bulk read lists the whole folder
-            from exca.store import CorruptArtifactError
-
-            for key in missing:
-                try:
-                    entry = self._ns.entry(key)
-                except CorruptArtifactError as error:  # a miss, reported to the caller
-                    found.damaged[key] = f"{error.path}: {error.detail}"
-                    continue
-                if entry is not None:
-                    found[key] = known[key] = entry
+        if len(missing) <= _FEW_KEYS:
+            self._read_directly(missing, found)
             return found
         fresh = self._ns.find(missing)
         known.update(fresh)
@@ -208,6 +204,22 @@ class Cell:
             return fresh
         found.update(fresh)
         return found
+
+    def _read_directly(self, keys: tp.Sequence[str], found: EntryMap) -> None:
+        """Add the entries of ``keys`` stored now to ``found`` and to :attr:`known`, one
+        file read each (a bulk read lists the whole folder: for a few keys it costs more);
+        a damaged record is a miss, listed in ``found.damaged``."""
+        from exca.store import CorruptArtifactError
+
+        known = self.known
+        for key in keys:
+            try:
+                entry = self._ns.entry(key)
+            except CorruptArtifactError as error:
+                found.damaged[key] = f"{error.path}: {error.detail}"
+                continue
+            if entry is not None:
+                found[key] = known[key] = entry
 
     def read(self, entry: Entry, reader: ObjectReader | None = None) -> tp.Any:
         """The value of a success entry, or a :class:`Failure` for an error entry;
@@ -227,7 +239,7 @@ class Cell:
                     + entry.error_text.rstrip()
                 )
             return Failure(error, origin=self.relpath, fresh=False)
-        ram = self.backend._ram if self.backend.keep_in_ram else None
+        ram = self.backend._ram_cache() if self.backend.keep_in_ram else None
         if ram is not None and (self.relpath, entry.key) in ram:
             return ram[self.relpath, entry.key]
         in_ram = self.backend.keep_in_ram or self.cache_type.keep_in_ram
@@ -298,14 +310,14 @@ class Cell:
         with step_advice():
             self._record_config()
             codec = self.cache_type.codec_for(value)
-            self.backend._ram.pop((self.relpath, key), None)
+            self.backend._ram_cache().pop((self.relpath, key), None)
             self.known[key] = self._ns.put(key, value, codec=codec, duration=duration)
 
     def put_error(self, key: str, error: BaseException, duration: float | None = None) -> None:
         with step_advice():
             self._record_config()
             error.add_note(f"error cached in {self.cache_folder}[{key!r}]")
-            self.backend._ram.pop((self.relpath, key), None)
+            self.backend._ram_cache().pop((self.relpath, key), None)
             self.known[key] = self._ns.put_error(key, error, duration=duration)
 
     def delete(self, key: str) -> None:
@@ -318,7 +330,7 @@ class Cell:
                 "next run computes it into that folder",
                 stacklevel=4,
             )
-        self.backend._ram.pop((self.relpath, key), None)
+        self.backend._ram_cache().pop((self.relpath, key), None)
         self.known.discard(key)
         with step_advice():
             self._ns.delete(key)

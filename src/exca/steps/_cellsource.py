@@ -158,21 +158,34 @@ class CellSource:
             self._compute(left, reading=True)
             self.settle(left)
 
-    def reread(self, keys: list[str], fresh: dict[str, Failure]) -> list[str]:
+    def reread(
+        self,
+        keys: list[str],
+        fresh: dict[str, Failure],
+        published: tp.Mapping[str, Entry] | None = None,
+    ) -> list[str]:
         """Forget what this process remembered of ``keys`` (a worker rewrote them), note
-        their entries as stored now and ``fresh`` errors; return the keys missing."""
+        their entries as stored now and ``fresh`` errors; return the keys missing.
+
+        ``published``: entries a worker of this process just published for some of the
+        keys (the same records the store holds: they are taken, not read back)."""
         cell = self.cell
-        ram = cell.backend._ram
+        ram, known = cell.backend._ram_cache(), cell.known
         for key in keys:
-            cell.known.discard(key)
+            known.discard(key)
             if ram:
                 ram.pop((cell.relpath, key), None)
-        found = cell.entries(keys)
+        unread = [key for key in keys if key not in published] if published else keys
+        found = cell.entries(unread) if unread else new_entry_map()
+        if published:
+            for key in keys:
+                if key in published:
+                    found[key] = known[key] = published[key]
         if found:  # a worker wrote them, so it wrote the config record first
             cell.note_config_recorded()
         self._entries.update(found)
         self._fresh.update(fresh)
-        return [key for key in keys if key not in found]
+        return [key for key in keys if key not in found] if len(found) < len(keys) else []
 
     def defer(self, keys: list[str]) -> None:
         """Fail fast left ``keys`` uncomputed: they are computed when read (in order)."""

@@ -20,56 +20,42 @@ import time
 import typing as tp
 
 from . import _liveness
+from ._claim_settings import Settings, settings
 from .errors import ClaimWaitTimeoutError
 
 if tp.TYPE_CHECKING:
     from exca.store.claims import Claim as Record
     from exca.store.claims import ClaimTable, Lease
+    from exca.store.owner import Owner
 
     from ._cells import Cell
+    from .backends.base import Outcome
     from .identity import ModeType
 
 __all__ = ["Claim", "Coordinator", "Settings", "coordinator_for", "settings", "working_under"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Settings:
-    """Coordination timings, in seconds (environment variables ``EXCA_CLAIM_*_S``)."""
-
-    heartbeat_s: float = 10.0  # EXCA_CLAIM_HEARTBEAT_S
-    stale_s: float = 120.0  # EXCA_CLAIM_STALE_S: no beat this long = owner gone
-    max_wait_s: float = 86400.0  # EXCA_CLAIM_MAX_WAIT_S: for an owner that looks alive
-    poll_s: float = 1.0  # EXCA_CLAIM_POLL_S: longest pause between two looks
-
-
-_NAMES = tuple(f"EXCA_CLAIM_{field.name.upper()}" for field in dataclasses.fields(Settings))
-_SETTINGS: dict[tuple[str | None, ...], Settings] = {}
-
-
-def settings() -> Settings:
-    """The settings now, from the environment (read at each call: a miss may follow a
-    change of it; parsed once per set of values)."""
-    texts = tuple(map(os.environ.get, _NAMES))
-    known = _SETTINGS.get(texts)
-    if known is not None:
-        return known
-    values: dict[str, float] = {}
-    default = Settings()
-    for field, name, text in zip(dataclasses.fields(Settings), _NAMES, texts, strict=True):
-        try:
-            values[field.name] = float(text) if text else getattr(default, field.name)
-        except ValueError:
-            raise ValueError(f"{name} must be a number of seconds, got {text!r}") from None
-    known = _SETTINGS[texts] = Settings(**values)
-    return known
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class ClaimToken:
-    """What a unit of work carries to its worker: the claim's token, and its driver."""
+    """What a unit of work carries to its worker: the claim's token, its driver, and the
+    token of the record the driver may hand the claim over to (a Slurm job's)."""
 
     token: str
-    driver_pid: int
+    driver: Owner
+    job_token: str = dataclasses.field(default_factory=lambda: os.urandom(8).hex())
+
+    @classmethod
+    def of(cls, lease: Lease) -> ClaimToken:
+        from exca.store.owner import current_owner
+
+        return cls(lease.token, current_owner())
+
+    def in_driver(self) -> bool:
+        """Whether this process is the driver's (the unit runs in a thread of it)."""
+        from exca.store.owner import current_owner
+
+        me, driver = current_owner(), self.driver
+        return (me.host, me.pid, me.started) == (driver.host, driver.pid, driver.started)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,9 +88,10 @@ class Coordinator:
             _liveness.cancel_owners(table, keys)
         from exca.store.heartbeat import heartbeat
 
+        beats = heartbeat(settings().heartbeat_s)
         with _CLAIMING:
             lease = table.claim(keys, mine=held_tokens())
-            heartbeat(settings().heartbeat_s).keep(lease)
+            beats.keep(lease)
         if not lease.keys:
             return Claim(mine=[], others=list(keys))
         mine = [key for key in keys if key in lease.keys] if lease.held else list(keys)
@@ -120,12 +107,14 @@ class Coordinator:
         if done or lease.held:  # (the keys held by others or stored meanwhile)
             computed = set(mine)
             others = [key for key in keys if key not in computed]
-        return Claim(mine, others, [ClaimToken(lease.token, os.getpid())], [lease])
+        return Claim(mine, others, [ClaimToken.of(lease)], [lease])
 
     def split(self, cell: Cell, claim: Claim, parts: list[list[str]]) -> Claim:
         """``claim`` as one record per part (a unit of work: its worker may replace that
         record with one naming itself, leaving the other units' records alone)."""
         if len(parts) <= 1 or len(claim.leases) != 1:
+            if len(claim.tokens) == len(parts):  # (one unit, under the claim's one token)
+                return claim
             return dataclasses.replace(claim, tokens=claim.tokens[:1] * len(parts))
         from exca.store.heartbeat import heartbeat
 
@@ -136,8 +125,37 @@ class Coordinator:
             beats.drop(whole)
             for lease in leases:
                 beats.keep(lease)
-        tokens = [ClaimToken(lease.token, os.getpid()) for lease in leases]
+        tokens = [ClaimToken.of(lease) for lease in leases]
         return dataclasses.replace(claim, tokens=tokens, leases=leases)
+
+    def track(self, cell: Cell, claim: Claim, outcomes: tp.Sequence[Outcome | None]) -> Claim:
+        """Follow the sent units' outcomes (one per lease of ``claim``): a unit run by a
+        job that outlives this driver (a Slurm job) has its lease handed over to that
+        job, so that the keys stay claimed after this process exits; every lease whose
+        outcome can tell it has ended is released by the heartbeat once it has (not once
+        the items are read)."""
+        from exca.store.heartbeat import heartbeat
+
+        from .backends.base import TrackedOutcome
+
+        if len(claim.leases) != len(outcomes):
+            return claim  # (not split per unit: released when the items are read)
+        beats, leases = heartbeat(settings().heartbeat_s), list(claim.leases)
+        for index, (lease, outcome) in enumerate(zip(claim.leases, outcomes, strict=True)):
+            if not isinstance(outcome, TrackedOutcome):
+                continue
+            with _CLAIMING:
+                if beats.lease(lease.token) is None:
+                    continue  # released already (the unit ended), or lost to its worker
+                owner = outcome.job_owner()
+                if owner is not None:
+                    handed = cell.claims.hand_over(lease, owner, claim.tokens[index].job_token)
+                    beats.drop(lease)
+                    if handed is None:
+                        continue  # its job took the claim over already
+                    leases[index] = lease = handed
+                beats.keep(lease, ended=outcome.done)
+        return dataclasses.replace(claim, leases=leases)
 
     def wait(self, cell: Cell, claim: Claim, mode: ModeType = "cached") -> list[str]:
         """Wait until each key of ``claim.others`` is stored or free; returns the free
@@ -175,6 +193,19 @@ class Coordinator:
         for lease in leases:
             _release(lease)
 
+    def abandon(self, cell: Cell, claim: Claim) -> None:
+        """The driver lets go of ``claim`` with units perhaps still running (it dropped
+        their items, or exits): its own leases are released; those handed over to jobs
+        stay, judged by Slurm from now on (the jobs still compute their keys)."""
+        from exca.store.heartbeat import heartbeat
+
+        beats = heartbeat(settings().heartbeat_s)
+        for lease in claim.leases:
+            if lease.owner is None:
+                _release(lease)
+            else:
+                beats.drop(lease)
+
 
 _COORDINATOR = Coordinator()
 
@@ -195,9 +226,11 @@ def _stored(cell: Cell, keys: list[str], mode: ModeType) -> tp.Collection[str]:
 
 
 def _release(lease: Lease) -> None:
+    if lease.released:  # (a unit's lease is released when it ends, then with its dispatch)
+        return
     from exca.store.heartbeat import heartbeat
 
-    heartbeat(settings().heartbeat_s).drop(lease)
+    heartbeat().drop(lease)
     lease.release()
 
 
@@ -214,7 +247,7 @@ def _abandoned(claims: tp.Collection[Record]) -> list[Record]:
     from exca.store.heartbeat import heartbeat
     from exca.store.owner import current_owner
 
-    me, beats = current_owner(), heartbeat(settings().heartbeat_s)
+    me, beats = current_owner(), heartbeat()
     with _CLAIMING:
         return [c for c in claims if c.owner == me and beats.lease(c.token) is None]
 
@@ -250,26 +283,33 @@ def working_under(
     pool, inline) the claim is the driver's, beats there and is released once the block
     has ended (the keys it left unstored are free then, not once the driver reads the
     items); elsewhere (a pool process, a Slurm job) the worker replaces it with a claim
-    naming itself, beats it and releases it once the block (which publishes the
-    entries) has ended."""
+    naming itself (and, in a Slurm job exca submitted, saying so: ``force`` may cancel
+    it), beats it and releases it once the block (which publishes the entries) has
+    ended."""
     if claim is None:
         yield
         return
     from exca.store.heartbeat import heartbeat
 
-    tokens, beats = held_tokens(), heartbeat(settings().heartbeat_s)
-    if os.getpid() == claim.driver_pid:
+    tokens = held_tokens()
+    if claim.in_driver():
         tokens.add(claim.token)
         try:
             yield
         finally:  # the unit ended: the keys it left unstored are free for anyone now
             tokens.discard(claim.token)
-            lease = beats.lease(claim.token)
+            lease = heartbeat().lease(claim.token)
             if lease is not None:
                 _release(lease)
         return
+    from exca.store.owner import current_owner, mark_worker_job
+
+    job = current_owner().slurm_job
+    if job is not None and job != claim.driver.slurm_job:
+        mark_worker_job()  # a job exca submitted (not the driver's own: a pool inside it)
+    beats = heartbeat(settings().heartbeat_s)
     with _CLAIMING:
-        lease = table.claim(keys, mine=tokens, replacing=claim.token)
+        lease = table.claim(keys, mine=tokens, replacing=(claim.token, claim.job_token))
         beats.keep(lease)
     tokens.update((claim.token, lease.token))
     try:

@@ -10,6 +10,7 @@ a failure carrying the reason (never a cached success).
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing as tp
 import weakref
 
@@ -55,6 +56,7 @@ def start(
         address = address_of(cell, with_configs=True)
         parts = _plan.split(claim.mine, most, least)
         claim = coordinator.split(cell, claim, parts)  # one claim record per unit
+        whole = len(parts) == 1 and len(parts[0]) == len(keys)  # (its inputs: all given)
         units = [
             WorkUnit(
                 cell=address,
@@ -62,7 +64,7 @@ def start(
                 upstream=source.ctx.upstream,
                 mode=source.ctx.mode,
                 keys=tuple(part),
-                inputs=_inputs_of(inputs, part),
+                inputs=inputs if whole else _inputs_of(inputs, part),
                 claim=token,
             )
             for part, token in zip(parts, claim.tokens, strict=True)
@@ -71,10 +73,18 @@ def start(
             outcomes: tp.Sequence[Outcome | None] = [Done(unit()) for unit in units]
         else:
             outcomes = _execute(backend, units)
+        claim = coordinator.track(cell, claim, outcomes)
     except BaseException:  # nothing runs for these keys: others may compute them
         coordinator.release(cell, claim)
         raise
     return Dispatch(source, coordinator, claim, units, outcomes)
+
+
+def _abandon(
+    pid: int, coordinator: _coordinate.Coordinator, cell: Cell, claim: _coordinate.Claim
+) -> None:
+    if os.getpid() == pid:  # (a forked child collecting its copy: the claims are not its)
+        coordinator.abandon(cell, claim)
 
 
 def _execute(backend: Backend, units: list[WorkUnit]) -> list[Outcome | None]:
@@ -123,8 +133,10 @@ class Dispatch:
         self._source = source
         self._coordinator = coordinator
         self._claim = claim
-        # a dispatch dropped unsettled (its items not all read) releases its claims then
-        weakref.finalize(self, coordinator.release, source.cell, claim)
+        if any(type(outcome) is not Done for outcome in outcomes):  # (inline units ran
+            # and released their claims already) a dispatch dropped unsettled (its items
+            # not all read) lets go of its claims then; those handed over to jobs stay theirs
+            weakref.finalize(self, _abandon, os.getpid(), coordinator, source.cell, claim)
         self._open: dict[int, tuple[WorkUnit, Outcome | None]] = dict(
             enumerate(zip(units, outcomes, strict=True))
         )
@@ -197,7 +209,8 @@ class Dispatch:
             left = set(result.left)
             keys = [key for key in keys if key not in left]
             self._source.defer(result.left)
-        missing = self._source.reread(keys, fresh)
+        published = result.published if result is not None else None
+        missing = self._source.reread(keys, fresh, published)
         for key in missing:
             self._source.mark_uncomputed(key, _not_computed(key, unit, error))
         return len(missing) + len(fresh)

@@ -11,27 +11,22 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
 import time
 import typing as tp
+
+from ._claim_settings import settings
+from ._slurm import ENDED, cancel_jobs, job_states
 
 if tp.TYPE_CHECKING:
     from exca.store.claims import Claim, ClaimTable
     from exca.store.owner import Owner
 
-    from ._coordinate import Settings
+    from ._claim_settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# Slurm job states after which nothing of the job computes any more (sacct(1) "JOB STATE
-# CODES"); any other known state (PENDING, RUNNING, SUSPENDED, ...) counts as alive.
-ENDED = frozenset(
-    "BOOT_FAIL CANCELLED COMPLETED DEADLINE FAILED NODE_FAIL OUT_OF_MEMORY PREEMPTED "
-    "REVOKED TIMEOUT".split()
-)
-_SACCT_TIMEOUT_S = 30.0
 _SACCT_EVERY_S = 5.0  # sacct is asked at most this often by one waiter
+_UNKNOWN_SINCE: dict[str, float] = {}  # Slurm job -> when this process first found it unknown
 
 
 def process_alive(owner: Owner) -> bool | None:
@@ -53,47 +48,24 @@ def process_alive(owner: Owner) -> bool | None:
     return True
 
 
-def slurm_states(jobs: tp.Collection[str]) -> dict[str, str | None] | None:
-    """Each job's state per ``sacct`` (None: unknown to accounting); None altogether
-    when ``sacct`` is missing here or fails (then only heartbeats tell)."""
-    if not jobs:
-        return {}
-    sacct = shutil.which("sacct")
-    if sacct is None:
-        return None
-    command = [sacct, "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(sorted(jobs))]
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=_SACCT_TIMEOUT_S, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        logger.warning("cannot ask Slurm about jobs %s: %s", ",".join(jobs), error)
-        return None
-    if done.returncode != 0:
-        logger.warning("sacct failed (%s): %s", done.returncode, done.stderr.strip()[-300:])
-        return None
-    states: dict[str, str | None] = dict.fromkeys(jobs)
-    for line in done.stdout.splitlines():
-        job, _, state = line.partition("|")
-        if job in states and state:
-            states[job] = state.split()[0]  # "CANCELLED by 1000" -> "CANCELLED"
-    return states
+def job_ended(job: str, state: str | None, grace_s: float, now: float | None = None) -> str | None:
+    """Why Slurm job ``job``, in ``state`` (None: unknown to accounting and to the
+    controller), counts as ended, or None while it may still run.
 
-
-def cancel_slurm_jobs(jobs: tp.Collection[str]) -> None:
-    """``scancel`` the jobs (array tasks as ``<job>_<task>``: only that task)."""
-    scancel = shutil.which("scancel")
-    if not jobs or scancel is None:
-        return
-    try:  # advisory: a job not cancelled computes on (duplicate work), never an error
-        done = subprocess.run(
-            [scancel, *sorted(jobs)], capture_output=True, text=True, timeout=_SACCT_TIMEOUT_S
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        logger.warning("scancel %s failed: %s", " ".join(jobs), error)
-        return
-    if done.returncode != 0:
-        logger.warning("scancel %s failed: %s", " ".join(jobs), done.stderr.strip()[-300:])
+    The one rule, for waiters, ``lookup().status`` and ``force`` alike: an ended state
+    (completed, failed, cancelled, timed out, ...) is ended; any other known state is
+    alive; a job nobody knows counts as alive for ``grace_s`` after this process first
+    found it unknown, then as ended (a job from another cluster sharing the folder, or
+    one forgotten by both; defect 9 of exca 0.6.0 waited for it forever).
+    """
+    if state is not None:
+        _UNKNOWN_SINCE.pop(job, None)
+        return f"Slurm job {job} is {state}" if state in ENDED else None
+    now = time.monotonic() if now is None else now
+    since = _UNKNOWN_SINCE.setdefault(job, now)
+    if now - since >= grace_s:
+        return f"Slurm job {job} is unknown to Slurm since {now - since:.0f} s"
+    return None
 
 
 class Watch:
@@ -112,7 +84,7 @@ class Watch:
         now = time.monotonic()
         jobs = {claim.owner.slurm_job for claim in claims if claim.owner.slurm_job}
         if jobs and (now - self._asked > _SACCT_EVERY_S or not jobs <= set(self._states or ())):
-            self._states, self._asked = slurm_states(jobs), now
+            self._states, self._asked = job_states(jobs), now
         dead, silent = [], []
         for claim in claims:
             reason = self._dead(claim, now)
@@ -131,12 +103,7 @@ class Watch:
             return f"{owner} is gone"
         job = owner.slurm_job
         if job and self._states is not None:
-            state = self._states.get(job)
-            if state in ENDED:
-                return f"Slurm job {job} is {state}"
-            stale_s = self.config.stale_s
-            if state is None and now - self._unknown.setdefault(job, now) > stale_s:
-                return f"Slurm job {job} is unknown to sacct since {stale_s:.0f} s"
+            return job_ended(job, self._states.get(job), self.config.stale_s, now)
         return None
 
     def _silent(self, claim: Claim, now: float) -> str | None:
@@ -161,22 +128,24 @@ def running(table: ClaimTable, key: str) -> bool:
     claims = [claim for claim in table.claims().values() if key in claim.keys]
     if not claims:
         return False
-    jobs = {claim.owner.slurm_job for claim in claims if claim.owner.slurm_job}
-    states = slurm_states(jobs)
+    grace_s = settings().stale_s
+    states = job_states({claim.owner.slurm_job for claim in claims if claim.owner.slurm_job})
     for claim in claims:
         job = claim.owner.slurm_job
         if process_alive(claim.owner) is False:
             continue
-        if job and states is not None and (states.get(job) or "ENDED") in ENDED:
-            continue  # (unknown to accounting counts as ended here: no waiting to judge it)
+        if job and states is not None and job_ended(job, states.get(job), grace_s):
+            continue
         return True
     return False
 
 
 def cancel_owners(table: ClaimTable, keys: tp.Collection[str]) -> list[str]:
-    """``scancel`` the live Slurm jobs (not this process's own) holding any of ``keys``,
-    as ``force`` and ``clear_cache()`` do; returns the jobs cancelled. Local processes
-    are not killed: their work is superseded (``force`` recomputes once they release)."""
+    """``scancel`` the Slurm jobs that exca submitted as workers (never a driver's own
+    job, nor this process's) holding any of ``keys`` and that may still run, as
+    ``force`` and ``clear_cache()`` do; returns the jobs cancelled. Local processes
+    and drivers are not stopped: their work is superseded (``force`` recomputes once
+    they release)."""
     from exca.store.owner import current_owner
 
     own = current_owner().slurm_job
@@ -184,9 +153,14 @@ def cancel_owners(table: ClaimTable, keys: tp.Collection[str]) -> list[str]:
     jobs = {
         claim.owner.slurm_job
         for claim in table.claims().values()
-        if claim.owner.slurm_job and claim.owner.slurm_job != own and claim.keys & wanted
+        if claim.owner.slurm_job
+        and claim.owner.worker_job
+        and claim.owner.slurm_job != own
+        and claim.keys & wanted
     }
-    states = slurm_states(jobs) or {}
-    live = sorted(job for job in jobs if (states.get(job) or "ENDED") not in ENDED)
-    cancel_slurm_jobs(live)
+    states, grace_s = job_states(jobs), settings().stale_s
+    live = sorted(  # (where Slurm cannot be asked, cancelling an ended job does no harm)
+        job for job in jobs if states is None or not job_ended(job, states.get(job), grace_s)
+    )
+    cancel_jobs(live)
     return live

@@ -18,12 +18,25 @@ from ._batch import Failure
 from .identity import ModeType
 
 if tp.TYPE_CHECKING:
+    from exca.store import Entry
+
     from ._cells import Cell
     from .backends.base import Backend
     from .base import Step
     from .cache_types import CacheType
 
-__all__ = ["CellAddress", "Values", "FromCell", "WorkUnit", "UnitResult", "run_unit"]
+__all__ = [
+    "CellAddress",
+    "Values",
+    "FromCell",
+    "WorkUnit",
+    "UnitResult",
+    "run_unit",
+    "run_in_worker",
+    "run_pickled",
+]
+
+_HANDED_BACK = 8  # units of at most so many items hand their entries back (in-process)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,13 +102,16 @@ class _CellReader:
 @dataclasses.dataclass
 class UnitResult:
     """What a worker reports besides the store: where fail-fast stopped it, and (in the
-    driver's own process only) the errors it computed, to be raised as they are."""
+    driver's own process only) the errors it computed, to be raised as they are, and
+    the entries it published (the driver need not read them back)."""
 
     left: list[str] = dataclasses.field(default_factory=list)  # not computed (fail fast)
     failures: dict[str, Failure] = dataclasses.field(default_factory=dict)
+    published: dict[str, Entry] = dataclasses.field(default_factory=dict)
 
     def __getstate__(self) -> dict[str, tp.Any]:
-        return {"left": self.left, "failures": {}}  # errors travel by the store
+        # errors and entries travel by the store: a driver in another process reads them
+        return {"left": self.left, "failures": {}, "published": {}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +150,31 @@ def run_unit(unit: WorkUnit) -> UnitResult:
         return _run_in(unit, cell)
 
 
+def run_in_worker(unit: WorkUnit) -> UnitResult:
+    """Run ``unit`` as a worker (a pool thread or process, a job): a ``SystemExit`` or
+    ``KeyboardInterrupt`` raised while it computes ends the unit as a failure
+    (:class:`~exca.steps.errors.WorkerExitError`, chained to it), which the driver
+    reports for the unit's items; it never ends the driver. (The driver's own Ctrl-C is
+    raised in the driver, as ever.)"""
+    try:
+        return unit()
+    except (SystemExit, KeyboardInterrupt) as error:
+        from .errors import WorkerExitError
+
+        raise WorkerExitError(
+            f"the worker computing {unit.label()} raised {type(error).__name__}"
+            f"({error}); its items not stored are not cached, a next run computes them"
+        ) from error
+
+
+def run_pickled(payload: bytes) -> UnitResult:
+    """Unpickle a unit sent to this process and run it as a worker."""
+    import pickle
+
+    unit: WorkUnit = pickle.loads(payload)
+    return run_in_worker(unit)
+
+
 def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:
     from ._cellsource import CellSource
     from ._engine import Context, expand
@@ -154,9 +195,18 @@ def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:
         if not results.pending:  # a chain's last step cached its (shared) cell already
             results.prepare()
             return UnitResult(left=list(inner._deferred), failures=dict(inner._fresh))
-    with _logs(cell, len(unit.keys)), cell.batch():
-        stored = store_outcomes(cell, list(unit.keys), results.outcomes(fail_fast=True))
-    return UnitResult(left=stored.left, failures=stored.failures)
+    keys = list(unit.keys)
+    # (one item is published as it is stored: a batch of one would publish it alike)
+    batch = cell.batch() if len(keys) > 1 else contextlib.nullcontext()
+    with _logs(cell, len(keys)), batch:
+        stored = store_outcomes(cell, keys, results.outcomes(fail_fast=True))
+    # the batch ended without raising: what this cell wrote for the keys is published
+    # (handed back for a few items; many are read back together, faster than decoded here)
+    published: dict[str, Entry] = {}
+    if len(keys) <= _HANDED_BACK:
+        known = cell.known
+        published = {key: entry for key in keys if (entry := known.get(key)) is not None}
+    return UnitResult(left=stored.left, failures=stored.failures, published=published)
 
 
 def _logs(cell: Cell, count: int) -> tp.ContextManager[None]:

@@ -7,7 +7,7 @@ import typing as tp
 if tp.TYPE_CHECKING:
     from exca.store.claims import Claim
 
-    from ._coordinate import Settings
+    from ._claim_settings import Settings
 
 __all__ = [
     "BatchProtocolError",
@@ -18,6 +18,7 @@ __all__ = [
     "UnpicklableWorkError",
     "SlurmUnavailableError",
     "WorkerDiedError",
+    "WorkerExitError",
     "FunctionPathError",
     "StepClassConflictError",
 ]
@@ -63,6 +64,12 @@ class SlurmUnavailableError(RuntimeError):
 
 class WorkerDiedError(RuntimeError):
     """A worker process or job ended without reporting: its items not stored are not cached."""
+
+
+class WorkerExitError(RuntimeError):
+    """A worker's computation raised ``SystemExit`` or ``KeyboardInterrupt`` (a step
+    calling ``sys.exit()``, a Ctrl-C reaching a pool process): reported as its unit's
+    failure, not as an exit of the driver; its items not stored are not cached."""
 
 
 class FunctionPathError(TypeError):

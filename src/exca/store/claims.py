@@ -7,9 +7,13 @@ Invariants (who could break what):
 * Records are published whole (temporary + rename) and their keys never change; the
   heartbeat renames ``<token>.<n>`` to ``<token>.<n+1>``, so a waiter sees a claim beat
   from a directory listing, on its own clock, without comparing clocks across hosts.
-* A claim is created under the folder's lock (a file created with ``O_EXCL``, atomic
-  on NFS v3+; no ``fcntl``), held for a listing and a write: two claimers of one key
-  cannot both see it free.
+* A claim is created under the folder's lock (a hard link to the claimer's own file,
+  atomic on NFS; no ``fcntl``), held for a listing and a write: two claimers of one key
+  cannot both see it free (unless a live lock was broken as stale: a duplicate claim).
+* The claimer's own file is one of its spares when it has one (``claim_spares``): a
+  process claiming again and again creates no file.
+* A record begins with its token: a reader that finds another token in a claim's file
+  (released since it was listed, and rewritten as a spare) takes it as released.
 * Everything here is advisory: a lost, damaged or wrongly evicted record costs
   duplicate work, never a wrong value (entries are published atomically either way).
   The owner releases its claim only after its entries are published; the other order
@@ -22,14 +26,15 @@ import dataclasses
 import logging
 import os
 import threading
-import time
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 import msgpack
 
+from .claim_spares import Spares
 from .errors import ReadOnlyStoreError
-from .layout import CLAIMS_DIR, CLAIMS_LOCK, claim_name, claim_name_parts, temp_name
+from .folder_lock import FolderLock
+from .layout import CLAIMS_DIR, CLAIMS_LOCK, claim_name, claim_name_parts
 from .owner import Owner, current_owner
 from .publish import discard, publish_bytes, translate_write_errors
 
@@ -37,8 +42,6 @@ __all__ = ["Claim", "ClaimTable", "Lease"]
 
 logger = logging.getLogger(__name__)
 _LIST_TRIES = 5
-_LOCK_FLAGS = os.O_CREAT | os.O_EXCL | os.O_WRONLY
-_LOCK_STALE_S = 10.0  # a lock unchanged this long (on our clock) was left by a dead claimer
 _FORMAT = 1
 
 
@@ -61,10 +64,12 @@ class ClaimTable:
 
     def __init__(self, folder: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.folder = os.path.join(os.fspath(folder), CLAIMS_DIR)
+        self._folder_path = Path(self.folder)  # (for errors: built once)
         self.read_only = read_only
         self._records: dict[str, tuple[Owner, frozenset[str]] | None] = {}  # by token
         self._mutex = threading.Lock()  # (the record memo, between threads)
         self._ignored: set[str] = set()  # gone owners' records we could not remove
+        self.spares = Spares(self.folder)
 
     def __repr__(self) -> str:
         return f"ClaimTable({self.folder!r})"
@@ -111,10 +116,12 @@ class ClaimTable:
                 return self._records[token]
         try:
             with open(path, "rb") as handle:
-                record = _decode(handle.read())
-        except FileNotFoundError:
-            return _VANISHED  # released, or beaten meanwhile: listed again
+                record: tuple[Owner, frozenset[str]] | None = _decode(handle.read(), token)
+        except (FileNotFoundError, _OtherToken):
+            return _VANISHED  # released (or beaten) meanwhile: listed again
         except (OSError, ValueError, KeyError, TypeError) as error:
+            if not os.path.exists(path):  # released, its file rewritten as it was read
+                return _VANISHED
             logger.warning("ignoring unreadable claim record %s: %s", path, error)
             record = None
         with self._mutex:
@@ -127,31 +134,39 @@ class ClaimTable:
         *,
         evict: Iterable[Claim] = (),
         mine: Collection[str] = (),
-        replacing: str | None = None,
+        replacing: Collection[str] = (),
     ) -> Lease:
         """Claim the ``keys`` that no other claim holds, in one record.
 
         Under the folder's lock: first removes each claim of ``evict`` that has not beaten
-        since it was listed (its owner was found dead), and the claim ``replacing`` (a
-        worker taking over its driver's claim: the record then names the worker), then
-        records the free keys. Claims whose token is in ``mine`` (held by the caller
-        already) leave their keys free. The returned lease says which keys are the
-        caller's and who holds the others.
+        since it was listed (its owner was found dead), and the claims of tokens
+        ``replacing`` (a worker taking over its driver's claim, or the one its driver
+        handed to its job: the record then names the worker), then records the free
+        keys. Claims whose token is in ``mine`` (held by the caller already) leave their
+        keys free. The returned lease says which keys are the caller's and who holds
+        the others.
         """
         if self.read_only:
             raise ReadOnlyStoreError(self.folder, "claim items", reason="opened read-only")
         owner, token = current_owner(), os.urandom(8).hex()
         path = os.path.join(self.folder, claim_name(token, 0))
-        lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), _encode(owner, keys))
-        with translate_write_errors(Path(self.folder), "claim items"), lock:
-            current = self.claims()
-            self._evict(current, evict)
-            if replacing is not None and replacing in current:
-                self._remove(current.pop(replacing))
-            held = _held(current, keys, mine)
-            free = [key for key in keys if key not in held] if held else list(keys)
-            if free:  # the lock's record becomes the claim: one rename publishes both
-                lock.publish(path, _encode(owner, free) if held else None)
+        spare = self.spares.take()
+        record = _encode(token, owner, keys)
+        lock = FolderLock(os.path.join(self.folder, CLAIMS_LOCK), record, spare)
+        try:
+            with translate_write_errors(self._folder_path, "claim items"), lock:
+                current = self.claims()
+                self._evict(current, evict)
+                for replaced in replacing:
+                    if replaced in current:
+                        self._remove(current.pop(replaced))
+                held = _held(current, keys, mine)
+                free = [key for key in keys if key not in held] if held else list(keys)
+                if free:  # the lock's record becomes the claim: one rename publishes both
+                    lock.publish(path, _encode(token, owner, free) if held else None)
+        finally:
+            if lock.spare is not None and not lock.published:
+                self.spares.give_back(lock.spare)  # (unused: no claim was published)
         return Lease(self, token, frozenset(free), held, path)
 
     def split(self, lease: Lease, parts: Sequence[Sequence[str]]) -> list[Lease]:
@@ -159,15 +174,31 @@ class ClaimTable:
         under the folder's lock: a waiter sees the keys claimed throughout."""
         owner = current_owner()
         leases = []
-        lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), b"")
-        with translate_write_errors(Path(self.folder), "claim items"), lock:
+        lock = FolderLock(os.path.join(self.folder, CLAIMS_LOCK), b"")
+        with translate_write_errors(self._folder_path, "claim items"), lock:
             for part in parts:
                 token = os.urandom(8).hex()
                 path = os.path.join(self.folder, claim_name(token, 0))
-                publish_bytes(path, _encode(owner, part), durable=False)
+                publish_bytes(path, _encode(token, owner, part), durable=False)
                 leases.append(Lease(self, token, frozenset(part), {}, path))
             lease.release()
         return leases
+
+    def hand_over(self, lease: Lease, owner: Owner, token: str) -> Lease | None:
+        """Replace ``lease``'s record by one of the same keys naming ``owner`` (a job
+        that runs them, whose claim must outlive this process), of token ``token``,
+        under the folder's lock; None if the record is gone already (its worker took
+        it over). A waiter sees the keys claimed throughout."""
+        path = os.path.join(self.folder, claim_name(token, 0))
+        lock = FolderLock(
+            os.path.join(self.folder, CLAIMS_LOCK), _encode(token, owner, sorted(lease.keys))
+        )
+        with translate_write_errors(self._folder_path, "hand claims over"), lock:
+            if lease.token not in self.claims():
+                return None
+            lock.publish(path, None)
+            lease.release()
+        return Lease(self, token, lease.keys, {}, path, owner)
 
     def evict(self, silent: Collection[Claim], *, dead: Collection[Claim] = ()) -> None:
         """Remove, under the folder's lock, each claim of ``silent`` that has not beaten
@@ -175,8 +206,8 @@ class ClaimTable:
         whatever its heartbeat (its owner is known dead: a worker may outlive its job)."""
         if not silent and not dead:
             return
-        lock = _FolderLock(os.path.join(self.folder, CLAIMS_LOCK), b"")
-        with translate_write_errors(Path(self.folder), "take over claims"), lock:
+        lock = FolderLock(os.path.join(self.folder, CLAIMS_LOCK), b"")
+        with translate_write_errors(self._folder_path, "take over claims"), lock:
             current = self.claims()
             for claim in dead:
                 if claim.token in current:
@@ -222,21 +253,31 @@ def _held(
 
 
 class Lease:
-    """The caller's own claim: its keys, beaten by :meth:`beat`, ended by :meth:`release`.
+    """The caller's own claim: its keys, beaten by :meth:`beat`, ended by :meth:`release`
+    (or one this process handed over to a job: ``owner``, beaten while this process
+    lives; see :meth:`ClaimTable.hand_over`).
 
     ``held`` names, for each requested key it could not claim, the claim holding it.
     """
 
     def __init__(
-        self, table: ClaimTable, token: str, keys: frozenset[str], held: dict[str, Claim], path: str
+        self,
+        table: ClaimTable,
+        token: str,
+        keys: frozenset[str],
+        held: dict[str, Claim],
+        path: str,
+        owner: Owner | None = None,
     ) -> None:
         self.table = table
         self.token = token
         self.keys = keys
         self.held = held
         self.path = path
+        self.owner = owner  # None: this process; else the job it was handed over to
         self.beats = 0
         self.lost = False  # evicted by a waiter that judged us dead (we compute on anyway)
+        self.released = False
         self._mutex = threading.Lock()
 
     def __repr__(self) -> str:
@@ -260,110 +301,43 @@ class Lease:
             return True
 
     def release(self) -> None:
-        """Remove the record (call once the claimed keys' entries are published)."""
+        """Remove the record (call once the claimed keys' entries are published); its
+        file may be kept as a spare of the table (renamed to a spare's name)."""
         with self._mutex:
-            if self.keys and not self.lost:
+            if self.released:
+                return
+            if self.keys and not self.lost and not self.table.spares.keep(self.path):
                 discard(self.path)
-            self.lost = True
+            self.lost = self.released = True
         self.table.forget(self.token)
 
 
-class _FolderLock:
-    """Lock of a claims folder held for a listing and a write: a file created with
-    ``O_EXCL`` (atomic on local disks and NFS v3+; no ``fcntl``) holding the claim
-    record, which :meth:`publish` renames to the claim's name (releasing the lock and
-    publishing the claim in one step; readers never read the lock). Otherwise it is
-    removed on exit.
-
-    (A ``mkdir`` lock costs ~1 ms on ext4 here, for the ``rmdir``.) A lock unchanged
-    for ``_LOCK_STALE_S`` on our clock was left by a claimer that died between its
-    system calls; it is broken (renamed away, then removed). Breaking a live one by
-    mistake costs at most a duplicate claim, never a wrong value.
-    """
-
-    def __init__(self, path: str, record: bytes) -> None:
-        self.path = path
-        self.record = record
-        self._published = False
-
-    def __enter__(self) -> _FolderLock:
-        pause, seen, since = 0.0005, None, time.monotonic()
-        while True:
-            try:
-                fd = os.open(self.path, _LOCK_FLAGS, 0o644)
-                break
-            except FileNotFoundError:
-                os.makedirs(os.path.dirname(self.path), exist_ok=True)
-                continue
-            except FileExistsError:
-                pass
-            stamp = _stamp(self.path)
-            if stamp != seen:
-                seen, since = stamp, time.monotonic()
-            elif time.monotonic() - since > _LOCK_STALE_S:
-                self._break()
-                continue
-            time.sleep(pause)
-            pause = min(pause * 2, 0.05)
-        self._fd = fd
-        try:
-            _write_all(fd, self.record, 0)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def publish(self, path: str, record: bytes | None) -> None:
-        """Publish the lock's record (or ``record`` instead) as ``path``; releases it."""
-        if record is not None:
-            os.ftruncate(self._fd, 0)
-            _write_all(self._fd, record, 0)
-        os.close(self._fd)
-        self._fd = -1
-        os.rename(self.path, path)
-        self._published = True
-
-    def _break(self) -> None:
-        aside = temp_name(self.path)
-        try:
-            os.rename(self.path, aside)
-        except FileNotFoundError:
-            return  # broken by another waiter, or released meanwhile
-        discard(aside)
-        logger.warning("broke the claims lock %s, left by a process that died", self.path)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        if not self._published:
-            os.unlink(self.path)
+_OWNER_FIELDS: dict[Owner, dict[str, object]] = {}  # (asdict is slow; owners are few)
 
 
-def _write_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:  # (a write may be partial)
-        done = os.pwrite(fd, view, offset)
-        view, offset = view[done:], offset + done
-
-
-def _stamp(path: str) -> tuple[int, int] | None:
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return info.st_ino, info.st_mtime_ns
-
-
-def _encode(owner: Owner, keys: Sequence[str]) -> bytes:
-    record = {"format": _FORMAT, "owner": dataclasses.asdict(owner), "keys": list(keys)}
+def _encode(token: str, owner: Owner, keys: Sequence[str]) -> bytes:
+    fields = _OWNER_FIELDS.get(owner)
+    if fields is None:
+        fields = _OWNER_FIELDS[owner] = dataclasses.asdict(owner)
+    # the token first: a reader racing the rewrite of a spare reads a new one there
+    record = {"token": token, "format": _FORMAT, "owner": fields, "keys": list(keys)}
     return msgpack.packb(record, use_bin_type=True)
 
 
-def _decode(data: bytes) -> tuple[Owner, frozenset[str]]:
+class _OtherToken(Exception):
+    """The file read under a claim's name holds another claim's record (see
+    ``claim_spares``: the claim was released and its file rewritten since listed)."""
+
+
+def _decode(data: bytes, token: str | None = None) -> tuple[Owner, frozenset[str]]:
+    """The owner and keys of a record; raises :class:`_OtherToken` if it names another
+    token than ``token`` (records of exca before tokens were recorded name none)."""
     record = msgpack.unpackb(data, raw=False)
     if not isinstance(record, dict) or record.get("format") != _FORMAT:
         raise ValueError(f"not a claim record of format {_FORMAT}")
+    recorded = record.get("token")
+    if token is not None and recorded is not None and recorded != token:
+        raise _OtherToken(recorded)
     keys = record["keys"]
     if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
         raise TypeError("claim record keys must be a list of strings")

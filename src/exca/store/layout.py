@@ -29,6 +29,8 @@ __all__ = [
     "temp_loose_entry_digest",
     "claim_name",
     "claim_name_parts",
+    "spare_name",
+    "local_spare_pid",
     "PIN_PREFIX",
     "pin_name",
     "pinned_object_name",
@@ -41,6 +43,7 @@ PACKS_DIR = "packs"
 QUARANTINE_DIR = "quarantine"
 CLAIMS_DIR = "claims"  # in a namespace folder: who computes which keys now (advisory)
 CLAIMS_LOCK = "lock"  # a file in CLAIMS_DIR, held for the few system calls of a claim
+SPARE_PREFIX = ".spare."  # in CLAIMS_DIR: a file a process keeps for its next claim records
 TEMP_PREFIX = ".tmp."
 PIN_PREFIX = ".pin."  # a reuser's marker beside an object it does not own (see gc.py)
 LOGS_DIR = "logs"  # in a step folder: what its inline computations printed and logged
@@ -167,6 +170,22 @@ def claim_name_parts(name: str) -> tuple[str, int] | None:
     if not dot or len(token) != 16 or not _HEX.issuperset(token) or not beat.isdigit():
         return None
     return token, int(beat)
+
+
+def spare_name() -> str:
+    """A new spare's file name in ``CLAIMS_DIR``, naming its host and process (see
+    ``claim_spares``); never a claim's name (:func:`claim_name_parts` gives None)."""
+    return f"{SPARE_PREFIX}{_HOST}.{os.getpid()}.{os.urandom(4).hex()}"
+
+
+def local_spare_pid(name: str) -> int | None:
+    """The process that made the :func:`spare_name` ``name`` on this host; None for
+    other names and for spares made on other hosts."""
+    if not name.startswith(SPARE_PREFIX):
+        return None
+    host, _, rest = name[len(SPARE_PREFIX) :].partition(".")
+    pid, _, tail = rest.partition(".")
+    return int(pid) if host == _HOST and pid.isdigit() and tail else None
 
 
 def log_file(folder: str, stream: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-__all__ = ["Owner", "current_owner", "process_start"]
+__all__ = ["Owner", "current_owner", "job_owner", "mark_worker_job", "process_start"]
 
 _HOST = os.uname().nodename  # (= socket.gethostname(), without importing socket)
 
@@ -14,14 +14,19 @@ _HOST = os.uname().nodename  # (= socket.gethostname(), without importing socket
 class Owner:
     """A claim's owner: ``pid`` on ``host``, started at ``started`` (clock ticks after
     boot, Linux; tells a reused pid apart), inside Slurm job ``slurm_job`` if any
-    (``<job>_<task>`` for an array task)."""
+    (``<job>_<task>`` for an array task). ``worker_job``: that job was submitted by exca
+    to run units of work (``force`` may cancel it), not a user's job running a driver.
+    A job not started yet has no host nor pid (``host=""``, ``pid=0``)."""
 
     host: str
     pid: int
     started: int | None
     slurm_job: str | None
+    worker_job: bool = False
 
     def __str__(self) -> str:
+        if not self.host and self.slurm_job:
+            return f"Slurm job {self.slurm_job} (sent by exca, not started)"
         job = f" in Slurm job {self.slurm_job}" if self.slurm_job else ""
         return f"pid {self.pid} on {self.host}{job}"
 
@@ -32,15 +37,33 @@ class Owner:
 
 
 _CURRENT: Owner | None = None
+_WORKER_JOB: str | None = None  # the Slurm job exca submitted that this process runs in
 
 
 def current_owner() -> Owner:
     """The owner of claims made by this process (made again in a forked child)."""
     global _CURRENT
     if _CURRENT is None or _CURRENT.pid != os.getpid():
-        pid = os.getpid()
-        _CURRENT = Owner(_HOST, pid, process_start(pid), _slurm_job())
+        pid, job = os.getpid(), _slurm_job()
+        worker = job is not None and job == _WORKER_JOB
+        _CURRENT = Owner(_HOST, pid, process_start(pid), job, worker)
     return _CURRENT
+
+
+def mark_worker_job() -> None:
+    """Say that this process runs in a Slurm job exca submitted to run units of work
+    (its claims say so from now on: ``force`` may cancel its job). Never called in a
+    driver: a user's job running a driver must not be cancelled by another's ``force``."""
+    global _WORKER_JOB, _CURRENT
+    job = _slurm_job()
+    if job is not None and job != _WORKER_JOB:
+        _WORKER_JOB, _CURRENT = job, None
+
+
+def job_owner(job: str) -> Owner:
+    """The owner of work handed to Slurm job ``job`` exca submitted, before it starts
+    (judged by Slurm's word alone: no host, no pid)."""
+    return Owner("", 0, None, job, worker_job=True)
 
 
 def _slurm_job() -> str | None:

@@ -4,7 +4,10 @@
 over the items (ints) with BACKEND (``Cached``, ``ThreadPool``, ``Slurm``...) in FOLDER, appending one line per computed item
 to the file COUNTS, printing ``started`` once its first item computes and ``done`` with
 the results (JSON) at the end. With ``$COUNTED_IGNORE_SIGTERM`` set it ignores SIGTERM;
-with ``$COUNTED_FAIL`` set, computing that value raises.
+with ``$COUNTED_FAIL`` set, computing that value raises; with ``$COUNTED_DETACH`` set it
+exits once the work is sent, printing ``sent``, without reading the results. A ``Counted``
+unpickled in a child of process ``$COUNTED_DIE_IN_CHILD_OF`` kills that child at once (a
+worker dying before it starts its unit).
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ class Counted(Step):
     @classmethod
     def _exclude_from_cls_uid(cls) -> list[str]:
         return ["delay"]
+
+    def __setstate__(self, state: dict) -> None:
+        if os.environ.get("COUNTED_DIE_IN_CHILD_OF") == str(os.getppid()):
+            os._exit(3)
+        super().__setstate__(state)
 
     def _run(self, value: int) -> int:
         with open(os.environ["COUNTED_FILE"], "a") as counts:
@@ -54,7 +62,11 @@ def main() -> None:
     os.environ["COUNTED_FILE"] = counted
     infra = {"backend": backend, "folder": folder, "mode": mode}
     step = Counted(delay=float(delay), infra=infra)
-    results = list(step.run_many([int(item) for item in items]))
+    sent = step.run_many([int(item) for item in items])
+    if os.environ.get("COUNTED_DETACH"):
+        print("sent", flush=True)
+        return
+    results = list(sent)
     print("done", json.dumps(results), flush=True)
 
 

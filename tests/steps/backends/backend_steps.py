@@ -151,6 +151,18 @@ class FreezeCount(Step):
         return gc.get_freeze_count()
 
 
+class Exit(Record):
+    """:class:`Record` that raises ``SystemExit`` (``how="exit"``) or ``KeyboardInterrupt``
+    (``how="interrupt"``) on input 0, as a step calling ``sys.exit()`` or hit by Ctrl-C."""
+
+    how: str = "exit"
+
+    def _run(self, x: float) -> float:
+        if x == 0:
+            raise SystemExit(3) if self.how == "exit" else KeyboardInterrupt()
+        return super()._run(x)
+
+
 class Sleep(Record):
     """:class:`Record` that sleeps ``seconds`` first."""
 

@@ -1,12 +1,15 @@
 """Contract of ``ThreadPool`` and ``ProcessPool``: ``min(max_jobs, items)`` workers running at
 once on any machine (defect 8), ``run_many`` returning once the work is sent, a failing or
-dying worker losing no other worker's results, steps from a script's ``__main__``, and a
+dying worker losing no other worker's results, a worker's ``SystemExit`` or
+``KeyboardInterrupt`` reported as its unit's failure (never ending the driver) while a
+Ctrl-C of the driver still interrupts it, steps from a script's ``__main__``, and a
 clear error before anything runs for a step that cannot be sent to a process."""
 
 from __future__ import annotations
 
 import gc
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -17,6 +20,7 @@ import pytest
 from backend_steps import (
     Barrier,
     Die,
+    Exit,
     FreezeCount,
     Gate,
     LingerAtExit,
@@ -27,7 +31,7 @@ from backend_steps import (
 )
 
 from exca.steps import Step
-from exca.steps.errors import UnpicklableWorkError, WorkerDiedError
+from exca.steps.errors import UnpicklableWorkError, WorkerDiedError, WorkerExitError
 
 
 def pool(name: str, folder: Path, **fields: tp.Any) -> dict[str, tp.Any]:
@@ -121,6 +125,46 @@ def test_a_freeze_made_by_the_caller_is_left_in_place(tmp_path: Path) -> None:
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("how", ["exit", "interrupt"])
+@pytest.mark.parametrize("name", ["ThreadPool", "ProcessPool"])
+def test_a_workers_system_exit_or_interrupt_fails_its_unit_not_the_driver(
+    name: str, how: str, calls: str, tmp_path: Path
+) -> None:
+    step = Exit(calls=calls, how=how, infra=pool(name, tmp_path, max_jobs=3))  # type: ignore[arg-type]
+    items = iter(step.run_many([1, 0, 2]))
+    assert next(items) == 2
+    raised = "SystemExit" if how == "exit" else "KeyboardInterrupt"
+    with pytest.raises(WorkerExitError, match=raised):
+        next(items)
+    assert next(items) == 4
+    assert step.lookup(0).status is None  # not cached: a next run computes it
+    assert step.lookup(2).status == "success"
+
+
+DRIVER = """
+import sys
+from backend_steps import Gate
+step = Gate(calls=sys.argv[1], gate=sys.argv[2], infra={"backend": "ProcessPool",
+            "folder": sys.argv[3], "max_jobs": 2})
+items = step.run_many([1, 2])
+print("sent", flush=True)
+print(list(items))
+"""
+
+
+def test_a_ctrl_c_of_the_driver_still_interrupts_it(calls: str, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"  # never opened: the workers wait there
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, calls, str(gate), str(tmp_path / "cache")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert driver.stdout is not None and driver.stdout.readline().strip() == "sent"
+    os.killpg(driver.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the driver and its workers
+    out, err = driver.communicate(timeout=60)
+    assert driver.returncode != 0 and "KeyboardInterrupt" in err, (out, err)
+    assert "[" not in out  # no results: the driver stopped waiting
 
 
 def test_an_error_in_one_worker_stops_only_that_workers_unit(calls: str, tmp_path: Path) -> None:

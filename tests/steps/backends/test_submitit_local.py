@@ -2,14 +2,15 @@
 are forwarded (Slurm-only ones prefixed ``slurm_``), dispatches split into at most
 ``max_jobs`` jobs of at least ``min_items_per_job`` items, ``job()`` per backend, a job that
 dies reported with its id, state and log tail and not cached, and ``Slurm`` refusing clearly,
-before anything runs, where Slurm is not installed."""
+before anything runs, where Slurm is not installed; a debug job runs when its items are read
+(never in the heartbeat thread)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from backend_steps import Die, Record, calls_of, infra
+from backend_steps import Die, Record, calls_of, infra, wait_for
 
 from exca.steps import _plan
 from exca.steps.backends import Auto, LocalProcess, Slurm
@@ -77,3 +78,19 @@ def test_slurm_where_slurm_is_not_installed_refuses_before_anything_runs(
     assert "'Auto'" in str(info.value) and calls_of(calls) == []
     auto = Record(calls=calls, infra=infra("Auto", tmp_path))  # type: ignore[arg-type]
     assert auto.run(1) == 2 and type(auto.lookup(1).job()).__name__ == "LocalJob"
+
+
+def test_a_debug_job_runs_when_its_items_are_read_never_in_the_heartbeat(
+    calls: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (submitit's DebugJob.done() runs the job: asking it whether it ended would run it
+    # in the heartbeat's thread)
+    from exca.store.claims import ClaimTable
+
+    monkeypatch.setenv("EXCA_CLAIM_HEARTBEAT_S", "0.05")
+    step = Record(calls=calls, infra=infra("SubmititDebug", tmp_path))  # type: ignore[arg-type]
+    items = step.run_many([1, 2])
+    table = ClaimTable(step.lookup(1).paths.cache_folder)
+    wait_for(lambda: any(c.beat >= 3 for c in table.claims().values()), "three heartbeats")
+    assert calls_of(calls) == []  # not run yet: by the driver, when read
+    assert list(items) == [2, 4] and calls_of(calls) == [1, 2]

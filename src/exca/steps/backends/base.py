@@ -19,10 +19,11 @@ from ..identity import ModeType
 
 if tp.TYPE_CHECKING:
     from exca.store import Store
+    from exca.store.owner import Owner
 
     from .._work import UnitResult, WorkUnit
 
-__all__ = ["Backend", "Outcome", "Done", "log_info"]
+__all__ = ["Backend", "Outcome", "TrackedOutcome", "Done", "log_info"]
 
 
 class Outcome(tp.Protocol):
@@ -30,6 +31,20 @@ class Outcome(tp.Protocol):
     complete (a crashed worker, a job that died) with what is known of why."""
 
     def result(self) -> UnitResult | None: ...
+
+
+@tp.runtime_checkable
+class TrackedOutcome(Outcome, tp.Protocol):
+    """An outcome that also tells, without waiting, whether its unit has ended
+    (``done()``: its claim is then released within a heartbeat, whether or not its items
+    are read), and which job runs it when that job outlives the driver (``job_owner()``:
+    its claim is handed over to that job at submission, so that a driver that exits
+    leaves the items claimed while the job is queued or runs). An outcome with
+    ``result()`` only has its claim released when its items are read."""
+
+    def done(self) -> bool: ...
+
+    def job_owner(self) -> Owner | None: ...
 
 
 class Done:
@@ -42,6 +57,12 @@ class Done:
 
     def result(self) -> UnitResult | None:
         return self._result
+
+    def done(self) -> bool:
+        return True
+
+    def job_owner(self) -> Owner | None:
+        return None
 
 
 class Backend(DiscriminatedModel, discriminator_key="backend"):
@@ -141,6 +162,13 @@ class Backend(DiscriminatedModel, discriminator_key="backend"):
         copied = super().model_copy(update=update, deep=deep)
         copied._frozen, copied._ram = False, {}  # (a store set by hand is kept)
         return copied
+
+    def _ram_cache(self) -> dict[tuple[str, str], tp.Any]:
+        """``_ram`` (values kept in RAM, by cell and key), without pydantic's slow
+        fallback for private attributes (read on every write)."""
+        private = self.__pydantic_private__
+        assert private is not None
+        return tp.cast("dict[tuple[str, str], tp.Any]", private["_ram"])
 
     def _open_store(self) -> Store:
         """The artifact store rooted at ``folder`` (one per folder and process)."""

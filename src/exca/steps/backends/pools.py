@@ -14,10 +14,13 @@ import typing as tp
 
 import pydantic
 
+from .._work import run_in_worker, run_pickled
 from .base import Backend, log_info
 
 if tp.TYPE_CHECKING:
     from concurrent import futures
+
+    from exca.store.owner import Owner
 
     from .._work import UnitResult, WorkUnit
 
@@ -34,6 +37,12 @@ class _FutureOutcome:
 
     def result(self) -> UnitResult | None:
         return self._future.result()
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def job_owner(self) -> Owner | None:
+        return None  # (a thread of the driver)
 
 
 class _PoolBackend(Backend):
@@ -55,7 +64,7 @@ class ThreadPool(_PoolBackend):
 
         pool = futures.ThreadPoolExecutor(len(units), thread_name_prefix="exca-unit")
         try:
-            submitted = [pool.submit(unit) for unit in units]
+            submitted = [pool.submit(run_in_worker, unit) for unit in units]
         finally:
             pool.shutdown(wait=False)  # submitted units still run
         log_info("sent %s to %d thread(s)", _describe(units), len(units))
@@ -114,6 +123,15 @@ class _ProcessOutcome:
         self._process.start()
         send.close()  # (the child's copy stays open: EOF here means the child is gone)
 
+    def done(self) -> bool:
+        """Whether the process has ended (its sentinel is ready; nothing is reaped)."""
+        from multiprocessing.connection import wait
+
+        return bool(wait([self._process.sentinel], timeout=0))
+
+    def job_owner(self) -> Owner | None:
+        return None  # (a child of the driver: it takes its claim over when it starts)
+
     def result(self) -> UnitResult | None:
         import pickle
 
@@ -151,7 +169,7 @@ def _run_in_child(payload: bytes, send: tp.Any) -> None:
     import traceback
 
     try:
-        report: tuple[bool, tp.Any] = (True, _run_pickled(payload))
+        report: tuple[bool, tp.Any] = (True, run_pickled(payload))
     except BaseException as error:  # noqa: BLE001 - reported to the driver, which raises it
         report = (False, error)
     try:
@@ -188,13 +206,6 @@ def pickled_unit(
             "module or script (not inside a function), and pass inputs that pickle; or use "
             "infra backend 'Cached' or 'ThreadPool', which run in this process"
         ) from error
-
-
-def _run_pickled(payload: bytes) -> UnitResult:
-    import pickle
-
-    unit: WorkUnit = pickle.loads(payload)
-    return unit()
 
 
 def _describe(units: tp.Sequence[WorkUnit]) -> str:

@@ -15,10 +15,13 @@ import typing as tp
 
 import pydantic
 
+from .._work import run_pickled
 from .base import Backend, log_info
 from .pools import pickled_unit
 
 if tp.TYPE_CHECKING:
+    from exca.store.owner import Owner
+
     from .._work import UnitResult, WorkUnit
 
 __all__ = ["LocalProcess", "SubmititDebug", "Slurm", "Auto", "job_of"]
@@ -71,7 +74,7 @@ class _SubmititBackend(Backend):
         executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
         executor.update_parameters(**self._submitit_parameters(len(units)))
         with clean_env(), executor.batch():  # one job array for the whole dispatch
-            jobs = [executor.submit(_run_pickled, payload) for payload in payloads]
+            jobs = [executor.submit(run_pickled, payload) for payload in payloads]
         _record_jobs(units, jobs, executor.cluster)
         log_info(
             "submitted %d job(s) on %s for %d item(s) of %s: ids %s, logs in %s",
@@ -83,7 +86,7 @@ class _SubmititBackend(Backend):
             folder.parent,
         )
         submitted = None if executor.cluster == "debug" else time.monotonic()
-        return [_JobOutcome(job, submitted) for job in jobs]
+        return [_JobOutcome(job, executor.cluster, submitted) for job in jobs]
 
 
 class LocalProcess(_SubmititBackend):
@@ -142,15 +145,29 @@ class Auto(Slurm):
 
 class _JobOutcome:
     """A unit's outcome as a submitit job: ``result()`` waits; a job that died raises
-    with its id, state, log paths and the tail of its error log."""
+    with its id, state, log paths and the tail of its error log. A Slurm job outlives
+    its driver: the unit's claim is handed over to it (``job_owner``)."""
 
-    __slots__ = ("job", "_submitted")
+    __slots__ = ("job", "cluster", "_submitted")
 
-    def __init__(self, job: tp.Any, submitted: float | None) -> None:
+    def __init__(self, job: tp.Any, cluster: str, submitted: float | None) -> None:
         self.job = job
+        self.cluster = cluster
         # when its array was submitted (monotonic clock); None for a debug job, which
         # runs when asked for its result and is never polled
         self._submitted = submitted
+
+    def done(self) -> bool:
+        if self.cluster == "debug":
+            return False  # (its done() runs the job: it runs in the driver, when read)
+        return bool(self.job.done())
+
+    def job_owner(self) -> Owner | None:
+        if self.cluster != "slurm":
+            return None  # (local jobs: children of the driver, which take their claim over)
+        from exca.store.owner import job_owner
+
+        return job_owner(str(self.job.job_id))
 
     def result(self) -> UnitResult | None:
         job = self.job
@@ -190,13 +207,6 @@ def _job_context(job: tp.Any) -> str:
         pass
     note = f"submitit job {job.job_id} ended in state {state}{logs}"
     return note + (f"\nlast lines of its error log:\n{tail}" if tail else "")
-
-
-def _run_pickled(payload: bytes) -> UnitResult:
-    import pickle
-
-    unit: WorkUnit = pickle.loads(payload)
-    return unit()
 
 
 def _logs_folder(unit: WorkUnit) -> tp.Any:
