@@ -136,10 +136,10 @@ class Coordinator:
         the items are read)."""
         from exca.store.heartbeat import heartbeat
 
-        from .backends.base import TrackedOutcome
+        from .backends.base import Done, TrackedOutcome
 
-        if len(claim.leases) != len(outcomes):
-            return claim  # (not split per unit: released when the items are read)
+        if len(claim.leases) != len(outcomes) or all(type(o) is Done for o in outcomes):
+            return claim  # (not split per unit, or run inline: released already)
         beats, leases = heartbeat(settings().heartbeat_s), list(claim.leases)
         for index, (lease, outcome) in enumerate(zip(claim.leases, outcomes, strict=True)):
             if not isinstance(outcome, TrackedOutcome):

@@ -144,8 +144,10 @@ def test_a_workers_system_exit_or_interrupt_fails_its_unit_not_the_driver(
 
 
 DRIVER = """
-import sys
+import signal, sys
 from backend_steps import Gate
+# as in a terminal (a test run as a background job inherits SIGINT ignored)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 step = Gate(calls=sys.argv[1], gate=sys.argv[2], infra={"backend": "ProcessPool",
             "folder": sys.argv[3], "max_jobs": 2})
 items = step.run_many([1, 2])

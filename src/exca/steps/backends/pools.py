@@ -10,7 +10,9 @@ another process is named in a clear error before any work starts.
 from __future__ import annotations
 
 import contextlib
+import functools
 import typing as tp
+import weakref
 
 import pydantic
 
@@ -122,6 +124,8 @@ class _ProcessOutcome:
         )
         self._process.start()
         send.close()  # (the child's copy stays open: EOF here means the child is gone)
+        _watch_exit()
+        _RUNNING.add(self)
 
     def done(self) -> bool:
         """Whether the process has ended (its sentinel is ready; nothing is reaped)."""
@@ -139,6 +143,9 @@ class _ProcessOutcome:
 
         try:
             ok, message = pickle.loads(self._receive.recv_bytes())
+        except KeyboardInterrupt:  # the driver's Ctrl-C: its workers stop too
+            _interrupt_workers()
+            raise
         except EOFError:
             self._process.join()
             raise WorkerDiedError(
@@ -148,6 +155,7 @@ class _ProcessOutcome:
             ) from None
         finally:
             self._receive.close()
+            _RUNNING.discard(self)
         # the worker has published its items and reported: it only exits now. Its exit
         # (milliseconds of teardown) is not waited for, so that its items are read at
         # once; it is reaped here at a later unit's report, or by multiprocessing at the
@@ -162,6 +170,39 @@ def _reap_ended_children() -> None:
     import multiprocessing
 
     multiprocessing.active_children()  # (joins the children that have ended, no waiting)
+
+
+_RUNNING: weakref.WeakSet[_ProcessOutcome] = weakref.WeakSet()  # (their results unread)
+
+
+def _interrupt_workers() -> None:
+    """Send SIGINT to the worker processes still running, as a terminal's Ctrl-C does:
+    one forked just before that Ctrl-C may have lost it (a signal that arrives while a
+    child is being set up after ``fork`` is dropped), and a driver exits only once its
+    workers have (they are not daemons)."""
+    import os
+    import signal
+
+    for outcome in list(_RUNNING):
+        if not outcome.done() and outcome._process.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(outcome._process.pid, signal.SIGINT)
+
+
+@functools.cache
+def _watch_exit() -> None:
+    import atexit  # (registered after multiprocessing's own exit hook: runs before it)
+
+    atexit.register(_interrupt_workers_if_interrupted)
+
+
+def _interrupt_workers_if_interrupted() -> None:
+    """At exit after a Ctrl-C (an uncaught ``KeyboardInterrupt``), the workers still
+    running are interrupted too, before the driver waits for them to end."""
+    import sys
+
+    if isinstance(getattr(sys, "last_value", None), KeyboardInterrupt):
+        _interrupt_workers()
 
 
 def _run_in_child(payload: bytes, send: tp.Any) -> None:
