@@ -175,18 +175,32 @@ def _reap_ended_children() -> None:
 _RUNNING: weakref.WeakSet[_ProcessOutcome] = weakref.WeakSet()  # (their results unread)
 
 
+_STOP_GRACE_S = 2.0  # after a Ctrl-C, how long workers get to stop before they are killed
+
+
 def _interrupt_workers() -> None:
-    """Send SIGINT to the worker processes still running, as a terminal's Ctrl-C does:
-    one forked just before that Ctrl-C may have lost it (a signal that arrives while a
-    child is being set up after ``fork`` is dropped), and a driver exits only once its
-    workers have (they are not daemons)."""
+    """Stop the worker processes still running, as a terminal's Ctrl-C does: SIGINT,
+    sent again every 0.1 s for ``_STOP_GRACE_S`` (a signal that reaches a child while it
+    is being set up after ``fork`` is dropped: its handlers swallow the interrupt), then
+    SIGKILL for those still running; a driver exits only once its workers have (they
+    are not daemons, so that they may start processes of their own). A killed worker's
+    items are not cached; its claim is taken over as any dead process's."""
     import os
     import signal
+    import time
 
-    for outcome in list(_RUNNING):
-        if not outcome.done() and outcome._process.pid is not None:
+    deadline = time.monotonic() + _STOP_GRACE_S
+    while True:
+        running = [o for o in list(_RUNNING) if not o.done() and o._process.pid is not None]
+        if not running:
+            return
+        kill = time.monotonic() > deadline
+        for outcome in running:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(outcome._process.pid, signal.SIGINT)
+                os.kill(outcome._process.pid, signal.SIGKILL if kill else signal.SIGINT)
+        if kill:
+            return
+        time.sleep(0.1)
 
 
 @functools.cache
