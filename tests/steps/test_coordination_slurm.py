@@ -96,6 +96,22 @@ def _wait_state(job: str, states: set[str], timeout_s: float = 120) -> str:
     return state
 
 
+def _wait_all_cancelled(array: str, timeout_s: float = 120) -> None:
+    """Wait until every task of job array ``array`` is CANCELLED in accounting (tasks
+    that never started are listed as one range line, ``<array>_[2-3]``)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        out = subprocess.run(
+            ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", array],
+            capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        states = [(line.partition("|")[2].split() or [""])[0] for line in out.splitlines()]
+        if states and all(state == "CANCELLED" for state in states):
+            return
+        assert time.monotonic() < deadline, f"job array {array}: {out!r}, expected CANCELLED"
+        time.sleep(0.2)
+
+
 def _submit(tmp_path: Path, counts: Path, delay: float, items: list[int], name: str) -> str:
     """Submit a driver of ``Counted`` as a Slurm batch job; returns its job id."""
     log = tmp_path / f"{name}.out"
@@ -299,13 +315,12 @@ def test_a_slurm_backend_job_cancelled_while_owning_items_is_taken_over(
         step = _step(tmp_path / "cache")
         claims = ClaimTable(step.lookup(1).paths.cache_folder).claims().values()
         tasks = {claim.owner.slurm_job for claim in claims} - {None}
-        assert tasks  # array tasks that started own their unit's items (the others: the driver)
+        assert tasks  # the array tasks own their unit's items (handed over at submission)
         assert step.lookup(1).status == "running"
         array = {str(task).split("_")[0] for task in tasks}
         assert len(array) == 1  # one job array for the dispatch
         subprocess.run(["scancel", *array], check=True)
-        for task in tasks:
-            _wait_state(str(task), {"CANCELLED"})
+        _wait_all_cancelled(array.pop())
         assert step.lookup(1).status != "success"  # nothing cached as a success by the job
         assert list(step.run_many([1, 2, 3])) == [2, 4, 6]
         assert sorted(counting.counts(str(counts_file), os.getpid())) == [1, 2, 3]
