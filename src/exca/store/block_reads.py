@@ -15,7 +15,7 @@ from .codecs.base import ObjectRef
 from .layout import object_file
 
 if TYPE_CHECKING:
-    from .objects import ObjectStore
+    from .object_reads import ReadableObjects
 
 __all__ = ["BlockReader"]
 
@@ -32,7 +32,7 @@ class BlockReader:
 
     __slots__ = ("_objects", "_seen", "_serves_kept", "keep_in_ram")
 
-    def __init__(self, objects: ObjectStore) -> None:
+    def __init__(self, objects: ReadableObjects) -> None:
         self._objects = objects
         self.keep_in_ram = objects.keep_in_ram
         # each store's generation, looked at before any of its files is checked
