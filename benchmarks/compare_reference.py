@@ -172,11 +172,14 @@ def _speedup(ref: Side, ours: Side, metric: str) -> float | None:
 
 
 def table(ref: Side, ours: Side, sizes: list[int], misses: list[int]) -> tuple[str, list[str]]:
+    """The Step rows with the performance issue's targets (speed-ups over exca 0.6.0; the
+    steps issue asked for less: a new-instance hit and a miss >= 10x, a same-instance hit no
+    slower), and the steps issue's import bound."""
     rows: list[tuple[str, str, str, float | None]] = [
         ("`import exca.steps` (fresh process)", "import", "ms", None),
-        ("`run(x)` cache hit, same step instance", "hit_same", "µs", 1.0),
-        ("`run(x)` cache hit, new step instance", "hit_new", "ms", 10.0),
-        ("`run(x)` miss, trivial compute", "miss", "ms", 10.0),
+        ("`run(x)` cache hit, same step instance", "hit_same", "µs", 3.0),
+        ("`run(x)` cache hit, new step instance", "hit_new", "ms", 30.0),
+        ("`run(x)` miss, trivial compute", "miss", "ms", 20.0),
     ]
     rows += [(f"`run_many` over {n:,} misses (compute-once claims on), per item",
               f"many_miss_{n}", "ms",
@@ -206,7 +209,7 @@ def table(ref: Side, ours: Side, sizes: list[int], misses: list[int]) -> tuple[s
             if metric in ours.values:
                 verdict = "PASS" if ours.values[metric] <= 0.120 else "**FAIL**"
         elif target is not None:
-            goal = f">= {target:g}x" + (" (no slower)" if target == 1 else "")
+            goal = f">= {target:g}x"
             verdict = "" if speedup is None else ("PASS" if speedup >= target else "**FAIL**")
         if goal and not verdict:
             verdict = "not measured"
