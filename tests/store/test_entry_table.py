@@ -28,6 +28,13 @@ def test_a_loose_record_reads_back_equal(tmp_path: Path) -> None:
     assert table.get("other") is None
 
 
+def test_a_loose_record_larger_than_one_read_comes_back_whole(tmp_path: Path) -> None:
+    table = EntryTable(tmp_path)
+    entry = _entry("big", bytes(range(256)) * 1_000)  # 256 kB inline: several reads
+    table.put(entry)
+    assert EntryTable(tmp_path).get("big") == entry
+
+
 def test_packing_moves_loose_records_into_one_pack_and_keeps_them_readable(tmp_path: Path) -> None:
     table = EntryTable(tmp_path)
     entries = [_entry(f"key{i}", bytes([i])) for i in range(50)]

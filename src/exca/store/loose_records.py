@@ -2,8 +2,8 @@
 
 A loose record is named by its key's digest and replaced atomically (temporary file,
 then rename): a reader sees a whole record, the one before it, or none. The lookup of
-one key first asks whether its file exists (``os.stat``: the cheapest exact question;
-absent is every packed key's case), and opens it only then; a file packed away in
+one key opens its file with system calls only (no file object: absent, every packed
+key's case, costs one failed ``open``, as a ``stat`` would); a file packed away in
 between reads as absent, and the packs, looked at after, hold its record. Any other
 error (a folder this user cannot search, an I/O error) raises: taking such a record
 for absent would serve an older packed one.
@@ -20,6 +20,9 @@ from .errors import CorruptArtifactError
 from .layout import is_loose_entry_name
 
 __all__ = ["LooseFolder", "LooseRecord"]
+
+_READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+_CHUNK = 1 << 16  # (most records fit in one read)
 
 
 class LooseRecord(NamedTuple):  # (a named tuple: cheaper to define and to build)
@@ -42,15 +45,14 @@ class LooseFolder:
     def read(self, digest: bytes) -> Entry | None:
         """The record of the key whose digest is ``digest``, or None."""
         path = self._prefix + digest.hex()
-        try:
-            os.stat(path)
+        try:  # (system calls only, no file object: the lookup path of every hit)
+            fd = os.open(path, _READ_FLAGS)
         except (FileNotFoundError, NotADirectoryError):
-            return None
+            return None  # absent, or packed meanwhile: the packs have it
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except (FileNotFoundError, NotADirectoryError):
-            return None  # packed meanwhile: the packs have it
+            data = _read_all(fd)
+        finally:
+            os.close(fd)
         return decode_entry(unseal(data, path), path)
 
     def names(self) -> list[str]:
@@ -81,3 +83,14 @@ class LooseFolder:
         record = unseal(data, path)
         entry = decode_entry(record, path)
         return LooseRecord(bytes.fromhex(name), record, entry, stat.st_ino, stat.st_mtime_ns)
+
+
+def _read_all(fd: int) -> bytes:
+    """The whole content of the open file ``fd``, read to its end."""
+    data = os.read(fd, _CHUNK)
+    if not data:
+        return data
+    chunks = [data]
+    while chunk := os.read(fd, _CHUNK):  # (to the end: a short read proves nothing)
+        chunks.append(chunk)
+    return b"".join(chunks)
