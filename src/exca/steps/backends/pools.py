@@ -16,7 +16,7 @@ import weakref
 
 import pydantic
 
-from .._work import run_in_worker, run_pickled
+from .._work import load_worker_modules, run_in_worker, run_pickled
 from .base import Backend, log_info
 
 if tp.TYPE_CHECKING:
@@ -84,6 +84,7 @@ class ProcessPool(_PoolBackend):
         payloads = [pickled_unit(unit, "a process pool") for unit in units]
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        load_worker_modules()  # (inherited by the forked workers)
         # one process per unit: a worker that dies takes no other unit's work with it
         with _heap_frozen():
             outcomes = [_ProcessOutcome(context, payload) for payload in payloads]
