@@ -189,6 +189,7 @@ def _interrupt_workers() -> None:
     import os
     import signal
     import time
+    from multiprocessing.connection import wait
 
     deadline = time.monotonic() + _STOP_GRACE_S
     while True:
@@ -201,7 +202,8 @@ def _interrupt_workers() -> None:
                 os.kill(outcome._process.pid, signal.SIGKILL if kill else signal.SIGINT)
         if kill:
             return
-        time.sleep(0.1)
+        # until one of them ends (then at once: the last one's end lets the driver go)
+        wait([outcome._process.sentinel for outcome in running], timeout=0.1)
 
 
 @functools.cache
