@@ -9,12 +9,15 @@ taken over after the bound, one that beats is waited for, and every wait ends (a
 owner that stays alive past the bound gives an error naming it and its claim);
 ``lookup().status`` is ``"running"`` while a live worker owns an item; ``force`` on an
 item a live local worker owns waits for it, then recomputes (supersedes it); a worker
-process replaces its driver's claim with its own; losing the claim records costs
+process replaces its driver's claim with its own; a driver that exits once its
+``LocalProcess`` jobs are submitted leaves their items claimed by the jobs (handed over at
+submission), so that a second driver waits for them; losing the claim records costs
 duplicate work, never a wrong value.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -256,3 +259,30 @@ def test_losing_the_claim_records_costs_duplicate_work_never_a_wrong_value(
     assert _results(owner) == [2, 4]
     assert sorted(counting.counts(str(counts_file))) == [1, 1, 2, 2]
     assert list(_step(tmp_path / "cache").run_many([1, 2])) == [2, 4]
+
+
+def test_a_detached_drivers_local_jobs_keep_their_items_claimed(
+    tmp_path: Path, counts_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COUNTED_DETACH", "1")  # it exits once its jobs are submitted
+    monkeypatch.setenv("COUNTED_SLOW_START", "4")  # its jobs take their claims over late
+    args = [str(tmp_path / "cache"), str(counts_file), "0", "cached", "LocalProcess"]
+    with open(tmp_path / "first.log", "w") as log:  # (its jobs inherit it: not a pipe)
+        first = subprocess.Popen(
+            [sys.executable, str(CHILD), *args, "1", "2", "3"], stdout=log,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )  # fmt: skip
+    assert first.wait(timeout=120) == 0, (tmp_path / "first.log").read_text()
+    monkeypatch.delenv("COUNTED_DETACH")
+    monkeypatch.delenv("COUNTED_SLOW_START")
+    second = _driver(tmp_path / "cache", counts_file, 0, [1, 2, 3])
+    try:
+        time.sleep(1.5)  # (the first driver is gone; its jobs have not started computing)
+        assert second.poll() is None, "the second driver did not wait"
+        assert _results(second) == [2, 4, 6]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(second.pid, signal.SIGKILL)
+    computed = [line.split() for line in counts_file.read_text().splitlines()]
+    assert sorted(int(value) for _, value in computed) == [1, 2, 3]  # once each
+    assert str(second.pid) not in {pid for pid, _ in computed}  # by the local jobs

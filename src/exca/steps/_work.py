@@ -34,6 +34,7 @@ __all__ = [
     "run_unit",
     "run_in_worker",
     "run_pickled",
+    "load_worker_modules",
 ]
 
 _HANDED_BACK = 8  # units of at most so many items hand their entries back (in-process)
@@ -173,6 +174,16 @@ def run_pickled(payload: bytes) -> UnitResult:
 
     unit: WorkUnit = pickle.loads(payload)
     return run_in_worker(unit)
+
+
+def load_worker_modules() -> None:
+    """Import here what a unit imports when it first computes and writes, so that
+    workers forked from this process inherit those modules instead of each importing
+    them on its way to its first item (milliseconds each, on a pool's critical path; a
+    driver that only sends work never imports them itself before reading back)."""
+    from exca.store import objects  # noqa: F401 - (the write path: hashing, packing)
+
+    from . import _storing  # noqa: F401
 
 
 def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import dataclasses
 import os
 
-__all__ = ["Owner", "current_owner", "job_owner", "mark_worker_job", "process_start"]
+__all__ = [
+    "Owner",
+    "current_owner",
+    "job_owner",
+    "local_job_owner",
+    "mark_worker_job",
+    "process_start",
+]
 
 _HOST = os.uname().nodename  # (= socket.gethostname(), without importing socket)
 
@@ -64,6 +71,13 @@ def job_owner(job: str) -> Owner:
     """The owner of work handed to Slurm job ``job`` exca submitted, before it starts
     (judged by Slurm's word alone: no host, no pid)."""
     return Owner("", 0, None, job, worker_job=True)
+
+
+def local_job_owner(pid: int) -> Owner:
+    """The owner of work handed to a job that process ``pid`` of this host runs (a
+    local job: submitit's controller process, which outlives the driver that started
+    it), judged by that process alone: its claim is taken over once it is gone."""
+    return Owner(_HOST, pid, process_start(pid), None)
 
 
 def _slurm_job() -> str | None:

@@ -7,7 +7,8 @@ the results (JSON) at the end. With ``$COUNTED_IGNORE_SIGTERM`` set it ignores S
 with ``$COUNTED_FAIL`` set, computing that value raises; with ``$COUNTED_DETACH`` set it
 exits once the work is sent, printing ``sent``, without reading the results. A ``Counted``
 unpickled in a child of process ``$COUNTED_DIE_IN_CHILD_OF`` kills that child at once (a
-worker dying before it starts its unit).
+worker dying before it starts its unit); one unpickled with ``$COUNTED_SLOW_START`` set
+first sleeps that many seconds (a worker late to take its claim over).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Counted(Step):
     def __setstate__(self, state: dict) -> None:
         if os.environ.get("COUNTED_DIE_IN_CHILD_OF") == str(os.getppid()):
             os._exit(3)
+        time.sleep(float(os.environ.get("COUNTED_SLOW_START") or 0))
         super().__setstate__(state)
 
     def _run(self, value: int) -> int:

@@ -215,3 +215,33 @@ def test_steps_defined_in_a_scripts_main_run_on_a_process_pool(tmp_path: Path) -
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[1, 4, 9]"
+
+
+MODULES = """
+    import sys
+
+    from exca.steps import Step
+
+    WRITE_PATH = ("exca.steps._storing", "exca.store.objects")
+
+    class Loaded(Step):
+        def _run(self, x: int) -> list[str]:  # (this worker's first item: nothing written yet)
+            return [name for name in WRITE_PATH if name in sys.modules]
+
+    if __name__ == "__main__":
+        step = Loaded(infra={"backend": "ProcessPool", "folder": "cache", "max_jobs": 2})
+        print(list(step.run_many([1, 2])))
+"""
+
+
+def test_process_workers_inherit_the_write_path_modules_instead_of_importing_them(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "script.py"  # (a new driver: nothing computed or written before)
+    script.write_text(textwrap.dedent(MODULES))
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = "['exca.steps._storing', 'exca.store.objects']"
+    assert done.stdout.strip() == f"[{loaded}, {loaded}]"

@@ -16,7 +16,7 @@ import weakref
 
 import pydantic
 
-from .._work import run_in_worker, run_pickled
+from .._work import load_worker_modules, run_in_worker, run_pickled
 from .base import Backend, log_info
 
 if tp.TYPE_CHECKING:
@@ -84,6 +84,7 @@ class ProcessPool(_PoolBackend):
         payloads = [pickled_unit(unit, "a process pool") for unit in units]
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        load_worker_modules()  # (inherited by the forked workers)
         # one process per unit: a worker that dies takes no other unit's work with it
         with _heap_frozen():
             outcomes = [_ProcessOutcome(context, payload) for payload in payloads]
@@ -188,6 +189,7 @@ def _interrupt_workers() -> None:
     import os
     import signal
     import time
+    from multiprocessing.connection import wait
 
     deadline = time.monotonic() + _STOP_GRACE_S
     while True:
@@ -200,7 +202,8 @@ def _interrupt_workers() -> None:
                 os.kill(outcome._process.pid, signal.SIGKILL if kill else signal.SIGINT)
         if kill:
             return
-        time.sleep(0.1)
+        # until one of them ends (then at once: the last one's end lets the driver go)
+        wait([outcome._process.sentinel for outcome in running], timeout=0.1)
 
 
 @functools.cache

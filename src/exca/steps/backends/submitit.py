@@ -145,8 +145,9 @@ class Auto(Slurm):
 
 class _JobOutcome:
     """A unit's outcome as a submitit job: ``result()`` waits; a job that died raises
-    with its id, state, log paths and the tail of its error log. A Slurm job outlives
-    its driver: the unit's claim is handed over to it (``job_owner``)."""
+    with its id, state, log paths and the tail of its error log. A Slurm job, and a
+    local job, outlive their driver: the unit's claim is handed over to the job at
+    submission (``job_owner``)."""
 
     __slots__ = ("job", "cluster", "_submitted")
 
@@ -163,11 +164,14 @@ class _JobOutcome:
         return bool(self.job.done())
 
     def job_owner(self) -> Owner | None:
-        if self.cluster != "slurm":
-            return None  # (local jobs: children of the driver, which take their claim over)
-        from exca.store.owner import job_owner
+        from exca.store.owner import job_owner, local_job_owner
 
-        return job_owner(str(self.job.job_id))
+        if self.cluster == "slurm":
+            return job_owner(str(self.job.job_id))
+        if self.cluster == "local":  # (its id is its controller's pid; that process and
+            # the job's task outlive a driver that exits: submitit never stops them then)
+            return local_job_owner(int(self.job.job_id))
+        return None  # (a debug job runs in the driver, when its items are read)
 
     def result(self) -> UnitResult | None:
         job = self.job
