@@ -3,7 +3,8 @@
 A row is ``(key digest, offset, length, check)`` (:data:`ROW`, 32 bytes). The searches
 use numpy when this process has imported it, and the standard library otherwise:
 reading small values never needs numpy, and its import costs a fresh process more than
-the whole read of 10,000 values (about 40 ms against 5 ms). Both give the same rows for
+the whole read of 10,000 values (about 40 ms against 10 ms). A search of a large part of
+a large pack imports it (see :data:`NUMPY_ROWS`). Both give the same rows for
 every query: ``tests/store/test_pack_index.py`` runs both on the same packs; whoever
 changes one search changes the other with it.
 """
@@ -28,6 +29,10 @@ Row = tuple[bytes, int, int, int]
 #: positions in the query of the digests found, and each one's offset, length and check
 Hits = tuple[list[int], list[int], list[int], list[int]]
 _DENSE_QUERY = 16  # a search of over 1/16 of the keys reads the whole index once
+#: a dense search of a pack of more rows imports numpy: the standard library's costs
+#: about 1 µs a row more (100 ms at 100,000 rows), more than numpy's import
+NUMPY_ROWS = 65_536
+_key = itemgetter(0)
 _NO_HITS: Hits = ([], [], [], [])
 
 
@@ -75,7 +80,8 @@ class PackIndex:
 
     def find_many(self, digests: Sequence[bytes]) -> Hits:
         """The rows of those of ``digests`` found, with their positions (increasing)."""
-        if "numpy" in sys.modules:
+        dense = len(digests) * _DENSE_QUERY >= self.count
+        if "numpy" in sys.modules or (dense and self.count > NUMPY_ROWS):
             return self.find_many_with_numpy(digests)
         return self.find_many_without_numpy(digests)
 
@@ -87,16 +93,18 @@ class PackIndex:
             return _NO_HITS
         if len(digests) * _DENSE_QUERY >= self.count:
             rows = self.rows()
-            table = dict(zip(map(itemgetter(0), rows), rows, strict=True))
-            found = list(map(table.get, digests))
+            found = list(map(dict(zip(map(_key, rows), rows, strict=True)).get, digests))
         else:
             found = list(map(self.find_without_numpy, digests))
-        positions = [p for p, row in enumerate(found) if row is not None]
-        if not positions:
+        if None not in found:  # (the usual case: every one found)
+            positions, hits = list(range(len(found))), found
+        else:
+            positions = [p for p, row in enumerate(found) if row is not None]
+            hits = [row for row in found if row is not None]
+        if not hits:
             return _NO_HITS
-        hits = [row for row in found if row is not None]
-        offsets, lengths, checks = (list(map(itemgetter(i), hits)) for i in (1, 2, 3))
-        return positions, offsets, lengths, checks
+        _, offsets, lengths, checks = zip(*hits, strict=True)  # (columns, C-level)
+        return positions, list(offsets), list(lengths), list(checks)
 
     def find_many_with_numpy(self, digests: Sequence[bytes]) -> Hits:
         """:meth:`find_many` by numpy: a vectorised binary search."""

@@ -22,7 +22,8 @@ import mmap
 import os
 import struct
 from collections.abc import Callable, Iterator, Sequence
-from operator import add, itemgetter
+from itertools import repeat
+from operator import add, and_, itemgetter
 from pathlib import Path
 
 import xxhash
@@ -176,7 +177,7 @@ class Pack:
             return [], [], []
         data = self._data  # C-level loops: no Python call per record
         records = list(map(data.__getitem__, map(slice, offsets, map(add, offsets, lengths))))
-        checks = [c & _CHECK_MASK for c in map(xxhash.xxh3_64_intdigest, records)]
+        checks = list(map(and_, map(xxhash.xxh3_64_intdigest, records), repeat(_CHECK_MASK)))
         if checks == expected and list(map(len, records)) == lengths:
             return positions, records, []
         sound = [
