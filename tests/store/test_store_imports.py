@@ -118,3 +118,33 @@ def test_an_entry_listing_no_objects_that_reads_one_is_a_damaged_entry() -> None
             read(ref)
     with pytest.raises(CorruptArtifactError, match="lists no objects"):
         NO_OBJECTS.kept_arrays([ref])
+
+
+def test_a_thread_asking_for_numpy_while_another_imports_it_gets_it_whole() -> None:
+    # a pool's first array imports numpy in one worker while another stores a plain value:
+    # sys.modules holds numpy half initialized meanwhile, and a codec choosing by it
+    # failed with AttributeError ("partially initialized module 'numpy'")
+    out = fresh(
+        """
+        import sys, threading
+        from exca.store.codecs import choose_codec
+        from exca.store.codecs._common import loaded_numpy
+
+        seen, started = [], threading.Event()
+
+        def ask():
+            started.set()
+            while "numpy" not in sys.modules:
+                pass
+            seen.append(hasattr(loaded_numpy(), "ndarray"))
+            seen.append(choose_codec(1.5).name)
+
+        asker = threading.Thread(target=ask)
+        asker.start()
+        started.wait()
+        import numpy
+        asker.join()
+        print(seen)
+        """
+    )
+    assert out == "[True, 'msgpack']"

@@ -33,7 +33,10 @@ _DENSE_QUERY = 16  # a search of over 1/16 of the keys reads the whole index onc
 #: about 1 µs a row more (100 ms at 100,000 rows), more than numpy's import
 NUMPY_ROWS = 65_536
 _key = itemgetter(0)
-_NO_HITS: Hits = ([], [], [], [])
+
+
+def _no_hits() -> Hits:
+    return [], [], [], []  # (new lists: a caller may keep them)
 
 
 class PackIndex:
@@ -90,7 +93,7 @@ class PackIndex:
         dense query (its cost is then proportional to the query), else a binary search
         per digest."""
         if not self.count or not digests:
-            return _NO_HITS
+            return _no_hits()
         if len(digests) * _DENSE_QUERY >= self.count:
             rows = self.rows()
             found = list(map(dict(zip(map(_key, rows), rows, strict=True)).get, digests))
@@ -102,21 +105,21 @@ class PackIndex:
             positions = [p for p, row in enumerate(found) if row is not None]
             hits = [row for row in found if row is not None]
         if not hits:
-            return _NO_HITS
+            return _no_hits()
         _, offsets, lengths, checks = zip(*hits, strict=True)  # (columns, C-level)
         return positions, list(offsets), list(lengths), list(checks)
 
     def find_many_with_numpy(self, digests: Sequence[bytes]) -> Hits:
         """:meth:`find_many` by numpy: a vectorised binary search."""
         if not self.count or not digests:
-            return _NO_HITS
+            return _no_hits()
         import numpy as np
 
         query = np.frombuffer(b"".join(digests), dtype="S16")  # 16 bytes each: one row
         rows, hits = self._numpy_rows(query)
         found = np.flatnonzero(hits)
         if not len(found):
-            return _NO_HITS
+            return _no_hits()
         selected = self.numpy_index()[rows[found]]  # one gather, then plain lists
         return (
             found.tolist(),
