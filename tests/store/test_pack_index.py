@@ -63,7 +63,9 @@ def test_both_searches_find_the_same_rows_for_edge_digests_present_and_absent(
     stored = EDGES[::2] + others
     pack = _pack(tmp_path, stored)
     absent = EDGES[1::2] + [key_digest(f"absent{i}") for i in range(5)]
-    for query in (EDGES, stored, absent, absent + stored[::-1], stored[:2], [EDGES[0]] * 3, []):
+    queries = [EDGES, stored, absent, absent + stored[::-1], stored[:2], [EDGES[0]] * 3, []]
+    queries += [[stored[-1]], absent + [stored[0]] + absent]  # one row found
+    for query in queries:
         assert_both_searches_agree(pack, stored, query)
 
 
