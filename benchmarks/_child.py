@@ -23,7 +23,7 @@ __all__ = ["ChildError", "drop_page_cache", "run_child", "serve"]
 
 Task = Callable[[dict[str, Any]], Callable[[], dict[str, Any] | None]]
 _TIMEOUT_S = 1800.0
-_DROPPED_ENV = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+_DROPPED_ENV = ("PYTHONPATH",)
 
 
 class ChildError(RuntimeError):
@@ -56,9 +56,11 @@ def run_child(
     With ``drop_cache_of``, the page cache is dropped after the child is ready and before
     it starts timing (``drop_method`` in the output says how, see :func:`drop_page_cache`).
     """
-    # both sides with bytecode caches, as installed packages have them: pip wrote the
-    # reference's; under PYTHONDONTWRITEBYTECODE=1 (set on these machines) an editable
-    # install's never exist, and every child would compile our sources again
+    # parent side only: a child importing _fixtures would load pathlib before its timed
+    # imports, which import it too
+    from _fixtures import byte_compile_exca
+
+    byte_compile_exca(python)  # (timed imports read bytecode, as installed packages do)
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
     with subprocess.Popen(
         [python, script, task, json.dumps(args)],

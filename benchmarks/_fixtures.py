@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -25,15 +26,20 @@ def source_digest(package: Path, salt: str = "") -> str:
     return hasher.hexdigest()
 
 
+@functools.cache
 def byte_compile_exca(python: str) -> None:
-    """Byte-compile the exca package that ``python`` imports, as installing it does.
+    """Byte-compile the exca package that ``python`` imports, as installing it does (once
+    per interpreter and process).
 
     pip compiles a package when it installs it, and an editable install writes its
     bytecode on first import, unless ``PYTHONDONTWRITEBYTECODE`` is set (as on the
     machines these benchmarks run on): then every fresh process of an editable install
     compiled exca from source (tens of ms) while the reference, installed from a wheel,
     did not. Compiling once here makes every timed import read bytecode, on both sides.
-    A package that cannot be compiled (a read-only site-packages) is left as it is.
+    This is the one mechanism for it: :func:`_child.run_child` calls it for the
+    interpreter it starts, and whatever times a whole script calls it before starting
+    one (the environment is left as it is). A package that cannot be compiled (a
+    read-only site-packages) is left as it is.
     """
     where = subprocess.run(
         [python, "-c", "import exca, os; print(os.path.dirname(exca.__file__))"],

@@ -22,7 +22,7 @@ from typing import Any
 
 import _backend_rows
 from _child import ChildError, run_child
-from _fixtures import REPO, byte_compile_exca, fixture_root, source_digest, source_state
+from _fixtures import REPO, fixture_root, source_digest, source_state
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "step_workload.py")
 REF, OURS = "exca 0.6.0", "ours"
@@ -248,8 +248,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     ensure_reference(args.ref_python)
-    for python in (args.ours_python, args.ref_python):
-        byte_compile_exca(python)  # (timed imports read bytecode on both sides)
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
     misses = [1_000] if args.quick else [1_000, 10_000]
     if args.backends_only:

@@ -169,8 +169,7 @@ def test_find_many_finds_keys_sharing_their_first_eight_bytes(tmp_path: Path, fi
     path.write_bytes(build_pack(records))
     pack = Pack.open(path)
     absent = [bytes([1] * 8 + [9] * 8), bytes([1] * 8 + [0] * 8), bytes([255] * 16)]
-    query = np.frombuffer(b"".join(digests + absent), dtype="S16")
-    positions, found, damaged = pack.find_many(query)
+    positions, found, damaged = pack.find_many(digests + absent)
     assert positions == [0, 1, 2, 3] and damaged == []
     assert found == [digest * 2 for digest in digests]
 
@@ -185,9 +184,7 @@ def test_find_many_reports_a_record_that_does_not_match_its_checksum_and_serves_
     path = tmp_path / "damaged.pack"
     path.write_bytes(bytes(data))
     last = digests.index(max(digests))
-    positions, found, damaged = Pack.open(path).find_many(
-        np.frombuffer(b"".join(digests), dtype="S16")
-    )
+    positions, found, damaged = Pack.open(path).find_many(digests)
     assert damaged == [last] and positions == [i for i in range(20) if i != last]
     assert found == [records[i][1] for i in positions]
 

@@ -12,8 +12,12 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from exca.store import CacheDict
+from exca.store.bulk_decode import NO_OBJECTS
+from exca.store.codecs.base import ObjectRef
+from exca.store.errors import CorruptArtifactError
 
 DEFERRED = ["exca.store.gc", "exca.store.objects", "exca.store.scan", "exca.store.verify"]
 
@@ -73,3 +77,74 @@ def test_the_reports_of_gc_and_verify_are_exported_before_either_runs(tmp_path: 
         """
     )
     assert out.splitlines() == ["True True exca.store.gc exca.store.verify", "True"]
+
+
+def test_reading_small_values_from_several_packs_imports_no_numpy_and_gives_the_same_values(
+    tmp_path: Path,
+) -> None:
+    # the pack searches without numpy (tests/store/test_pack_index.py compares them)
+    cache = CacheDict(tmp_path)
+    for part in range(3):  # three packs, overlapping: the newest record wins
+        with cache.write():
+            for i in range(part * 300, part * 300 + 500):
+                cache[f"k{i}"] = [part, i]
+    del cache["k7"]  # a loose tombstone over a packed record
+    keys = [f"k{i}" for i in range(1100) if i != 7]
+    absent = ["k7", "k-1", "k1100", "k" * 40]
+    expected = cache.get_many(keys)
+    out = fresh(
+        f"""
+        import sys
+        from exca.store import CacheDict
+
+        cache = CacheDict({str(tmp_path)!r})
+        many = cache.get_many({keys!r})
+        some = cache.get_many({keys[::50]!r})  # sparse in each pack
+        one = [cache.get(k) for k in {keys[:10] + absent!r}]
+        print(repr([many, some, one]))
+        print("numpy" in sys.modules)
+        """
+    )
+    values, numpy_loaded = out.splitlines()
+    assert values == repr([expected, expected[::50], expected[:10] + [None] * len(absent)])
+    assert numpy_loaded == "False"
+
+
+def test_an_entry_listing_no_objects_that_reads_one_is_a_damaged_entry() -> None:
+    # what a value without objects is decoded with: the object store is never opened
+    ref = ObjectRef("ab" * 16, 10, ".bin")
+    for read in (NO_OBJECTS.read_bytes, NO_OBJECTS.open_array, NO_OBJECTS.open_tree):
+        with pytest.raises(CorruptArtifactError, match="lists no objects"):
+            read(ref)
+    with pytest.raises(CorruptArtifactError, match="lists no objects"):
+        NO_OBJECTS.kept_arrays([ref])
+
+
+def test_a_thread_asking_for_numpy_while_another_imports_it_gets_it_whole() -> None:
+    # a pool's first array imports numpy in one worker while another stores a plain value:
+    # sys.modules holds numpy half initialized meanwhile, and a codec choosing by it
+    # failed with AttributeError ("partially initialized module 'numpy'")
+    out = fresh(
+        """
+        import sys, threading
+        from exca.store.codecs import choose_codec
+        from exca.store.codecs._common import loaded_numpy
+
+        seen, started = [], threading.Event()
+
+        def ask():
+            started.set()
+            while "numpy" not in sys.modules:
+                pass
+            seen.append(hasattr(loaded_numpy(), "ndarray"))
+            seen.append(choose_codec(1.5).name)
+
+        asker = threading.Thread(target=ask)
+        asker.start()
+        started.wait()
+        import numpy
+        asker.join()
+        print(seen)
+        """
+    )
+    assert out == "[True, 'msgpack']"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import write_buffer
 from .buffered_publish import publish_buffered
-from .bulk_decode import codec_of, decode_entries_values, decode_inline_values
+from .bulk_decode import NO_OBJECTS, codec_of, decode_entries_values, decode_inline_values
 from .cached_errors import storable_error
 from .codecs import choose_codec, get_codec
 from .codecs.base import Encoded, KeptDecoder, ObjectReader
@@ -224,8 +224,9 @@ class Namespace:
         """Decode the value of a success entry (``CorruptArtifactError`` if damaged);
         ``reader``: one of :meth:`reader`, for a value of a block read together."""
         codec = get_codec(entry.codec)
-        objects = self._reader(keep_in_ram) if reader is None else reader
-        return codec.decode(entry.encoded, objects, entry.codec_version)
+        if reader is None:  # (an entry without objects needs no object store)
+            reader = self._reader(keep_in_ram) if entry.objects else NO_OBJECTS
+        return codec.decode(entry.encoded, reader, entry.codec_version)
 
     def reader(self, keep_in_ram: bool = False) -> ObjectReader:
         """The objects as they are now, to :meth:`load` a block of values read together
@@ -253,7 +254,7 @@ class Namespace:
         >>> ns.load_many([entries[key] for key in "abc"])
         [{'key': 'a'}, {'key': 'b'}, {'key': 'c'}]
         """
-        return decode_entries_values(entries, self.reader(keep_in_ram))
+        return decode_entries_values(entries, lambda: self.reader(keep_in_ram))
 
     def load_kept(self, entries: Sequence[Entry], reader: ObjectReader) -> list[Any] | None:
         """:meth:`load` of each success entry, when all are of one codec that decodes

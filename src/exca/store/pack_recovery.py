@@ -11,40 +11,44 @@ prove nothing (see :meth:`.packs.Pack.misses_prove`).
 from __future__ import annotations
 
 from collections.abc import Callable
-
-import numpy as np
+from operator import itemgetter
 
 from .errors import CorruptArtifactError
+from .pack_index import ROW, Row
 
 __all__ = ["rebuilt_index"]
 
 
 def rebuilt_index(
-    index: np.ndarray,
+    rows: list[Row],
     span: tuple[int, int],
     record: Callable[[int], bytes],
     key_of: Callable[[bytes], bytes],
-) -> np.ndarray | None:
-    """A sorted copy of ``index`` whose keys are those the records name, or None.
+) -> bytes | None:
+    """The bytes of a sorted copy of the index ``rows`` whose keys are those the records
+    name, or None.
 
     ``span`` is where the records lie (from the end of the index to the end of the
     file); ``record(row)`` returns a row's checked record (``CorruptArtifactError`` if it
     fails its checksum); ``key_of(record)`` the 16-byte digest of the key it holds.
     """
-    count = len(index)
-    if not count:
+    if not rows:
         return None
-    offsets = index["offset"].astype(np.int64)
-    ends = offsets + index["length"].astype(np.int64)
     start, size = span
-    if offsets[0] != start or ends[-1] != size or not np.array_equal(offsets[1:], ends[:-1]):
-        return None  # a row lost, cut or moved: some record may be unreachable
+    end = start
+    for _, offset, length, _ in rows:
+        if offset != end:
+            return None  # a row lost, cut or moved: some record may be unreachable
+        end = offset + length
+    if end != size:
+        return None
     try:
-        keys = [key_of(record(row)) for row in range(count)]
+        keys = [key_of(record(row)) for row in range(len(rows))]
     except (CorruptArtifactError, ValueError, TypeError, IndexError, KeyError):
         return None
-    if len(set(keys)) != count:
+    if len(set(keys)) != len(rows):
         return None
-    rebuilt = index.copy()
-    rebuilt["key"] = keys
-    return rebuilt[np.argsort(rebuilt["key"], kind="stable")]
+    rebuilt = sorted(
+        ((key, *place) for key, (_, *place) in zip(keys, rows, strict=True)), key=itemgetter(0)
+    )
+    return b"".join(ROW.pack(*row) for row in rebuilt)

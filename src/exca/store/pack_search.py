@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import numpy as np
-
 from .entries import TOMBSTONE_STATUS, Entry, decode_entry, may_be_tombstones
 from .packs import Pack
 
@@ -37,11 +35,10 @@ def search_packs(
     """
     if not packs or not keys:
         return {}
-    query = np.frombuffer(b"".join(digests), dtype="S16")  # 16 bytes each: one S16 row
     found: Found = {}
     written: dict[str, float] = {}  # damaged key -> when its damaged pack was written
     for pack in packs:
-        positions, records, bad = pack.find_many(query)
+        positions, records, bad = pack.find_many(digests)
         for position in bad:
             damaged[keys[position]] = f"{pack.path}: its record does not match its checksum"
             written[keys[position]] = max(written.get(keys[position], 0.0), pack.mtime)

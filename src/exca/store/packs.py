@@ -22,38 +22,37 @@ import mmap
 import os
 import struct
 from collections.abc import Callable, Iterator, Sequence
+from itertools import repeat
+from operator import add, and_, itemgetter
 from pathlib import Path
 
-import numpy as np
 import xxhash
 
 from .errors import CorruptArtifactError, FormatVersionError
+from .pack_index import ROW, PackIndex
 from .pack_recovery import rebuilt_index
 
-__all__ = ["Pack", "build_pack", "INDEX_DTYPE", "PACK_FORMAT_VERSION"]
+__all__ = ["Pack", "build_pack", "PACK_FORMAT_VERSION"]
 
 PACK_FORMAT_VERSION = 1
 _MAGIC = b"EXPK"
 _HEADER = struct.Struct("<4sIQ16s")
-_ROW = struct.Struct("<16sQII")  # one row of the index, as INDEX_DTYPE lays it out
-_DENSE_QUERY = 16  # a bulk search of over 1/16 of a pack's keys builds its integer column
-INDEX_DTYPE = np.dtype([("key", "S16"), ("offset", "<u8"), ("length", "<u4"), ("check", "<u4")])
-assert INDEX_DTYPE.itemsize == _ROW.size
+_CHECK_MASK = 0xFFFFFFFF  # a record's check is the low 32 bits of its xxh3-64
 
 
 def _check(record: bytes | memoryview) -> int:
-    return xxhash.xxh3_64_intdigest(record) & 0xFFFFFFFF
+    return xxhash.xxh3_64_intdigest(record) & _CHECK_MASK
 
 
 def build_pack(records: Sequence[tuple[bytes, bytes]]) -> bytes:
     """Bytes of a pack holding ``(key digest, record)`` pairs (one record per key)."""
-    ordered = sorted(records, key=lambda pair: pair[0])
-    index = np.zeros(len(ordered), dtype=INDEX_DTYPE)
-    offset = _HEADER.size + INDEX_DTYPE.itemsize * len(ordered)
-    for row, (digest, record) in enumerate(ordered):
-        index[row] = (digest, offset, len(record), _check(record))
+    ordered = sorted(records, key=itemgetter(0))
+    rows = []
+    offset = _HEADER.size + ROW.size * len(ordered)
+    for digest, record in ordered:
+        rows.append(ROW.pack(digest, offset, len(record), _check(record)))
         offset += len(record)
-    index_bytes = index.tobytes()
+    index_bytes = b"".join(rows)
     header = _HEADER.pack(
         _MAGIC, PACK_FORMAT_VERSION, len(ordered), xxhash.xxh3_128_digest(index_bytes)
     )
@@ -70,13 +69,11 @@ class Pack:
     """
 
     def __init__(
-        self, path: Path, data: mmap.mmap | bytes, index: np.ndarray, damage: str | None = None
+        self, path: Path, data: mmap.mmap | bytes, index: PackIndex, damage: str | None = None
     ) -> None:
         self.path = path
         self._data = data
-        self.index = index
-        self._keys = index["key"]
-        self._high: np.ndarray | None = None  # built by the first bulk search
+        self.index = index  # (the file's rows, or a rebuilt copy in memory)
         self._contains: dict[bytes, bool] = {}
         self.damage = damage
         #: what was found damaged and repaired in memory (the file stays as it is)
@@ -84,9 +81,6 @@ class Pack:
         #: whether :meth:`misses_prove` checked the index yet (it does so once)
         self.index_checked = False
         self._key_of: Callable[[bytes], bytes] | None = None  # (set by open)
-        # where a single lookup reads its index row straight from the file (one struct
-        # unpack, no numpy scalar); None once the index is a rebuilt copy in memory
-        self._rows_at: int | None = _HEADER.size if len(index) else None
         #: when the file was written: every record in it was created before
         self.mtime = 0.0  # (set by open)
 
@@ -115,7 +109,7 @@ class Pack:
                 cut = f"pack is truncated ({size} bytes)"
                 if check_index:
                     raise CorruptArtifactError(path, cut)
-                empty = cls(path, b"", np.zeros(0, dtype=INDEX_DTYPE), cut)
+                empty = cls(path, b"", PackIndex(b"", 0, 0), cut)
                 empty.mtime = stat.st_mtime
                 return empty
             data = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
@@ -123,14 +117,13 @@ class Pack:
             os.close(fd)
         magic, version, count, _ = _HEADER.unpack_from(data, 0)
         damage: str | None = _header_damage(path, data, magic, version)
-        rows = (size - _HEADER.size) // INDEX_DTYPE.itemsize
+        rows = (size - _HEADER.size) // ROW.size
         if count > rows:
             damage = damage or (
                 f"pack index is truncated ({count} records declared, room for {rows})"
             )
             count = rows
-        index = np.frombuffer(data, dtype=INDEX_DTYPE, count=count, offset=_HEADER.size)
-        pack = cls(path, data, index, damage)
+        pack = cls(path, data, PackIndex(data, _HEADER.size, count), damage)
         pack.mtime = stat.st_mtime
         pack._key_of = None if check_index else key_of
         if check_index and not pack.misses_prove():
@@ -143,7 +136,7 @@ class Pack:
         the records (checked once, on the first call)."""
         if not self.index_checked:
             self.index_checked = True
-            end = _HEADER.size + len(self.index) * INDEX_DTYPE.itemsize
+            end = _HEADER.size + len(self) * ROW.size
             expected = _HEADER.unpack_from(self._data, 0)[3] if self._data else b""
             if self.damage is None and (
                 xxhash.xxh3_128_digest(memoryview(self._data)[_HEADER.size : end]) != expected
@@ -154,86 +147,48 @@ class Pack:
         return self.damage is None
 
     def _repair(self, key_of: Callable[[bytes], bytes]) -> None:
-        span = (_HEADER.size + len(self.index) * INDEX_DTYPE.itemsize, len(self._data))
-        rebuilt = rebuilt_index(self.index, span, self.record, key_of)
+        span = (_HEADER.size + len(self) * ROW.size, len(self._data))
+        rebuilt = rebuilt_index(self.index.rows(), span, self.record, key_of)
         if rebuilt is not None:
-            self.index, self._keys, self._high = rebuilt, rebuilt["key"], None
-            self._rows_at = None
+            self.index = PackIndex(rebuilt, 0, len(self))
             self.repaired, self.damage = self.damage, None
 
     def __len__(self) -> int:
-        return len(self.index)
+        return self.index.count
 
     def find(self, digest: bytes) -> bytes | None:
         """The record stored under ``digest`` (16 bytes), or None."""
-        row = int(self._keys.searchsorted(digest))
-        if row >= len(self._keys):
+        row = self.index.find(digest)
+        if row is None:
             return None
-        if self._rows_at is None:  # (a rebuilt index, or an empty pack)
-            # numpy drops trailing NUL bytes of an S16 scalar: compare stripped forms
-            if bytes(self._keys[row]) != digest.rstrip(b"\0"):
-                return None
-            return self.record(row)
-        key, offset, length, check = _ROW.unpack_from(self._data, self._rows_at + _ROW.size * row)
-        if key != digest:
-            return None
+        _, offset, length, check = row
         record = self._data[offset : offset + length]
         if len(record) != length or _check(record) != check:
-            raise CorruptArtifactError(self.path, f"record {row} does not match its checksum")
+            raise CorruptArtifactError(
+                self.path, f"record of {digest.hex()} does not match its checksum"
+            )
         return record
 
-    def find_many(self, digests: np.ndarray) -> tuple[list[int], list[bytes], list[int]]:
-        """Positions in ``digests`` (an ``S16`` array) of those found, their records, and
+    def find_many(self, digests: Sequence[bytes]) -> tuple[list[int], list[bytes], list[int]]:
+        """Positions in ``digests`` (16 bytes each) of those found, their records, and
         the positions of those whose record fails its check (damaged: not returned)."""
-        if not len(self._keys) or not len(digests):
+        positions, offsets, lengths, expected = self.index.find_many(digests)
+        if not positions:  # (a miss: nothing to read)
             return [], [], []
-        rows, hits = self._rows(digests)
-        found = np.flatnonzero(hits)
-        if not len(found):  # (a miss: nothing to gather)
-            return [], [], []
-        selected = self.index[rows[found]]  # one gather, then plain Python lists: no
-        offsets = selected["offset"].tolist()  # per-row numpy scalar overhead
-        lengths = selected["length"].tolist()
-        ends = (selected["offset"] + selected["length"]).tolist()
-        data = self._data
-        records = list(map(data.__getitem__, map(slice, offsets, ends)))  # C-level loop
-        # each record checked (C-level loops; a mismatch is then located one by one)
-        checks = np.fromiter(map(xxhash.xxh3_64_intdigest, records), np.uint64, len(records))
-        positions = found.tolist()
-        if list(map(len, records)) == lengths and np.array_equal(
-            checks & 0xFFFFFFFF, selected["check"]
-        ):
+        data = self._data  # C-level loops: no Python call per record
+        records = list(map(data.__getitem__, map(slice, offsets, map(add, offsets, lengths))))
+        checks = list(map(and_, map(xxhash.xxh3_64_intdigest, records), repeat(_CHECK_MASK)))
+        if checks == expected and list(map(len, records)) == lengths:
             return positions, records, []
-        sound = (np.fromiter(map(len, records), np.int64, len(records)) == lengths) & (
-            (checks & 0xFFFFFFFF) == selected["check"]
-        )
-        damaged = [p for p, ok in zip(positions, sound.tolist(), strict=True) if not ok]
-        kept = [(p, r) for p, r, ok in zip(positions, records, sound.tolist(), strict=True) if ok]
+        sound = [
+            len(record) == length and check == wanted
+            for record, length, check, wanted in zip(
+                records, lengths, checks, expected, strict=True
+            )
+        ]
+        damaged = [p for p, ok in zip(positions, sound, strict=True) if not ok]
+        kept = [(p, r) for p, r, ok in zip(positions, records, sound, strict=True) if ok]
         return [p for p, _ in kept], [r for _, r in kept], damaged
-
-    def _rows(self, digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each digest, the row holding it if any; and whether it does."""
-        last = len(self._keys) - 1
-        if self._high is None and len(digests) * _DENSE_QUERY < len(self._keys):
-            # a few keys in a large pack: search the whole keys (building the integer
-            # column would read the whole index)
-            rows = np.minimum(self._keys.searchsorted(digests), last)
-            return rows, self._keys[rows] == digests
-        if self._high is None:
-            # the first 8 bytes of each key as a native integer: searching those is
-            # twice as fast as comparing 16-byte strings
-            self._high = np.ndarray(
-                (len(self._keys),), ">u8", self.index, 0, (INDEX_DTYPE.itemsize,)
-            ).astype("<u8")
-        wanted = np.ndarray((len(digests),), ">u8", digests, 0, (16,)).astype("<u8")
-        rows = np.minimum(self._high.searchsorted(wanted), last)
-        hits = self._keys[rows] == digests
-        # keys sharing their first 8 bytes (very rare): search those on the whole key
-        shared = ~hits & (self._high[rows] == wanted)
-        if shared.any():
-            rows[shared] = np.minimum(self._keys.searchsorted(digests[shared]), last)
-            hits = self._keys[rows] == digests
-        return rows, hits
 
     def contains(self, needle: bytes) -> bool:
         """Whether ``needle`` occurs anywhere in the file (one scan, then remembered)."""
@@ -243,7 +198,9 @@ class Pack:
         return known
 
     def record(self, row: int) -> bytes:
-        _, offset, length, check = self.index[row].item()
+        return self._checked(row, *self.index.row(row)[1:])
+
+    def _checked(self, row: int, offset: int, length: int, check: int) -> bytes:
         record = self._data[offset : offset + length]
         if len(record) != length or _check(record) != check:
             raise CorruptArtifactError(self.path, f"record {row} does not match its checksum")
@@ -251,15 +208,14 @@ class Pack:
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
         """Every ``(key digest, record)`` in key order (a damaged record raises)."""
-        for row in range(len(self.index)):
-            yield bytes(self.index[row]["key"]).ljust(16, b"\0"), self.record(row)
+        for row, (digest, *place) in enumerate(self.index.rows()):
+            yield digest, self._checked(row, *place)
 
     def iter_checked(self) -> Iterator[tuple[bytes, bytes | None]]:
         """Every ``(key digest, record)`` in key order, None for a record failing its check."""
-        for row in range(len(self.index)):
-            digest = bytes(self.index[row]["key"]).ljust(16, b"\0")
+        for row, (digest, *place) in enumerate(self.index.rows()):
             try:
-                yield digest, self.record(row)
+                yield digest, self._checked(row, *place)
             except CorruptArtifactError:
                 yield digest, None
 

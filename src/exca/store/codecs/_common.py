@@ -45,9 +45,15 @@ def loaded_numpy() -> ModuleType | None:
     """numpy if this process has imported it, else None.
 
     No value can be a numpy object before numpy is imported: a codec tells numpy values
-    apart through this, and reading plain values never imports numpy.
+    apart through this, and reading plain values never imports numpy. While another
+    thread imports numpy (a pool's worker storing a first array), ``sys.modules`` holds
+    it half initialized: the import statement waits for that thread to finish it.
     """
-    return sys.modules.get("numpy")
+    if "numpy" not in sys.modules:
+        return None
+    import numpy  # (loaded already, or being loaded: no new import)
+
+    return numpy
 
 
 def is_plain_array(value: object) -> TypeGuard[np.ndarray]:
