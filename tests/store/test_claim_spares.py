@@ -6,7 +6,8 @@ created) and keeps no more spares than it needs; a process that claims once leav
 nothing; a reader that opened a released claim whose file was rewritten takes it as
 released; a removed spare costs a created file only; spares of gone processes of this
 host are removed when a process starts keeping spares, those of live ones are kept; a
-process removes its spares at exit; a forked child never takes its parent's spares;
+process removes its spares at exit; gc removes old spares of any host, and a spare
+removed as it is used costs a created file only; a forked child never takes its parent's spares;
 claimers in many processes that claim again and again never hold one key together.
 """
 
@@ -17,6 +18,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from exca.store.claims import ClaimTable
 from exca.store.layout import SPARE_PREFIX, local_spare_pid, spare_name
@@ -182,3 +185,48 @@ def test_claimers_in_many_processes_claiming_again_and_again_never_hold_a_key_to
     assert all(child.returncode == 0 for child in children), [err for _, err in outs]
     assert sum(int(out) for out, _ in outs) > 0
     assert _names(tmp_path) == []  # every claim released, every spare removed at exit
+
+
+def test_gc_removes_spares_unchanged_for_its_grace_period_whatever_their_host(
+    tmp_path: Path,
+) -> None:
+    from exca.store import Store
+
+    table = ClaimTable(tmp_path / "step")
+    _claim_and_release(table, 3)
+    (mine,) = _spares(tmp_path / "step")
+    claims = tmp_path / "step" / "claims"
+    old, young = (f"{SPARE_PREFIX}another-host.{n}.0123abcd" for n in (41, 42))
+    for name in (old, young):  # (a process killed on another host left them)
+        (claims / name).write_bytes(b"")
+    hours_ago = time.time() - 7200
+    for name in (old, mine):
+        os.utime(claims / name, (hours_ago, hours_ago))
+    report = Store(tmp_path).gc(grace_s=3600)
+    assert sorted(p.name for p in report.removed) == sorted([old, mine])
+    assert _spares(tmp_path / "step") == [young]
+    lease = table.claim(["a"])  # its spare gone, this process's next claim creates a file
+    assert lease.keys == {"a"} and ClaimTable(tmp_path / "step").claims()[lease.token].keys == {"a"}
+    lease.release()
+
+
+def test_a_spare_removed_between_its_opening_and_its_use_costs_a_created_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exca.store import folder_lock
+
+    table = ClaimTable(tmp_path)
+    _claim_and_release(table, 3)
+    (spare,) = _spares(tmp_path)
+    take = folder_lock.FolderLock._take
+
+    def removed_first(lock: folder_lock.FolderLock) -> None:  # (as gc may, at that moment)
+        if lock.spare is not None:
+            os.unlink(lock.spare)
+        take(lock)
+
+    monkeypatch.setattr(folder_lock.FolderLock, "_take", removed_first)
+    lease = table.claim(["a", "b"])
+    assert _names(tmp_path) == [f"{lease.token}.0"]
+    assert ClaimTable(tmp_path).claims()[lease.token].keys == {"a", "b"}
+    lease.release()

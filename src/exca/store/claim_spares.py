@@ -19,9 +19,11 @@ Invariants (who could break what):
   file, and so the next record: records begin with their token, which the reader checks
   against the name it opened, and a record that does not decode counts as released once
   its name is gone (``claims._record``).
-* Removing a spare is always safe: its process creates its next file instead. So a
-  process removes its spares at exit, and removes the spares of gone processes of this
-  host (a killed process leaves its spares behind) when it starts keeping spares.
+* Removing a spare is always safe: its process creates its next file instead (also
+  when the spare goes between its opening and its use: ``FolderLock``). So a process
+  removes its spares at exit, and removes the spares of gone processes of this host (a
+  killed process leaves its spares behind) when it starts keeping spares; ``Store.gc``
+  removes those unchanged for its grace period, whatever their host.
 * A process keeps at most ``_MAX_SPARES`` per folder, and only from its second release
   there on: a process that claims once (a pool worker, a Slurm job) leaves no file.
 """

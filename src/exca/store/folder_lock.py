@@ -79,6 +79,11 @@ class FolderLock:
             except FileExistsError:
                 if os.fstat(self._fd).st_nlink == 2:
                     return  # (NFS: the reply to a link that was done got lost)
+            except FileNotFoundError:
+                if self._own != self.spare:
+                    raise
+                self._replace_removed_spare()  # (by gc, since it was opened)
+                continue
             stamp = _stamp(self.path)
             if stamp != seen:
                 seen, since = stamp, time.monotonic()
@@ -87,6 +92,13 @@ class FolderLock:
                 continue
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
+
+    def _replace_removed_spare(self) -> None:
+        """Our spare was removed after we opened it: a new file of ours instead."""
+        os.close(self._fd)
+        self._fd, self.spare = -1, None
+        self._open_own()
+        _write_all(self._fd, self.record, 0)
 
     def publish(self, path: str, record: bytes | None) -> None:
         """Publish the lock's record (or ``record`` instead) as ``path``; releases it."""

@@ -1,4 +1,4 @@
-"""``Store.gc``: remove objects no entry refers to, and old temporaries and pins."""
+"""``Store.gc``: remove objects no entry refers to, and old temporaries, pins and spares."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from . import generations
 from .damage import Damage
 from .entry_table import EntryTable
 from .errors import CorruptArtifactError
-from .layout import OBJECTS_DIR, object_path_to_digest, temp_name
+from .layout import OBJECTS_DIR, SPARE_PREFIX, object_path_to_digest, temp_name
 from .pins import pinned_objects
 from .publish import translate_write_errors
-from .scan import age_s, iter_namespace_folders, iter_temporaries, path_size
+from .scan import age_s, iter_claims_folders, iter_namespace_folders, iter_temporaries, path_size
 
 if TYPE_CHECKING:
     from .store import Store
@@ -57,10 +57,39 @@ def collect_garbage(store: Store, *, dry_run: bool, grace_s: float) -> GcReport:
     finally:
         if report.removed and not dry_run:  # (readers keeping maps look at the files again)
             generations.renew(str(objects))
-    for path in iter_temporaries(store.folder):
-        if age_s(path, now) >= grace_s:
+    for path in [*iter_temporaries(store.folder), *_spares(store.folder)]:
+        age = _age_or_none(path, now)
+        if age is not None and age >= grace_s:
             _remove(path, report, store.folder)
     return report
+
+
+def _spares(root: Path) -> list[Path]:
+    """Claim files that processes keep for their next claims (``claim_spares``).
+
+    Removing one is always safe (its process creates a file for its next claim
+    instead), and those of a process killed on another host are removed by nobody else.
+    """
+    return [
+        claims / name
+        for claims in iter_claims_folders(root)
+        for name in _listing(claims)
+        if name.startswith(SPARE_PREFIX)
+    ]
+
+
+def _listing(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):  # (removed since it was found)
+        return []
+
+
+def _age_or_none(path: Path, now: float) -> float | None:
+    try:
+        return age_s(path, now)
+    except FileNotFoundError:  # (removed by its writer or process meanwhile)
+        return None
 
 
 def _collect_fan(

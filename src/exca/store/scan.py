@@ -16,7 +16,13 @@ from .layout import (
     is_temp_name,
 )
 
-__all__ = ["iter_namespace_folders", "iter_temporaries", "path_size", "age_s"]
+__all__ = [
+    "iter_claims_folders",
+    "iter_namespace_folders",
+    "iter_temporaries",
+    "path_size",
+    "age_s",
+]
 
 
 def iter_namespace_folders(root: Path) -> Iterator[Path]:
@@ -34,6 +40,19 @@ def iter_namespace_folders(root: Path) -> Iterator[Path]:
             and not is_temp_name(d)
             and not os.path.exists(os.path.join(current, d, FORMAT_FILE))  # a store of its own
         )
+
+
+def iter_claims_folders(root: Path) -> Iterator[Path]:
+    """Every ``claims`` folder under ``root`` (coordination records of step folders)."""
+    for current, dirs, _ in os.walk(root):
+        if CLAIMS_DIR in dirs:
+            yield Path(current) / CLAIMS_DIR
+        dirs[:] = [
+            d
+            for d in dirs
+            if d not in (OBJECTS_DIR, QUARANTINE_DIR, LOOSE_DIR, PACKS_DIR, CLAIMS_DIR)
+            and not is_temp_name(d)
+        ]
 
 
 def iter_temporaries(root: Path) -> Iterator[Path]:
