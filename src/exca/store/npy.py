@@ -40,8 +40,8 @@ class NpyHeader:
         self.data_offset: Final[int] = data_offset
 
     def __repr__(self) -> str:
-        return (f"NpyHeader(dtype={self.dtype!r}, shape={self.shape!r}, "
-                f"fortran_order={self.fortran_order!r}, data_offset={self.data_offset!r})")  # fmt: skip
+        fields = f"dtype={self.dtype!r}, shape={self.shape!r}, fortran_order={self.fortran_order!r}"
+        return f"NpyHeader({fields}, data_offset={self.data_offset!r})"
 
     @property
     def data_size(self) -> int:
