@@ -56,3 +56,41 @@ def test_malformed_header_is_refused_with_value_error(text: str) -> None:
     data = b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body
     with pytest.raises(ValueError, match="unreadable .npy header"):
         npy.read_header(io.BytesIO(data))
+
+
+def _header_text(data: bytes) -> str:
+    size = npy.header_size(data)
+    return data[len(b"\x93NUMPY") + 4 : size].decode("latin1")  # (format 1.0: 2 length bytes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(array=arrays())
+def test_every_plain_header_is_parsed_by_string_methods_as_the_python_literal_reads_it(
+    array: np.ndarray,
+) -> None:
+    if array.dtype.names is not None:
+        return  # (structured and sub-array dtypes go the general way: see the next test)
+    saved = io.BytesIO()
+    np.save(saved, array)
+    for data in (npy.header_bytes(array), saved.getvalue()):
+        text = _header_text(data)
+        plain = npy._parse_plain(text)
+        assert plain is not None, text  # the fast path takes what both writers write
+        assert plain == npy._parse_any(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4,), }",  # a comma no repr writes
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (03,), }",  # a leading zero
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'extra': 1}",
+        "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (3,), }",
+        "{'descr': '<f4' , 'fortran_order': False, 'shape': (3,), }",  # other spacing
+        "{'fortran_order': False, 'descr': '<f4', 'shape': (3,), }",
+    ],
+)
+def test_a_header_the_string_parser_does_not_take_exactly_is_left_to_the_general_parser(
+    text: str,
+) -> None:
+    assert npy._parse_plain(text) is None

@@ -65,6 +65,26 @@ def test_a_value_with_objects_loads_the_object_store_on_first_read(tmp_path: Pat
     assert out == "memmap 99999"
 
 
+WRITE_PATH = ["exca.store._preallocate", "exca.store.hashing_writer", "exca.store.objects",
+              "exca.store.pins", "exca.store.scan"]  # fmt: skip
+
+
+def test_the_first_array_read_of_a_fresh_process_imports_nothing_that_publishes_objects(
+    tmp_path: Path,
+) -> None:
+    CacheDict(tmp_path)["array"] = np.arange(1000, dtype=np.int32)
+    out = fresh(
+        f"""
+        import sys
+        from exca.store import CacheDict
+
+        array = CacheDict({str(tmp_path)!r})["array"]
+        print(int(array.sum()), sorted(m for m in {WRITE_PATH!r} if m in sys.modules))
+        """
+    )
+    assert out == f"{sum(range(1000))} []"
+
+
 def test_the_reports_of_gc_and_verify_are_exported_before_either_runs(tmp_path: Path) -> None:
     out = fresh(
         f"""

@@ -42,8 +42,7 @@ import mmap
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import IO
+from typing import IO, Final
 
 import numpy as np
 
@@ -79,20 +78,34 @@ def signature(st: os.stat_result) -> Signature:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-@dataclass(frozen=True, slots=True)
 class Opened:
     """An object file as first opened: its identity, header and, for a small object, its
     map and the whole array over it (read-only; readers get views of it).
 
     ``checked`` is the generation of its store's objects (:mod:`.generations`) under
     which the file was last found to be this one, or :data:`UNCHECKED`.
+
+    Never changed once made (:func:`confirm` makes a new one): other threads read it
+    without the lock. A plain slotted class, not a frozen dataclass: this module loads
+    with the first array read of a process, and a dataclass's generated methods cost
+    more to create than that read.
     """
 
-    signature: Signature
-    header: NpyHeader
-    mapping: mmap.mmap | None
-    array: np.ndarray | None
-    checked: int = UNCHECKED
+    __slots__ = ("signature", "header", "mapping", "array", "checked")
+
+    def __init__(
+        self,
+        signature: Signature,
+        header: NpyHeader,
+        mapping: mmap.mmap | None,
+        array: np.ndarray | None,
+        checked: int = UNCHECKED,
+    ) -> None:
+        self.signature: Final[Signature] = signature
+        self.header: Final[NpyHeader] = header
+        self.mapping: Final[mmap.mmap | None] = mapping
+        self.array: Final[np.ndarray | None] = array
+        self.checked: Final[int] = checked
 
 
 _lock = threading.Lock()

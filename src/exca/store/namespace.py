@@ -25,7 +25,7 @@ from .store import check_folder_path
 from .write_buffer import WriteBuffer
 
 if TYPE_CHECKING:
-    from .objects import ObjectStore
+    from .object_reads import ReadableObjects
     from .store import Store
 
 __all__ = ["Namespace"]
@@ -57,7 +57,7 @@ class Namespace:
             ]
         self._tables: tuple[EntryTable | PickleRefusingTable, ...] = (self._table, *self._layers)
         self._local = threading.local()  # each thread batches its own writes
-        self._readers: dict[bool, ObjectStore] = {}
+        self._readers: dict[bool, ReadableObjects] = {}
 
     def __repr__(self) -> str:
         return f"Namespace({str(self.folder)!r})"
@@ -315,10 +315,11 @@ class Namespace:
     def __len__(self) -> int:
         return sum(1 for _ in self.keys())
 
-    def _reader(self, keep_in_ram: bool) -> ObjectStore:
+    def _reader(self, keep_in_ram: bool) -> ReadableObjects:
         reader = self._readers.get(keep_in_ram)
-        if reader is None:
-            reader = self._readers[keep_in_ram] = self.store.objects.reading_into_ram(keep_in_ram)
+        if reader is None:  # (reading needs none of the modules that publish objects)
+            objects = self.store.readable_objects
+            reader = self._readers[keep_in_ram] = objects.reading_into_ram(keep_in_ram)
         return reader
 
 

@@ -13,16 +13,18 @@ import mmap
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 import numpy as np
 
 from . import mapped
-from .block_reads import BlockReader
 from .codecs.base import ObjectRef
 from .digest import digest_bytes, tree_digest
 from .errors import CorruptArtifactError
 from .layout import OBJECTS_DIR, object_file, object_path
+
+if TYPE_CHECKING:
+    from .block_reads import BlockReader
 
 __all__ = ["ReadableObjects", "VerifyReads", "check_digest"]
 
@@ -70,6 +72,8 @@ class ReadableObjects:
         """A reader of this store for one block of values read together: kept maps of
         files checked since exca last removed or replaced an object of their store are
         served without a ``stat`` (see :mod:`.block_reads` and :mod:`.mapped`)."""
+        from .block_reads import BlockReader  # (on the first block: single reads need none)
+
         return BlockReader(self)
 
     def locate(self, ref: ObjectRef) -> Path:

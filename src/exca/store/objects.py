@@ -60,7 +60,7 @@ class ObjectStore(ReadableObjects):
 
         if size >= hashing_writer.OVERLAP_FROM:  # hashed while it is written, in a helper thread
             return self._publish(write, ".npy", size_hint=size)
-        hasher = new_hasher()  # small: hashed first (it is then in cache for the write)
+        hasher = new_hasher()  # hashed first, then written (see OVERLAP_FROM for why)
         hasher.update(header)
         hasher.update(data)
         return self._publish_known(ObjectRef(hasher.hexdigest(), size, ".npy"), write)

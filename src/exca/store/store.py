@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TextIO, cast
+from typing import TYPE_CHECKING, Literal, TextIO, TypeVar, cast
 
 from ._settings import choose
 from .errors import (
@@ -23,8 +23,11 @@ from .read_folders import ReadFolderPickle, read_folder_pickle_setting
 if TYPE_CHECKING:
     from .gc import GcReport
     from .namespace import Namespace
+    from .object_reads import ReadableObjects
     from .objects import ObjectStore, VerifyReads
     from .verify import VerifyReport
+
+_Objects = TypeVar("_Objects", bound="ReadableObjects")
 
 __all__ = ["Store", "STORE_FORMAT_MAJOR", "STORE_FORMAT_MINOR"]
 
@@ -89,11 +92,23 @@ class Store:
 
     @functools.cached_property
     def objects(self) -> ObjectStore:
-        """The store's objects (made on first use: reading small values held inline in
-        their entries needs none, nor the numpy import that objects bring)."""
+        """The store's objects, to publish and read them (made on first use: reading
+        small values held inline in their entries needs none, nor the numpy import that
+        objects bring)."""
         from .objects import ObjectStore
 
-        return ObjectStore(
+        return self._open_objects(ObjectStore)
+
+    @functools.cached_property
+    def readable_objects(self) -> ReadableObjects:
+        """The store's objects, to read them only: without the modules that publish
+        objects (a process that only reads arrays never imports them)."""
+        from .object_reads import ReadableObjects
+
+        return self._open_objects(ReadableObjects)
+
+    def _open_objects(self, kind: type[_Objects]) -> _Objects:
+        return kind(
             self.folder,
             durable=self.durable,
             verify_reads=self.verify_reads,
