@@ -134,20 +134,34 @@ class Namespace:
         """Buffer this thread's writes and publish them as one pack when the block ends
         (nestable: the outer block decides). Other threads and processes see them from
         then on; with ``flush_every``, also whenever the oldest waited that many seconds
-        (from a thread of the process: a slow write does not hold back earlier ones)."""
+        (from a thread of the process: a slow write does not hold back earlier ones).
+
+        A block that published several packs (one per ``_BUFFER_LIMIT`` entries, or per
+        ``flush_every``) merges them into one as it ends, unless it raised: a lookup
+        searches every pack.
+        """
         if self._batch is not None:
             yield
             return
-        batch = self._local.batch = WriteBuffer(self._publish_buffered, flush_every)
+        published: list[str] = []  # names of the packs holding what the block wrote
+
+        def publish(entries: list[Entry]) -> None:  # (called with the buffer's lock held)
+            published.extend(self._publish_buffered(entries))
+
+        batch = self._local.batch = WriteBuffer(publish, flush_every)
         if flush_every is not None:
             write_buffer.watch(batch)
+        ended = False
         try:
             yield
+            ended = True
         finally:
             try:
                 if flush_every is not None:
                     write_buffer.forget(batch)
                 batch.flush()
+                if ended and len(set(published)) > 1:  # (a block that raised ends sooner)
+                    self._table.merge_packs(published)
             finally:
                 self._local.batch = None
 
@@ -156,8 +170,8 @@ class Namespace:
         if self._batch is not None:
             self._batch.flush()
 
-    def _publish_buffered(self, entries: list[Entry]) -> None:
-        publish_buffered(entries, self.store.objects, self._table, self.store.folder)
+    def _publish_buffered(self, entries: list[Entry]) -> list[str]:
+        return publish_buffered(entries, self.store.objects, self._table, self.store.folder)
 
     def pack(self) -> int:
         """Pack loose entries (done by writers; never needed for correctness)."""

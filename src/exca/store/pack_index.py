@@ -124,14 +124,16 @@ class PackIndex:
             rows = [row for row in found if row is not None]
         if not rows:
             return _no_hits()
-        words, halves = array("Q"), array("I")  # a row: 4 words, or 8 half words
-        words.frombytes(view)
-        halves.frombytes(view)
-        if sys.byteorder != "little":  # (the index is little-endian)
-            words.byteswap()
-            halves.byteswap()
-        offsets, lengths, checks = words[2::4], halves[6::8], halves[7::8]
+        offsets, lengths, checks = _place_columns(view)
         return positions, _take(offsets, rows), _take(lengths, rows), _take(checks, rows)
+
+    def columns(self) -> tuple[list[bytes], list[int], list[int], list[int]]:
+        """The key digest, offset, length and check of every row, in key order, as four
+        lists (C-level loops: no Python object per row beyond its values)."""
+        view = memoryview(self._buffer)[self._start : self._start + ROW.size * self.count]
+        keys = [key for (key,) in _KEY.iter_unpack(view)]
+        offsets, lengths, checks = _place_columns(view)
+        return keys, offsets.tolist(), lengths.tolist(), checks.tolist()
 
     def find_many_with_numpy(self, digests: Sequence[bytes]) -> Hits:
         """:meth:`find_many` by numpy: a vectorised binary search."""
@@ -189,6 +191,18 @@ class PackIndex:
             rows[shared] = np.minimum(keys.searchsorted(digests[shared]), last)
             hits = keys[rows] == digests
         return rows, hits
+
+
+def _place_columns(view: memoryview) -> tuple[array[int], array[int], array[int]]:
+    """The offset, length and check columns of the rows in ``view``, read as arrays of
+    words (a row: 4 words, or 8 half words)."""
+    words, halves = array("Q"), array("I")
+    words.frombytes(view)
+    halves.frombytes(view)
+    if sys.byteorder != "little":  # (the index is little-endian)
+        words.byteswap()
+        halves.byteswap()
+    return words[2::4], halves[6::8], halves[7::8]
 
 
 class _KeyColumn:
