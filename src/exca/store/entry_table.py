@@ -66,7 +66,7 @@ class EntryTable:
                 found = decode_entry(record, self._packs_dir)
                 if found.key == key:
                     return found
-            elif _misses_proven(packs) and pack.damage is None:
+            elif (pack.index_checked or _misses_proven(packs)) and pack.damage is None:
                 return None  # a miss, proven by a sound index (checked once per process)
         return self._get_from(packs, key, digest)
 
