@@ -33,6 +33,13 @@ __all__ = ["Namespace"]
 _BUFFER_LIMIT = 65536  # buffered entries flushed as one pack beyond this
 
 
+class _ThreadBatch(threading.local):
+    """This thread's write buffer (a class default, not ``getattr(local, name, None)``:
+    a missing thread-local attribute costs ~0.3 µs, 5% of a lookup)."""
+
+    batch: WriteBuffer | None = None
+
+
 class Namespace:
     """Entries of ``store.folder / relpath``, read through the store's layers.
 
@@ -56,7 +63,7 @@ class Namespace:
                 for table, layer in zip(tables, store.layers, strict=True)
             ]
         self._tables: tuple[EntryTable | PickleRefusingTable, ...] = (self._table, *self._layers)
-        self._local = threading.local()  # each thread batches its own writes
+        self._local = _ThreadBatch()  # each thread batches its own writes
         self._readers: dict[bool, ObjectStore] = {}
 
     def __repr__(self) -> str:
@@ -114,12 +121,12 @@ class Namespace:
 
     @property
     def _batch(self) -> WriteBuffer | None:
-        return getattr(self._local, "batch", None)
+        return self._local.batch
 
     @property
     def _buffer(self) -> dict[str, Entry] | None:
         """This thread's buffered entries (read with single lookups: see WriteBuffer)."""
-        batch = getattr(self._local, "batch", None)
+        batch = self._local.batch
         return None if batch is None else batch.entries
 
     def _publish(self, entry: Entry) -> None:
@@ -189,7 +196,7 @@ class Namespace:
         """
         if type(key) is not str:
             _check_key(key)
-        batch = getattr(self._local, "batch", None)
+        batch = self._local.batch
         if batch is not None:
             buffered = batch.entries.get(key)  # (one atomic lookup: see WriteBuffer)
             if buffered is not None:
