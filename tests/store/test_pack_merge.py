@@ -43,6 +43,19 @@ def test_a_block_that_published_several_packs_ends_with_one_holding_every_value(
     }
 
 
+def test_a_block_that_raised_publishes_its_entries_without_merging_its_packs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(namespace, "_BUFFER_LIMIT", 10)
+    cache = CacheDict(tmp_path)
+    with pytest.raises(KeyboardInterrupt), cache.write():
+        for i in range(25):
+            cache[f"k{i}"] = i
+        raise KeyboardInterrupt  # (a Ctrl-C: the block ends as soon as it can)
+    assert len(_pack_names(tmp_path)) == 3
+    assert CacheDict(tmp_path).get_many([f"k{i}" for i in range(25)]) == list(range(25))
+
+
 def test_a_block_merges_only_packs_it_published(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
