@@ -167,7 +167,7 @@ class EntryTable:
         rest = []
         for position, digest in enumerate(digests):
             try:
-                entry = self.loose.read(digest) if digest.hex() in names else None
+                entry = self.loose.read_listed(digest) if digest.hex() in names else None
             except CorruptArtifactError as err:  # newer than any packed record: no fallback
                 damaged[keys[position]] = f"{err.path}: {err.detail}"
                 continue

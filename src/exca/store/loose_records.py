@@ -49,6 +49,16 @@ class LooseFolder:
         path = self._prefix + digest.hex()
         try:  # (system calls only, no file object: the lookup path of every hit)
             os.stat(path)  # (an absent file fails a stat sooner than an open: see above)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return self._read_path(path)
+
+    def read_listed(self, digest: bytes) -> Entry | None:
+        """:meth:`read` of a file just listed (likely there: opened without a ``stat``)."""
+        return self._read_path(self._prefix + digest.hex())
+
+    def _read_path(self, path: str) -> Entry | None:
+        try:
             fd = os.open(path, _READ_FLAGS)
         except (FileNotFoundError, NotADirectoryError):
             return None  # absent, or packed meanwhile: the packs have it
