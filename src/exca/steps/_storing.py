@@ -28,8 +28,15 @@ class Stored(tp.NamedTuple):
     left: list[str]
 
 
-def store_outcomes(cell: Cell, keys: list[str], outcomes: tp.Iterator[tp.Any]) -> Stored:
-    """Store one outcome per key, in order, until the outcomes end.
+def store_outcomes(
+    cell: Cell,
+    keys: list[str],
+    outcomes: tp.Iterator[tp.Any],
+    stop: tp.Callable[[int, int, float], bool] | None = None,
+) -> Stored:
+    """Store one outcome per key, in order, until the outcomes end, or until ``stop``
+    (asked after each item with the counts of items stored and left, and the seconds
+    spent) says to leave the rest uncomputed, as fail fast leaves it.
 
     Raises ``BatchProtocolError`` (with a note) after removing what it stored, if the
     outcomes do not match the keys.
@@ -37,11 +44,13 @@ def store_outcomes(cell: Cell, keys: list[str], outcomes: tp.Iterator[tp.Any]) -
     failures: dict[str, Failure] = {}
     written: list[str] = []
     try:
-        start = time.perf_counter()
+        begin = start = time.perf_counter()
         for key, outcome in zip(keys, outcomes, strict=False):  # fail fast: it may end early
             _store_one(cell, key, outcome, time.perf_counter() - start, failures)
             written.append(key)
             start = time.perf_counter()
+            if stop is not None and stop(len(written), len(keys) - len(written), start - begin):
+                return Stored(failures, keys[len(written) :])
         if len(written) == len(keys):
             for _ in outcomes:  # drained: lets _run_batch report extra results
                 raise BatchProtocolError("more results than inputs")

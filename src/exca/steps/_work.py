@@ -38,6 +38,10 @@ __all__ = [
 ]
 
 _HANDED_BACK = 8  # units of at most so many items hand their entries back (in-process)
+# the least work (estimated at the unit's pace so far) a worker leaves to the idle workers
+# of its pool when asked: computing it elsewhere costs a new dispatch (forks: tens of ms)
+_LEAVE_MIN_S = 0.1
+_REST_WANTED: tp.Callable[[], bool] | None = None  # (set in a pool process: see below)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,8 +213,12 @@ def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:
     keys = list(unit.keys)
     # (one item is published as it is stored: a batch of one would publish it alike)
     batch = cell.batch() if len(keys) > 1 else contextlib.nullcontext()
+    # a batched step computes several items at once: stopping between them could drop
+    # results computed already
+    batched = any(step._batched for step in results.pending)
+    stop = _leave_rest if _REST_WANTED is not None and not batched else None
     with _logs(cell, len(keys)), batch:
-        stored = store_outcomes(cell, keys, results.outcomes(fail_fast=True))
+        stored = store_outcomes(cell, keys, results.outcomes(fail_fast=True), stop)
     # the batch ended without raising: what this cell wrote for the keys is published
     # (handed back for a few items; many are read back together, faster than decoded here)
     published: dict[str, Entry] = {}
@@ -218,6 +226,28 @@ def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:
         known = cell.known
         published = {key: entry for key in keys if (entry := known.get(key)) is not None}
     return UnitResult(left=stored.left, failures=stored.failures, published=published)
+
+
+def leave_rest_when(wanted: tp.Callable[[], bool]) -> None:
+    """In a pool process that runs one unit: stop between two items once ``wanted()``
+    says the driver wants the rest (the other workers have ended: their cores idle),
+    leaving the items not started uncomputed, as fail fast does (the driver computes
+    them on read, as a dispatch of their own over the pool's workers); only when the
+    rest is worth it (see :func:`_leave_rest`)."""
+    global _REST_WANTED
+    _REST_WANTED = wanted
+
+
+def rest_wanted() -> bool:
+    """Whether the driver of this pool process wants the rest of its unit (False in
+    any other process)."""
+    return _REST_WANTED is not None and _REST_WANTED()
+
+
+def _leave_rest(stored: int, left: int, spent: float) -> bool:
+    """Whether to stop with ``left`` items not started: they are at least two, of at
+    least ``_LEAVE_MIN_S`` at the pace of the ``stored`` ones, and the driver wants them."""
+    return left >= 2 and spent / stored * left >= _LEAVE_MIN_S and rest_wanted()
 
 
 def _logs(cell: Cell, count: int) -> tp.ContextManager[None]:
