@@ -42,6 +42,7 @@ _HANDED_BACK = 8  # units of at most so many items hand their entries back (in-p
 # of its pool when asked: computing it elsewhere costs a new dispatch (forks: tens of ms)
 _LEAVE_MIN_S = 0.1
 _REST_WANTED: tp.Callable[[], bool] | None = None  # (set in a pool process: see below)
+_REST_UNIT_STARTED = False  # (its own unit started: the units it runs inline never stop)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,6 +197,7 @@ def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:
     from ._storing import store_outcomes
     from .items import StepItems
 
+    may_leave_rest = _may_leave_rest()  # (before any nested unit starts)
     inputs = StepItems(
         source=unit.inputs.source(),
         uids=list(unit.keys),
@@ -216,7 +218,7 @@ def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:
     # a batched step computes several items at once: stopping between them could drop
     # results computed already
     batched = any(step._batched for step in results.pending)
-    stop = _leave_rest if _REST_WANTED is not None and not batched else None
+    stop = _leave_rest if may_leave_rest and not batched else None
     with _logs(cell, len(keys)), batch:
         stored = store_outcomes(cell, keys, results.outcomes(fail_fast=True), stop)
     # the batch ended without raising: what this cell wrote for the keys is published
@@ -236,6 +238,16 @@ def leave_rest_when(wanted: tp.Callable[[], bool]) -> None:
     rest is worth it (see :func:`_leave_rest`)."""
     global _REST_WANTED
     _REST_WANTED = wanted
+
+
+def _may_leave_rest() -> bool:
+    """Whether the unit starting here is a pool process's own unit (the first to start
+    there), which may leave its rest; not the units of nested steps it runs inline."""
+    global _REST_UNIT_STARTED
+    if _REST_WANTED is None or _REST_UNIT_STARTED:
+        return False
+    _REST_UNIT_STARTED = True
+    return True
 
 
 def rest_wanted() -> bool:

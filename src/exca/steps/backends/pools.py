@@ -130,13 +130,16 @@ class _ProcessOutcome:
     """
 
     def __init__(self, context: tp.Any, payload: bytes) -> None:
-        # (both ways: the worker reports on it, the driver asks for the rest on it)
-        self._receive, send = context.Pipe(duplex=True)
+        self._receive, send = context.Pipe(duplex=False)  # (the worker's report)
+        # (the driver's asking for the rest: a pipe of its own, as a socket closed with a
+        # request unread would reset the connection, the report unread with it)
+        asked, self._ask = context.Pipe(duplex=False)
         self._process = context.Process(
-            target=_run_in_child, args=(payload, send), name="exca-unit", daemon=False
+            target=_run_in_child, args=(payload, send, asked), name="exca-unit", daemon=False
         )
         self._process.start()
         send.close()  # (the child's copy stays open: EOF here means the child is gone)
+        asked.close()
         self.siblings: list[_ProcessOutcome] = [self]
         _watch_exit()
         _RUNNING.add(self)
@@ -170,6 +173,7 @@ class _ProcessOutcome:
             ) from None
         finally:
             self._receive.close()
+            self._ask.close()
             _RUNNING.discard(self)
         # the worker has published its items and reported: it only exits now. Its exit
         # (milliseconds of teardown) is not waited for, so that its items are read at
@@ -195,7 +199,7 @@ class _ProcessOutcome:
                 return
             others = [other for other in others if other not in ready]
         with contextlib.suppress(OSError):  # (a worker that ended meanwhile: EOF follows)
-            self._receive.send_bytes(b"rest")
+            self._ask.send_bytes(b"rest")
 
 
 def _reap_ended_children() -> None:
@@ -253,13 +257,13 @@ def _interrupt_workers_if_interrupted() -> None:
         _interrupt_workers()
 
 
-def _run_in_child(payload: bytes, send: tp.Any) -> None:
+def _run_in_child(payload: bytes, send: tp.Any, asked: tp.Any) -> None:
     import pickle
     import traceback
 
     from .._work import leave_rest_when
 
-    leave_rest_when(send.poll)  # (the driver's only message: it wants the rest)
+    leave_rest_when(asked.poll)  # (the driver's only message: it wants the rest)
     try:
         report: tuple[bool, tp.Any] = (True, run_pickled(payload))
     except BaseException as error:  # noqa: BLE001 - reported to the driver, which raises it
