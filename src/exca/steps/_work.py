@@ -256,10 +256,11 @@ def rest_wanted() -> bool:
     return _REST_WANTED is not None and _REST_WANTED()
 
 
-def _leave_rest(stored: int, left: int, spent: float) -> bool:
+def _leave_rest(paced: int, spent: float, left: int) -> bool:
     """Whether to stop with ``left`` items not started: they are at least two, of at
-    least ``_LEAVE_MIN_S`` at the pace of the ``stored`` ones, and the driver wants them."""
-    return left >= 2 and spent / stored * left >= _LEAVE_MIN_S and rest_wanted()
+    least ``_LEAVE_MIN_S`` at the pace of ``paced`` items in ``spent`` seconds, and the
+    driver wants them."""
+    return left >= 2 and spent / paced * left >= _LEAVE_MIN_S and rest_wanted()
 
 
 def _logs(cell: Cell, count: int) -> tp.ContextManager[None]:

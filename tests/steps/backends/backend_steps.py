@@ -174,16 +174,16 @@ class Sleep(Record):
 
 
 class AwaitRestWanted(Record):
-    """:class:`Record` that, on input 0, first waits until the driver of its pool process
-    wants the rest of its unit (the driver's other workers have ended), then 0.1 s more
-    (the rest of its unit, at that pace, is worth leaving to other workers)."""
+    """:class:`Record` taking 50 ms an item (so that the rest of a unit of a few items is
+    worth leaving to other workers) that, on input 0, first waits until the driver of
+    its pool process wants the rest of its unit (its other workers have ended)."""
 
     def _run(self, x: float) -> float:
         from exca.steps import _work
 
         if x == 0:
             wait_for(_work.rest_wanted, "the driver asking for the rest of the unit")
-            time.sleep(0.1)
+        time.sleep(0.05)
         return super()._run(x)
 
 
