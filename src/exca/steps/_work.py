@@ -236,8 +236,8 @@ def leave_rest_when(wanted: tp.Callable[[], bool]) -> None:
     leaving the items not started uncomputed, as fail fast does (the driver computes
     them on read, as a dispatch of their own over the pool's workers); only when the
     rest is worth it (see :func:`_leave_rest`)."""
-    global _REST_WANTED
-    _REST_WANTED = wanted
+    global _REST_WANTED, _REST_UNIT_STARTED
+    _REST_WANTED, _REST_UNIT_STARTED = wanted, False  # (inherited from a worker's fork)
 
 
 def _may_leave_rest() -> bool:
