@@ -1,7 +1,8 @@
 """``ThreadPool`` and ``ProcessPool``: units of work run in parallel on a local pool.
 
 A dispatch of ``n`` missing items becomes ``min(max_jobs, n)`` units, each run by its own
-worker, whatever the number of cores. Workers write to the store; the driver reads back.
+worker, whatever the number of cores (the last process worker still running may leave
+the rest of its unit to fresh ones). Workers write to the store; the driver reads back.
 Process workers are forked, so steps defined in a script's ``__main__`` work; each unit is
 pickled in the driver before anything is submitted, so a step that cannot be sent to
 another process is named in a clear error before any work starts.
@@ -126,7 +127,7 @@ class _ProcessOutcome:
     worker for the rest: the worker stops between two items if what it has not started
     is worth a dispatch of its own (see ``_work.leave_rest_when``), and reports those
     items as left, for the driver to compute on read over fresh workers (as it computes
-    the items fail fast left); at most ``max_jobs`` workers run at a time throughout.
+    the items fail fast left); at most ``max_jobs`` workers compute at a time throughout.
     """
 
     def __init__(self, context: tp.Any, payload: bytes) -> None:
