@@ -32,7 +32,7 @@ def store_outcomes(
     cell: Cell,
     keys: list[str],
     outcomes: tp.Iterator[tp.Any],
-    stop: tp.Callable[[int, int, float], bool] | None = None,
+    stop: tp.Callable[[int, float, int], bool] | None = None,
 ) -> Stored:
     """Store one outcome per key, in order, until the outcomes end, or until ``stop``
     says to leave the rest uncomputed, as fail fast leaves it: it is asked from the
