@@ -81,8 +81,8 @@ class Coordinator:
     ) -> Claim:
         """Claim the keys of ``keys`` no live worker owns and the store does not hold yet
         for ``mode`` (a ``damaged`` key's entry does not count); ``force`` first cancels
-        the live Slurm jobs owning any, as exca 0.6.0 does. The claim beats until
-        released."""
+        the live jobs exca submitted (Slurm, submitit local) owning any. The claim beats
+        until released."""
         table = cell.claims
         if mode == "force":
             _liveness.cancel_owners(table, keys)
@@ -283,7 +283,7 @@ def working_under(
     pool, inline) the claim is the driver's, beats there and is released once the block
     has ended (the keys it left unstored are free then, not once the driver reads the
     items); elsewhere (a pool process, a Slurm job) the worker replaces it with a claim
-    naming itself (and, in a Slurm job exca submitted, saying so: ``force`` may cancel
+    naming itself (and, in a job exca submitted, saying so: ``force`` may cancel
     it), beats it and releases it once the block (which publishes the entries) has
     ended."""
     if claim is None:
@@ -302,11 +302,13 @@ def working_under(
             if lease is not None:
                 _release(lease)
         return
-    from exca.store.owner import current_owner, mark_worker_job
+    from exca.store.owner import current_owner, local_job_here, mark_worker_job
 
     job = current_owner().slurm_job
-    if job is not None and job != claim.driver.slurm_job:
-        mark_worker_job()  # a job exca submitted (not the driver's own: a pool inside it)
+    if (job is not None and job != claim.driver.slurm_job) or local_job_here() is not None:
+        # a job exca submitted: not the driver's own Slurm job (a pool inside it), nor a
+        # local job running a driver (its pool processes are the driver's children)
+        mark_worker_job()
     beats = heartbeat(settings().heartbeat_s)
     with _CLAIMING:
         lease = table.claim(keys, mine=tokens, replacing=(claim.token, claim.job_token))

@@ -39,13 +39,15 @@ def process_alive(owner: Owner) -> bool | None:
         return False
     except PermissionError:  # another user's process: it exists
         pass
-    if owner.started is not None:
-        from exca.store.owner import process_start
+    from exca.store.owner import process_info
 
-        started = process_start(owner.pid)
-        if started is not None and started != owner.started:
-            return False  # the pid was reused by a newer process
-    return True
+    info = process_info(owner.pid)
+    if info is None:
+        return True  # (no /proc to tell more: the pid exists)
+    if info.state == "Z":  # ended, not reaped yet by its parent (a driver that is busy,
+        return False  # or a container's init that never reaps): it computes nothing
+    # a start that differs: the pid was reused by a newer process
+    return owner.started is None or info.started == owner.started
 
 
 def job_ended(job: str, state: str | None, grace_s: float, now: float | None = None) -> str | None:
@@ -141,23 +143,20 @@ def running(table: ClaimTable, key: str) -> bool:
 
 
 def cancel_owners(table: ClaimTable, keys: tp.Collection[str]) -> list[str]:
-    """``scancel`` the Slurm jobs that exca submitted as workers (never a driver's own
-    job, nor this process's) holding any of ``keys`` and that may still run, as
-    ``force`` and ``clear_cache()`` do; returns the jobs cancelled. Local processes
-    and drivers are not stopped: their work is superseded (``force`` recomputes once
-    they release)."""
+    """Cancel the jobs exca submitted as workers (never a driver's own job, nor this
+    process's) holding any of ``keys`` and that may still run, as ``force`` and
+    ``clear_cache()`` do: ``scancel`` the Slurm ones, stop the submitit local ones (see
+    ``_local_jobs``); returns the Slurm jobs cancelled. Drivers and pool processes are
+    not stopped: their work is superseded (``force`` recomputes once they release)."""
     from exca.store.owner import current_owner
+
+    from ._local_jobs import cancel_local_jobs
 
     own = current_owner().slurm_job
     wanted = set(keys)
-    jobs = {
-        claim.owner.slurm_job
-        for claim in table.claims().values()
-        if claim.owner.slurm_job
-        and claim.owner.worker_job
-        and claim.owner.slurm_job != own
-        and claim.keys & wanted
-    }
+    workers = [c.owner for c in table.claims().values() if c.owner.worker_job and c.keys & wanted]
+    cancel_local_jobs([owner for owner in workers if owner.local_job is not None])
+    jobs = {owner.slurm_job for owner in workers if owner.slurm_job and owner.slurm_job != own}
     states, grace_s = job_states(jobs), settings().stale_s
     live = sorted(  # (where Slurm cannot be asked, cancelling an ended job does no harm)
         job for job in jobs if states is None or not job_ended(job, states.get(job), grace_s)

@@ -28,8 +28,16 @@ class Stored(tp.NamedTuple):
     left: list[str]
 
 
-def store_outcomes(cell: Cell, keys: list[str], outcomes: tp.Iterator[tp.Any]) -> Stored:
-    """Store one outcome per key, in order, until the outcomes end.
+def store_outcomes(
+    cell: Cell,
+    keys: list[str],
+    outcomes: tp.Iterator[tp.Any],
+    stop: tp.Callable[[int, float, int], bool] | None = None,
+) -> Stored:
+    """Store one outcome per key, in order, until the outcomes end, or until ``stop``
+    says to leave the rest uncomputed, as fail fast leaves it: it is asked from the
+    second item on with the pace so far (the count of items after the first, and the
+    seconds they took: the first item pays one-time costs) and the count of items left.
 
     Raises ``BatchProtocolError`` (with a note) after removing what it stored, if the
     outcomes do not match the keys.
@@ -37,11 +45,17 @@ def store_outcomes(cell: Cell, keys: list[str], outcomes: tp.Iterator[tp.Any]) -
     failures: dict[str, Failure] = {}
     written: list[str] = []
     try:
-        start = time.perf_counter()
+        first = start = time.perf_counter()
         for key, outcome in zip(keys, outcomes, strict=False):  # fail fast: it may end early
             _store_one(cell, key, outcome, time.perf_counter() - start, failures)
             written.append(key)
             start = time.perf_counter()
+            if len(written) == 1:
+                first = start  # (the pace is taken after the first item)
+            elif stop is not None and stop(
+                len(written) - 1, start - first, len(keys) - len(written)
+            ):
+                return Stored(failures, keys[len(written) :])
         if len(written) == len(keys):
             for _ in outcomes:  # drained: lets _run_batch report extra results
                 raise BatchProtocolError("more results than inputs")

@@ -38,6 +38,11 @@ __all__ = [
 ]
 
 _HANDED_BACK = 8  # units of at most so many items hand their entries back (in-process)
+# the least work (estimated at the unit's pace so far) a worker leaves to the idle workers
+# of its pool when asked: computing it elsewhere costs a new dispatch (forks: tens of ms)
+_LEAVE_MIN_S = 0.1
+_REST_WANTED: tp.Callable[[], bool] | None = None  # (set in a pool process: see below)
+_REST_UNIT_STARTED = False  # (its own unit started: the units it runs inline never stop)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,6 +197,7 @@ def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:
     from ._storing import store_outcomes
     from .items import StepItems
 
+    may_leave_rest = _may_leave_rest()  # (before any nested unit starts)
     inputs = StepItems(
         source=unit.inputs.source(),
         uids=list(unit.keys),
@@ -209,8 +215,12 @@ def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:
     keys = list(unit.keys)
     # (one item is published as it is stored: a batch of one would publish it alike)
     batch = cell.batch() if len(keys) > 1 else contextlib.nullcontext()
+    # a batched step computes several items at once: stopping between them could drop
+    # results computed already
+    batched = any(step._batched for step in results.pending)
+    stop = _leave_rest if may_leave_rest and not batched else None
     with _logs(cell, len(keys)), batch:
-        stored = store_outcomes(cell, keys, results.outcomes(fail_fast=True))
+        stored = store_outcomes(cell, keys, results.outcomes(fail_fast=True), stop)
     # the batch ended without raising: what this cell wrote for the keys is published
     # (handed back for a few items; many are read back together, faster than decoded here)
     published: dict[str, Entry] = {}
@@ -218,6 +228,39 @@ def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:
         known = cell.known
         published = {key: entry for key in keys if (entry := known.get(key)) is not None}
     return UnitResult(left=stored.left, failures=stored.failures, published=published)
+
+
+def leave_rest_when(wanted: tp.Callable[[], bool]) -> None:
+    """In a pool process that runs one unit: stop between two items once ``wanted()``
+    says the driver wants the rest (the other workers have ended: their cores idle),
+    leaving the items not started uncomputed, as fail fast does (the driver computes
+    them on read, as a dispatch of their own over the pool's workers); only when the
+    rest is worth it (see :func:`_leave_rest`)."""
+    global _REST_WANTED, _REST_UNIT_STARTED
+    _REST_WANTED, _REST_UNIT_STARTED = wanted, False  # (inherited from a worker's fork)
+
+
+def _may_leave_rest() -> bool:
+    """Whether the unit starting here is a pool process's own unit (the first to start
+    there), which may leave its rest; not the units of nested steps it runs inline."""
+    global _REST_UNIT_STARTED
+    if _REST_WANTED is None or _REST_UNIT_STARTED:
+        return False
+    _REST_UNIT_STARTED = True
+    return True
+
+
+def rest_wanted() -> bool:
+    """Whether the driver of this pool process wants the rest of its unit (False in
+    any other process)."""
+    return _REST_WANTED is not None and _REST_WANTED()
+
+
+def _leave_rest(paced: int, spent: float, left: int) -> bool:
+    """Whether to stop with ``left`` items not started: they are at least two, of at
+    least ``_LEAVE_MIN_S`` at the pace of ``paced`` items in ``spent`` seconds, and the
+    driver wants them."""
+    return left >= 2 and spent / paced * left >= _LEAVE_MIN_S and rest_wanted()
 
 
 def _logs(cell: Cell, count: int) -> tp.ContextManager[None]:

@@ -133,7 +133,7 @@ class LookupHandle:
         if cell is not None:
             from ._liveness import cancel_owners
 
-            cancel_owners(cell.claims, [self.uid])  # as exca 0.6.0: its Slurm owner stops
+            cancel_owners(cell.claims, [self.uid])  # (a worker job exca submitted stops)
             cell.delete(self.uid)
 
     def job(self) -> tp.Any:

@@ -173,6 +173,25 @@ class Sleep(Record):
         return super()._run(x)
 
 
+class AwaitRestWanted(Record):
+    """:class:`Record` taking 50 ms an item (so that the rest of a unit of a few items is
+    worth leaving to other workers) that, on input 0, first waits until the driver of
+    its pool process wants the rest of its unit (its other workers have ended)."""
+
+    def _run(self, x: float) -> float:
+        from exca.steps import _work
+
+        if x == 0:
+            wait_for(_work.rest_wanted, "the driver asking for the rest of the unit")
+        time.sleep(0.05)
+        return super()._run(x)
+
+
+def pid_of_each(calls: str | Path) -> dict[float, int]:
+    """The process that computed each value (computed once each)."""
+    return {float(p.name.split("@")[0]): int(p.name.split("@")[1]) for p in Path(calls).iterdir()}
+
+
 class _PicklingInline(Backend):
     """A backend as a user would write one: each unit makes a pickle round trip first."""
 

@@ -1,6 +1,7 @@
 """Contract of ``ThreadPool`` and ``ProcessPool``: ``min(max_jobs, items)`` workers running at
 once on any machine (defect 8), ``run_many`` returning once the work is sent, a failing or
-dying worker losing no other worker's results, a worker's ``SystemExit`` or
+dying worker losing no other worker's results, the last worker running leaving the
+rest of its unit to fresh workers once the others ended, a worker's ``SystemExit`` or
 ``KeyboardInterrupt`` reported as its unit's failure (never ending the driver) while a
 Ctrl-C of the driver still interrupts it, steps from a script's ``__main__``, and a
 clear error before anything runs for a step that cannot be sent to a process."""
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from backend_steps import (
+    AwaitRestWanted,
     Barrier,
     Die,
     Exit,
@@ -26,6 +28,7 @@ from backend_steps import (
     LingerAtExit,
     Record,
     calls_of,
+    pid_of_each,
     pids_of,
     wait_for,
 )
@@ -177,6 +180,20 @@ def test_an_error_in_one_worker_stops_only_that_workers_unit(calls: str, tmp_pat
     assert step.lookup(5).status is None  # fail fast inside the first unit: 5 not started
     assert list(items) == [10, 2, 4]  # 5 computed when read; the other unit went on
     assert calls_of(calls) == [-1, 1, 2, 5]
+
+
+def test_the_last_worker_running_leaves_the_rest_of_its_unit_to_fresh_workers(
+    calls: str, tmp_path: Path
+) -> None:
+    # units [0..4] and [5..9]; 0 waits until the driver, whose other worker ended, asks;
+    # 1 gives the pace (the first item's is not taken): its worker stops after it
+    step = AwaitRestWanted(calls=calls, infra=pool("ProcessPool", tmp_path, max_jobs=2))  # type: ignore[arg-type]
+    assert list(step.run_many(list(range(10)))) == [2 * x for x in range(10)]
+    assert calls_of(calls) == list(range(10))  # each computed once
+    pids = pid_of_each(calls)
+    assert pids[0] == pids[1] and pids[0] not in {pids[x] for x in (2, 3, 4)}
+    assert {pids[x] for x in (2, 3, 4)}.isdisjoint({pids[x] for x in range(5, 10)})
+    assert all(step.lookup(x).status == "success" for x in range(10))
 
 
 def test_a_step_that_cannot_be_pickled_is_named_before_anything_runs(

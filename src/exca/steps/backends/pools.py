@@ -1,7 +1,8 @@
 """``ThreadPool`` and ``ProcessPool``: units of work run in parallel on a local pool.
 
 A dispatch of ``n`` missing items becomes ``min(max_jobs, n)`` units, each run by its own
-worker, whatever the number of cores. Workers write to the store; the driver reads back.
+worker, whatever the number of cores (the last process worker still running may leave
+the rest of its unit to fresh ones). Workers write to the store; the driver reads back.
 Process workers are forked, so steps defined in a script's ``__main__`` work; each unit is
 pickled in the driver before anything is submitted, so a step that cannot be sent to
 another process is named in a clear error before any work starts.
@@ -88,6 +89,8 @@ class ProcessPool(_PoolBackend):
         # one process per unit: a worker that dies takes no other unit's work with it
         with _heap_frozen():
             outcomes = [_ProcessOutcome(context, payload) for payload in payloads]
+        for outcome in outcomes:
+            outcome.siblings = outcomes
         log_info("sent %s to %d process(es)", _describe(units), len(units))
         return outcomes
 
@@ -116,15 +119,29 @@ def _heap_frozen() -> tp.Iterator[None]:
 
 class _ProcessOutcome:
     """A unit run by a process of its own; ``result()`` waits for its report (a worker
-    that died before reporting raises with its exit code), not for its exit."""
+    that died before reporting raises with its exit code), not for its exit.
+
+    Balance: units are equal shares, but cores are not equally fast (another program
+    runs on one), so one worker may end well before another. A driver waiting for the
+    last unit of a dispatch still running (``siblings``: the dispatch's units) asks its
+    worker for the rest: the worker stops between two items if what it has not started
+    is worth a dispatch of its own (see ``_work.leave_rest_when``), and reports those
+    items as left, for the driver to compute on read over fresh workers (as it computes
+    the items fail fast left); at most ``max_jobs`` workers compute at a time throughout.
+    """
 
     def __init__(self, context: tp.Any, payload: bytes) -> None:
-        self._receive, send = context.Pipe(duplex=False)
+        self._receive, send = context.Pipe(duplex=False)  # (the worker's report)
+        # (the driver's asking for the rest: a pipe of its own, as a socket closed with a
+        # request unread would reset the connection, the report unread with it)
+        asked, self._ask = context.Pipe(duplex=False)
         self._process = context.Process(
-            target=_run_in_child, args=(payload, send), name="exca-unit", daemon=False
+            target=_run_in_child, args=(payload, send, asked), name="exca-unit", daemon=False
         )
         self._process.start()
         send.close()  # (the child's copy stays open: EOF here means the child is gone)
+        asked.close()
+        self.siblings: list[_ProcessOutcome] = [self]
         _watch_exit()
         _RUNNING.add(self)
 
@@ -143,6 +160,7 @@ class _ProcessOutcome:
         from ..errors import WorkerDiedError
 
         try:
+            self._wait_last()
             ok, message = pickle.loads(self._receive.recv_bytes())
         except KeyboardInterrupt:  # the driver's Ctrl-C: its workers stop too
             _interrupt_workers()
@@ -156,6 +174,7 @@ class _ProcessOutcome:
             ) from None
         finally:
             self._receive.close()
+            self._ask.close()
             _RUNNING.discard(self)
         # the worker has published its items and reported: it only exits now. Its exit
         # (milliseconds of teardown) is not waited for, so that its items are read at
@@ -165,6 +184,23 @@ class _ProcessOutcome:
         if not ok:
             raise message
         return tp.cast("UnitResult", message)
+
+    def _wait_last(self) -> None:
+        """Wait until this unit reports, or is the last of its dispatch running: then
+        ask its worker for the rest (its report is then read as any)."""
+        from multiprocessing.connection import wait
+
+        if len(self.siblings) < 2:
+            return  # (no other worker of this dispatch to be idle: never asked)
+        others = [o._receive for o in self.siblings if o is not self and not o._receive.closed]
+        others = [other for other in others if not other.poll()]  # (not reported yet)
+        while others:
+            ready = wait([self._receive, *others])
+            if self._receive in ready:
+                return
+            others = [other for other in others if other not in ready]
+        with contextlib.suppress(OSError):  # (a worker that ended meanwhile: EOF follows)
+            self._ask.send_bytes(b"rest")
 
 
 def _reap_ended_children() -> None:
@@ -222,10 +258,13 @@ def _interrupt_workers_if_interrupted() -> None:
         _interrupt_workers()
 
 
-def _run_in_child(payload: bytes, send: tp.Any) -> None:
+def _run_in_child(payload: bytes, send: tp.Any, asked: tp.Any) -> None:
     import pickle
     import traceback
 
+    from .._work import leave_rest_when
+
+    leave_rest_when(asked.poll)  # (the driver's only message: it wants the rest)
     try:
         report: tuple[bool, tp.Any] = (True, run_pickled(payload))
     except BaseException as error:  # noqa: BLE001 - reported to the driver, which raises it
