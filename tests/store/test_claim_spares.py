@@ -6,7 +6,8 @@ created) and keeps no more spares than it needs; a process that claims once leav
 nothing; a reader that opened a released claim whose file was rewritten takes it as
 released; a removed spare costs a created file only; spares of gone processes of this
 host are removed when a process starts keeping spares, those of live ones are kept; a
-process removes its spares at exit; gc removes old spares of any host, and a spare
+process removes its spares at exit; gc removes old spares of other hosts and of gone
+processes (not of live ones of its host), and a spare
 removed as it is used costs a created file only; a forked child never takes its parent's spares;
 claimers in many processes that claim again and again never hold one key together.
 """
@@ -187,7 +188,7 @@ def test_claimers_in_many_processes_claiming_again_and_again_never_hold_a_key_to
     assert _names(tmp_path) == []  # every claim released, every spare removed at exit
 
 
-def test_gc_removes_spares_unchanged_for_its_grace_period_whatever_their_host(
+def test_gc_removes_old_spares_of_other_hosts_and_of_gone_processes_not_of_live_ones(
     tmp_path: Path,
 ) -> None:
     from exca.store import Store
@@ -196,15 +197,20 @@ def test_gc_removes_spares_unchanged_for_its_grace_period_whatever_their_host(
     _claim_and_release(table, 3)
     (mine,) = _spares(tmp_path / "step")
     claims = tmp_path / "step" / "claims"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead_here = spare_name().replace(f".{os.getpid()}.", f".{int(gone.stdout)}.")
     old, young = (f"{SPARE_PREFIX}another-host.{n}.0123abcd" for n in (41, 42))
-    for name in (old, young):  # (a process killed on another host left them)
+    for name in (old, young, dead_here):  # (killed processes left them)
         (claims / name).write_bytes(b"")
     hours_ago = time.time() - 7200
-    for name in (old, mine):
+    for name in (old, mine, dead_here):
         os.utime(claims / name, (hours_ago, hours_ago))
     report = Store(tmp_path).gc(grace_s=3600)
-    assert sorted(p.name for p in report.removed) == sorted([old, mine])
-    assert _spares(tmp_path / "step") == [young]
+    assert sorted(p.name for p in report.removed) == sorted([old, dead_here])
+    assert _spares(tmp_path / "step") == sorted([mine, young])
+    assert Store(tmp_path).gc(grace_s=0).removed == [claims / young]  # mine: this process's
+    os.unlink(claims / mine)  # (as gc may remove it, from another host)
     lease = table.claim(["a"])  # its spare gone, this process's next claim creates a file
     assert lease.keys == {"a"} and ClaimTable(tmp_path / "step").claims()[lease.token].keys == {"a"}
     lease.release()

@@ -23,7 +23,7 @@ Invariants (who could break what):
   when the spare goes between its opening and its use: ``FolderLock``). So a process
   removes its spares at exit, and removes the spares of gone processes of this host (a
   killed process leaves its spares behind) when it starts keeping spares; ``Store.gc``
-  removes those unchanged for its grace period, whatever their host.
+  removes those unchanged for its grace period but those of live processes of its host.
 * A process keeps at most ``_MAX_SPARES`` per folder, and only from its second release
   there on: a process that claims once (a pool worker, a Slurm job) leaves no file.
 """
@@ -38,7 +38,7 @@ import threading
 from .layout import local_spare_pid, spare_name
 from .publish import discard
 
-__all__ = ["Spares"]
+__all__ = ["Spares", "kept_by_a_live_process_here"]
 
 logger = logging.getLogger(__name__)
 _MAX_SPARES = 2  # (a driver's claim, and one of a nested step or another thread)
@@ -113,6 +113,13 @@ class Spares:
                 discard(spare)
             except OSError:  # (folder gone or unwritable at exit): a name left behind
                 pass
+
+
+def kept_by_a_live_process_here(name: str) -> bool:
+    """Whether the spare ``name`` belongs to a live process of this host (gc leaves
+    those: their process removes them at exit)."""
+    pid = local_spare_pid(name)
+    return pid is not None and _alive(pid)
 
 
 def _alive(pid: int) -> bool:

@@ -68,13 +68,16 @@ def _spares(root: Path) -> list[Path]:
     """Claim files that processes keep for their next claims (``claim_spares``).
 
     Removing one is always safe (its process creates a file for its next claim
-    instead), and those of a process killed on another host are removed by nobody else.
+    instead), and those of a process killed on another host are removed by nobody else;
+    those of live processes of this host are left to them.
     """
+    from .claim_spares import kept_by_a_live_process_here
+
     return [
         claims / name
         for claims in iter_claims_folders(root)
         for name in _listing(claims)
-        if name.startswith(SPARE_PREFIX)
+        if name.startswith(SPARE_PREFIX) and not kept_by_a_live_process_here(name)
     ]
 
 
