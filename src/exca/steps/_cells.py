@@ -178,6 +178,20 @@ class Cell:
             self.known[key] = entry
         return entry
 
+    def peek(self, key: str) -> Entry | None:
+        """The entry of ``key`` as stored now (noted in :attr:`known`), None if absent
+        or damaged: quietly, for a caller that then takes the full path, which reads the
+        record again and reports the damage once."""
+        from exca.store import CorruptArtifactError
+
+        try:
+            entry = self._ns.entry(key)
+        except CorruptArtifactError:
+            return None
+        if entry is not None:
+            self.known[key] = entry
+        return entry
+
     def stored(self, keys: tp.Sequence[str]) -> EntryMap:
         """Entries of the ``keys`` present in the store now (this instance's memory aside);
         a damaged record counts as absent (listed in the map's ``damaged``)."""
