@@ -12,9 +12,11 @@ import typing as tp
 from collections.abc import Mapping
 
 from . import _batch, _graph, _identity_memo, _uid, cache_types, identity
-from ._cells import Cell
+from ._cells import Cell, configs_text
+from ._cellsource import CellSource
 from ._identity_memo import CellIdentity
 from ._state import state_of
+from .chain import Chain
 from .errors import ItemUidCollisionError
 from .identity import ModeType, NoValue
 from .items import StepItems
@@ -164,8 +166,6 @@ def dispatch(step: Step, ctx: Context, items: StepItems) -> StepItems:
             f"{type(step).__name__} has infra {type(step.infra).__name__!r} but no folder; "
             "set infra.folder (or run it inside a step whose infra has one)"
         )
-    from ._cellsource import CellSource
-
     mode = _graph.fold_modes(ctx.mode, _graph.own_mode(step))
     cell = cell_of(step, ctx, mode)
     source = CellSource(cell, step, Context(ctx.upstream, mode, ctx.cells), items)
@@ -174,8 +174,6 @@ def dispatch(step: Step, ctx: Context, items: StepItems) -> StepItems:
 
 def expand(step: Step, ctx: Context, items: StepItems) -> StepItems:
     """The computation of ``step`` itself, without its own cache."""
-    from .chain import Chain
-
     if isinstance(step, Chain):
         for sub in step._step_list():
             items = dispatch(sub, ctx, items)
@@ -212,12 +210,15 @@ def _cell_identity(step: Step, upstream: tuple[Step, ...]) -> CellIdentity:
         if remembered is not None:
             return remembered
     steps = [*upstream, *_uid.uid_steps(step)]
+    configs = [_uid.full_config(s) for s in steps]
+    classes = [_uid.class_path(s) for s in steps]
     where = CellIdentity(
         relpath=identity.cell_path([_uid.uid_config(s) for s in steps]),
         cache_type=cache_types.for_step(step),
-        configs=[_uid.full_config(s) for s in steps],
-        classes=[_uid.class_path(s) for s in steps],
+        configs=configs,
+        classes=classes,
         at_default=[_fields_at_default(s) for s in steps],
+        configs_text=configs_text(configs, classes),
     )
     if key is not None:
         _identity_memo.remember(key, where)
@@ -225,7 +226,9 @@ def _cell_identity(step: Step, upstream: tuple[Step, ...]) -> CellIdentity:
 
 
 def _new_cell(backend: tp.Any, where: CellIdentity, mode: ModeType) -> Cell:
-    cell = Cell(backend, where.relpath, where.cache_type, where.configs, where.classes)
+    cell = Cell(
+        backend, where.relpath, where.cache_type, where.configs, where.classes, where.configs_text
+    )
     cell.check_defaults(where.at_default, force=mode == "force")
     return cell
 
@@ -265,8 +268,6 @@ def lookup(
 
 
 def _handle(step: Step, ctx: Context, uid: str) -> LookupHandle:
-    from .chain import Chain
-
     step = _graph.resolved(step)
     handle = LookupHandle(uid=uid)
     if step.infra is not None and step.infra.folder is not None:
