@@ -113,6 +113,7 @@ class Cell:
         cache_type: cache_types.CacheType | None = None,
         configs: list[dict[str, tp.Any]] | None = None,
         classes: list[str] | None = None,
+        configs_text: str | None = None,
     ) -> None:
         assert backend.folder is not None
         self.backend = backend
@@ -127,6 +128,7 @@ class Cell:
         )
         self._configs = configs  # full configs (defaults included) of the cell's steps
         self._classes = classes  # and the module.qualname of their classes
+        self._configs_text = configs_text  # both as one text (see configs_text), if known
         self._config_recorded = False
         self.attempted: set[str] = set()  # keys recomputed by force/retry: once per instance
         # entries this instance has read or written: a step instance trusts what it has
@@ -175,6 +177,20 @@ class Cell:
         if entry is None:
             self.known.discard(key)
         else:
+            self.known[key] = entry
+        return entry
+
+    def peek(self, key: str) -> Entry | None:
+        """The entry of ``key`` as stored now (noted in :attr:`known`), None if absent
+        or damaged: quietly, for a caller that then takes the full path, which reads the
+        record again and reports the damage once."""
+        from exca.store import CorruptArtifactError
+
+        try:
+            entry = self._ns.entry(key)
+        except CorruptArtifactError:
+            return None
+        if entry is not None:
             self.known[key] = entry
         return entry
 
@@ -354,16 +370,19 @@ class Cell:
         """
         if force or self._configs is None:
             return
-        dumped = json.dumps(self._configs)
-        memo = self._memo_key(dumped)
+        memo = self._memo_key()
         if memo in _CONSISTENT:  # checked by this process already: new instances skip the read
             self._config_recorded = _CONSISTENT[memo]
             return
-        self._check_record(_records.Record(json.loads(dumped), self._classes), at_default)
+        current = _records.Record(json.loads(json.dumps(self._configs)), self._classes)
+        self._check_record(current, at_default)
         _CONSISTENT[memo] = self._config_recorded
 
-    def _memo_key(self, dumped_configs: str) -> tuple[str, str, str]:
-        return (str(self.store.folder), self.relpath, f"{dumped_configs}{self._classes}")
+    def _memo_key(self) -> tuple[str, str, str]:
+        """The key of this cell's configs in ``_CONSISTENT`` (their text made once)."""
+        if self._configs_text is None:
+            self._configs_text = configs_text(self._configs or [], self._classes)
+        return (str(self.store.folder), self.relpath, self._configs_text)
 
     def _check_record(self, current: _records.Record, at_default: list[set[str]]) -> None:
         """Check the config records of ``folder`` and of every read folder (results may
@@ -400,10 +419,16 @@ class Cell:
         text = _records.render(self._configs, self._classes)
         self.store.write_text(_config_relpath(self.relpath), text)
         self._config_recorded = True
-        memo = self._memo_key(json.dumps(self._configs))
+        memo = self._memo_key()
         for stale in [key for key in _CONSISTENT if key[:2] == memo[:2]]:  # (after a force)
             del _CONSISTENT[stale]
         _CONSISTENT[memo] = True
+
+
+def configs_text(configs: list[dict[str, tp.Any]], classes: list[str] | None) -> str:
+    """The full configs of a cell's steps and their classes as one text: what tells
+    apart the configs a process has checked against a cell's record."""
+    return f"{json.dumps(configs)}{classes}"
 
 
 def _config_relpath(cell: str) -> str:

@@ -16,6 +16,7 @@ import weakref
 
 from . import _coordinate, _plan
 from ._batch import Failure
+from ._cellsource import CellSource
 from ._work import CellAddress, FromCell, UnitResult, Values, WorkUnit
 from .backends.base import Done
 from .backends.progress import Progress, progress_for
@@ -23,7 +24,6 @@ from .errors import ItemNotComputedError
 
 if tp.TYPE_CHECKING:
     from ._cells import Cell
-    from ._cellsource import CellSource
     from .backends.base import Backend, Outcome
     from .items import StepItems
 
@@ -110,8 +110,6 @@ def _inputs_of(inputs: Values | FromCell, keys: list[str]) -> Values | FromCell:
 def describe_inputs(items: StepItems, keys: list[str]) -> Values | FromCell:
     """What a worker needs to rebuild ``items`` for ``keys``: the upstream cell they are
     read from (settled first), or their values."""
-    from ._cellsource import CellSource
-
     source = items._source
     if isinstance(source, CellSource):
         source.complete(keys)

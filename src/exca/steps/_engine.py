@@ -11,9 +11,12 @@ import dataclasses
 import typing as tp
 from collections.abc import Mapping
 
-from . import _batch, _graph, _uid, cache_types, identity
-from ._cells import Cell
+from . import _batch, _graph, _identity_memo, _uid, cache_types, identity
+from ._cells import Cell, configs_text
+from ._cellsource import CellSource
+from ._identity_memo import CellIdentity
 from ._state import state_of
+from .chain import Chain
 from .errors import ItemUidCollisionError
 from .identity import ModeType, NoValue
 from .items import StepItems
@@ -45,10 +48,12 @@ class Context:
 
 
 def run_one(step: Step, value: tp.Any) -> tp.Any:
-    """``run_many([value])``'s only result, from memory when this instance saw it cached."""
-    hot = state_of(step).hot
+    """``run_many([value])``'s only result, read directly from the step's cell when the
+    step is a cached boundary (from memory when this instance saw the entry)."""
+    state = state_of(step)
+    hot = state.hot
     if hot is None:
-        return next(iter(run_many(step, [value])))
+        return _run_one_first(step, value)
     resolved, cell = hot
     key = identity.item_key(resolved, value)
     entry = cell.known.get(key)
@@ -59,6 +64,34 @@ def run_one(step: Step, value: tp.Any) -> tp.Any:
             return cell.read(entry)
         except CorruptArtifactError:
             pass  # the full path below warns and recomputes
+    return next(iter(run_many(step, [value], keys=[key])))
+
+
+def _run_one_first(step: Step, value: tp.Any) -> tp.Any:
+    """A first ``run`` of this instance: a success stored in its cell is read without
+    the machinery of ``run_many`` (what a new instance of a cached step mostly does);
+    anything else (a miss, an error, a damaged record, another mode) goes through it."""
+    resolved = _graph.resolved(step)
+    infra = resolved.infra
+    if infra is None or infra.folder is None:
+        return next(iter(run_many(step, [value])))
+    _graph.freeze(resolved)
+    _batch.check_inputs(_uid.uid_steps(resolved), [value])
+    mode = _graph.fold_modes("cached", _graph.own_mode(resolved))
+    key = identity.item_key(resolved, value)
+    if mode in ("cached", "read-only"):  # (others may recompute a stored entry)
+        cell = cell_of(resolved, Context(), mode)  # the cell run_many would read
+        entry = cell.peek(key)
+        if entry is not None and entry.status == "success":
+            from exca.store import CorruptArtifactError
+
+            try:
+                result = cell.read(entry)
+            except CorruptArtifactError:
+                pass  # the full path below warns and recomputes
+            else:
+                state_of(step).hot = (resolved, cell)  # as run_many would note it
+                return result
     return next(iter(run_many(step, [value], keys=[key])))
 
 
@@ -133,8 +166,6 @@ def dispatch(step: Step, ctx: Context, items: StepItems) -> StepItems:
             f"{type(step).__name__} has infra {type(step.infra).__name__!r} but no folder; "
             "set infra.folder (or run it inside a step whose infra has one)"
         )
-    from ._cellsource import CellSource
-
     mode = _graph.fold_modes(ctx.mode, _graph.own_mode(step))
     cell = cell_of(step, ctx, mode)
     source = CellSource(cell, step, Context(ctx.upstream, mode, ctx.cells), items)
@@ -143,8 +174,6 @@ def dispatch(step: Step, ctx: Context, items: StepItems) -> StepItems:
 
 def expand(step: Step, ctx: Context, items: StepItems) -> StepItems:
     """The computation of ``step`` itself, without its own cache."""
-    from .chain import Chain
-
     if isinstance(step, Chain):
         for sub in step._step_list():
             items = dispatch(sub, ctx, items)
@@ -160,25 +189,47 @@ def cell_of(step: Step, ctx: Context, mode: ModeType = "cached") -> Cell:
     position = tuple(id(s) for s in ctx.upstream)  # upstream steps are frozen: ids are stable
     if ctx.cells is not None:  # in a worker: cells of its own, the step's memo untouched
         return _worker_cell(step, ctx.upstream, ctx.cells, mode)
-    known = state_of(step).cells.get(position)
+    cells = state_of(step).cells
+    known = cells.get(position)
     if known is not None:
         return known[1]
-    steps = [*ctx.upstream, *_uid.uid_steps(step)]
-    relpath = identity.cell_path([_uid.uid_config(s) for s in steps])
-    cells = state_of(step).cells
-    cell = next((c for _, c in cells.values() if c.relpath == relpath), None)
+    where = _cell_identity(step, ctx.upstream)
+    cell = next((c for _, c in cells.values() if c.relpath == where.relpath), None)
     if cell is None:
-        cell = _new_cell(step, step.infra, steps, relpath, mode)
+        cell = _new_cell(step.infra, where, mode)
     cells[position] = (ctx.upstream, cell)  # the upstream tuple keeps the ids alive
     return cell
 
 
-def _new_cell(step: Step, backend: tp.Any, steps: list[Step], relpath: str, mode: ModeType) -> Cell:
+def _cell_identity(step: Step, upstream: tuple[Step, ...]) -> CellIdentity:
+    """What the cell of ``step`` after ``upstream`` is (a top-level step's from the
+    process's memo when its config has an exact key: see ``_identity_memo``)."""
+    key = None if upstream else _identity_memo.key_of_config(step)
+    if key is not None:
+        remembered = _identity_memo.remembered(key)
+        if remembered is not None:
+            return remembered
+    steps = [*upstream, *_uid.uid_steps(step)]
     configs = [_uid.full_config(s) for s in steps]
     classes = [_uid.class_path(s) for s in steps]
-    cell = Cell(backend, relpath, cache_types.for_step(step), configs, classes)
-    at_default = [_fields_at_default(s) for s in steps]
-    cell.check_defaults(at_default, force=mode == "force")
+    where = CellIdentity(
+        relpath=identity.cell_path([_uid.uid_config(s) for s in steps]),
+        cache_type=cache_types.for_step(step),
+        configs=configs,
+        classes=classes,
+        at_default=[_fields_at_default(s) for s in steps],
+        configs_text=configs_text(configs, classes),
+    )
+    if key is not None:
+        _identity_memo.remember(key, where)
+    return where
+
+
+def _new_cell(backend: tp.Any, where: CellIdentity, mode: ModeType) -> Cell:
+    cell = Cell(
+        backend, where.relpath, where.cache_type, where.configs, where.classes, where.configs_text
+    )
+    cell.check_defaults(where.at_default, force=mode == "force")
     return cell
 
 
@@ -189,9 +240,8 @@ def _worker_cell(
     key = (id(step), *(id(s) for s in upstream))  # the unit holds its steps: ids are stable
     cell = cells.get(key)
     if cell is None:
-        steps = [*upstream, *_uid.uid_steps(step)]
-        relpath = identity.cell_path([_uid.uid_config(s) for s in steps])
-        cell = cells[key] = _new_cell(step, step.infra.model_copy(), steps, relpath, mode)
+        where = _cell_identity(step, upstream)
+        cell = cells[key] = _new_cell(step.infra.model_copy(), where, mode)
     return cell
 
 
@@ -218,8 +268,6 @@ def lookup(
 
 
 def _handle(step: Step, ctx: Context, uid: str) -> LookupHandle:
-    from .chain import Chain
-
     step = _graph.resolved(step)
     handle = LookupHandle(uid=uid)
     if step.infra is not None and step.infra.folder is not None:

@@ -16,6 +16,7 @@ if tp.TYPE_CHECKING:
     from .base import Step
 
 _MAX_RESOLUTIONS = 20
+_NO_STEP_INSIDE = frozenset({str, int, float, bool, bytes, type(None)})  # (exact types)
 _MODE_RANK = {"cached": 0, "retry": 1, "force": 2}
 
 
@@ -30,6 +31,8 @@ def nested_steps(step: Step) -> list[Step]:
 
 
 def _collect(value: object, found: list[Step]) -> None:
+    if type(value) in _NO_STEP_INSIDE:  # most fields: no import, no isinstance chain
+        return
     from .base import Step
 
     if isinstance(value, Step):

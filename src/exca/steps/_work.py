@@ -15,12 +15,18 @@ import dataclasses
 import typing as tp
 
 from ._batch import Failure
+from ._cells import Cell
+from ._cellsource import CellSource
+from ._coordinate import working_under
+from ._engine import Context, expand
+from ._storing import store_outcomes
+from .backends import Cached
 from .identity import ModeType
+from .items import StepItems
 
 if tp.TYPE_CHECKING:
     from exca.store import Entry
 
-    from ._cells import Cell
     from .backends.base import Backend
     from .base import Step
     from .cache_types import CacheType
@@ -57,8 +63,6 @@ class CellAddress:
 
     def open(self) -> Cell:
         """A cell of its own (own memo, own RAM cache) over the same store entries."""
-        from ._cells import Cell
-
         backend = self.backend.model_copy()
         return Cell(backend, self.relpath, self.cache_type, self.configs, self.classes)
 
@@ -149,8 +153,6 @@ def run_unit(unit: WorkUnit) -> UnitResult:
     Nested steps with their own ``infra`` run inline here, caching in their own cells.
     The unit runs under its driver's claim of its keys (see ``_coordinate``).
     """
-    from ._coordinate import working_under
-
     cell = unit.cell.open()
     with working_under(cell.claims, unit.claim, list(unit.keys)):
         return _run_in(unit, cell)
@@ -188,15 +190,8 @@ def load_worker_modules() -> None:
     driver that only sends work never imports them itself before reading back)."""
     from exca.store import objects  # noqa: F401 - (the write path: hashing, packing)
 
-    from . import _storing  # noqa: F401
-
 
 def _run_in(unit: WorkUnit, cell: Cell) -> UnitResult:
-    from ._cellsource import CellSource
-    from ._engine import Context, expand
-    from ._storing import store_outcomes
-    from .items import StepItems
-
     may_leave_rest = _may_leave_rest()  # (before any nested unit starts)
     inputs = StepItems(
         source=unit.inputs.source(),
@@ -265,8 +260,6 @@ def _leave_rest(paced: int, spent: float, left: int) -> bool:
 
 def _logs(cell: Cell, count: int) -> tp.ContextManager[None]:
     """What the computation prints and logs, copied to the step folder if asked (inline)."""
-    from .backends import Cached
-
     backend = cell.backend
     if not (isinstance(backend, Cached) and backend.capture_logs):
         return contextlib.nullcontext()
