@@ -138,3 +138,27 @@ def test_custom_item_uid_for_no_value_requires_a_pure_generator() -> None:
 
     with pytest.raises(TypeError, match="optional input"):
         identity.item_key(Colocated(), identity.NoValue())
+
+
+class IdUnion(Step):
+    value: int | float | bool = 0
+
+    def _run(self, x: int) -> str:
+        return f"{type(self.value).__name__}:{x}"
+
+
+class IdIntDefault(Step):
+    lr: float = 1  # (pydantic does not convert a default: the int 1 by default)
+
+    def _run(self, x: int) -> float:
+        return self.lr * x
+
+
+def test_values_equal_to_a_default_but_of_another_type_are_other_configs(tmp_path: Path) -> None:
+    infra = {"backend": "Cached", "folder": tmp_path}
+    results = [IdUnion(value=v, infra=infra).run(1) for v in (0, False, 0.0)]
+    assert results == ["int:1", "bool:1", "float:1"] and IdUnion(infra=infra).run(1) == "int:1"
+    folders = [_folder(IdUnion(value=v), tmp_path) for v in (0, False, 0.0)]
+    assert folders[0] == _folder(IdUnion(), tmp_path) and len(set(folders)) == 3
+    default, given = IdIntDefault(infra=infra).run(2), IdIntDefault(lr=1, infra=infra).run(2)
+    assert (type(default), type(given)) == (int, float)  # two computations, two results

@@ -163,7 +163,12 @@ def own_mode(step: Step) -> ModeType:
 
 
 def is_model_default(field: pydantic.fields.FieldInfo, value: object) -> bool:
-    """Whether ``value`` equals the field's default (a factory is called to compare)."""
+    """Whether ``value`` is the field's default (a factory is called to compare): equal
+    to it and of the same types throughout. Equality alone would let values that are
+    other configs share the default's folder and results: ``False``, ``0.0`` and ``0``
+    are equal, and a field ``int | float | bool = 0`` keeps them apart; pydantic does
+    not convert defaults, so ``lr: float = 1`` computes with the int ``1`` by default
+    and with ``1.0`` when given ``lr=1``: two configs, which may give two results."""
     if field.default_factory is not None:
         try:
             default = field.default_factory()  # type: ignore[call-arg]
@@ -174,6 +179,19 @@ def is_model_default(field: pydantic.fields.FieldInfo, value: object) -> bool:
     if default is PydanticUndefined:
         return False
     try:
-        return bool(value == default)
+        if not value == default:
+            return False
     except (ValueError, TypeError):  # arrays and other ambiguous comparisons
         return False
+    return _same_types(value, default)
+
+
+def _same_types(value: object, default: object) -> bool:
+    """Whether two equal values are of the same types, containers' items included (by
+    their store keys, which tell ``1``, ``1.0`` and ``True`` apart, and lists from tuples)."""
+    from exca.store.keys import key_bytes
+
+    try:
+        return key_bytes(value) == key_bytes(default)
+    except (TypeError, ValueError):  # a value a key cannot encode: its type only
+        return type(value) is type(default)
