@@ -157,11 +157,11 @@ class Dispatch:
         for index in sorted(indexes & set(self._open)):
             unit, outcome = self._open.pop(index)
             settled.extend(unit.keys)
-            failed = self._settle_unit(unit, outcome)
+            done, failed = self._settle_unit(unit, outcome)
             # its worker may have ended without releasing (never started, or killed)
             self._coordinator.release(self._source.cell, self._claim, [index])
             if self._progress is not None:
-                self._progress.advance(len(unit.keys), failed)
+                self._progress.advance(done, failed)
                 if not self._open:
                     self._progress.close()
         others = self._claim.others
@@ -192,8 +192,9 @@ class Dispatch:
         """The outcomes of the units not settled yet."""
         return [outcome for _, outcome in self._open.values()]
 
-    def _settle_unit(self, unit: WorkUnit, outcome: Outcome | None) -> int:
-        """Read back the unit's items; return how many failed."""
+    def _settle_unit(self, unit: WorkUnit, outcome: Outcome | None) -> tuple[int, int]:
+        """Read back the unit's items; return how many ended (not those it left to be
+        computed when read) and how many of them failed."""
         error: BaseException | None = None
         result: UnitResult | None = None
         try:
@@ -211,7 +212,7 @@ class Dispatch:
         missing = self._source.reread(keys, fresh, published)
         for key in missing:
             self._source.mark_uncomputed(key, _not_computed(key, unit, error))
-        return len(missing) + len(fresh)
+        return len(keys), len(missing) + len(fresh)
 
 
 def _not_computed(key: str, unit: WorkUnit, error: BaseException | None) -> Failure:
