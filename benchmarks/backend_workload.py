@@ -68,6 +68,19 @@ def _spin(ms: float) -> None:
         pass
 
 
+def spin_in_forks(total_ms: float, workers: int) -> None:
+    """``total_ms`` of the loop's CPU work split over ``workers`` forked processes, without
+    exca: the machine's parallelism at that moment."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    processes = [context.Process(target=_spin, args=(total_ms / workers,)) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+
+
 def _task_bare(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     """The machine's parallelism at this moment, without exca: the CPU work of the pool
     rows done in one process, then split over ``workers`` forked processes (the modules
@@ -85,13 +98,7 @@ def _task_bare(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
         _spin(total_ms)
         sequential = time.perf_counter() - start
         start = time.perf_counter()
-        processes = [
-            context.Process(target=_spin, args=(total_ms / workers,)) for _ in range(workers)
-        ]
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join()
+        spin_in_forks(total_ms, workers)
         return {"sequential": sequential, "parallel": time.perf_counter() - start}
 
     return run

@@ -14,7 +14,6 @@ beside the bare fork's, and the time of the first variant over the second.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import statistics
 import tempfile
@@ -34,18 +33,11 @@ def _timed_run(backend: str, count: int, ms: float, **fields: object) -> float:
 
 
 def _bare_speed_up(total_ms: float, workers: int = 2) -> float:
-    context = multiprocessing.get_context("fork")
     start = time.perf_counter()
     bw._spin(total_ms)
     sequential = time.perf_counter() - start
     start = time.perf_counter()
-    processes = [
-        context.Process(target=bw._spin, args=(total_ms / workers,)) for _ in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join()
+    bw.spin_in_forks(total_ms, workers)
     return sequential / (time.perf_counter() - start)
 
 

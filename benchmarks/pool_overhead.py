@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import multiprocessing
 import os
 import statistics
 import sys
@@ -52,17 +51,6 @@ def _pool_run(count: int, ms: float, **fields: int) -> Callable[[], None]:
 def _check(correct: bool) -> None:
     if not correct:
         raise RuntimeError("wrong results")
-
-
-def _bare_parallel(total_ms: float, workers: int) -> None:
-    context = multiprocessing.get_context("fork")
-    processes = [
-        context.Process(target=bw._spin, args=(total_ms / workers,)) for _ in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join()
 
 
 def _allocate(backend: str, frozen: bool = True) -> Callable[[], None]:
@@ -115,7 +103,7 @@ def main() -> None:
         "ProcessPool (max_jobs=2)": _pool_run(64, 50.0, max_jobs=2),
         "ProcessPool (default max_jobs)": _pool_run(64, 50.0),
         "no exca, one process": lambda: bw._spin(total),
-        "no exca, 2 forked processes": lambda: _bare_parallel(total, 2),
+        "no exca, 2 forked processes": lambda: bw.spin_in_forks(total, 2),
     }
     times = _rounds(cases, rounds)
     _show("64 items of 50 ms of CPU", times)
