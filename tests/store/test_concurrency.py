@@ -26,7 +26,9 @@ import pytest
 
 from exca.store import CacheDict, Store
 from exca.store import packing as packing_module
+from exca.store.entries import key_digest
 from exca.store.entry_table import MERGE_PACKS_OVER
+from exca.store.layout import loose_entry_path
 
 WORKER = Path(__file__).parent / "_children" / "concurrent_worker.py"
 
@@ -244,3 +246,29 @@ def test_a_put_from_another_thread_during_a_batch_is_published_when_it_returns(
     finally:
         finish.set()
         thread.join()
+
+
+def test_a_packer_keeps_a_record_written_in_the_place_of_the_one_it_packed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A packer reads a loose record; before it claims the file, another packer packs
+    and removes it, and a writer puts a newer record in its place. File systems reuse a
+    freed inode at once (ext4 does) and stamp times with a coarse clock, so the newer
+    file may carry the old one's inode and modification time: the packer must tell the
+    two records apart by what they hold, not by their file's identity."""
+    slow, other = CacheDict(tmp_path), CacheDict(tmp_path)
+    slow["k"] = "old"
+    path = loose_entry_path(tmp_path, key_digest("k").hex())
+    old = os.stat(path)
+    real_recover = packing_module._recover_stranded_claims
+
+    def pack_and_rewrite_meanwhile(table: object, packs: object) -> None:
+        monkeypatch.setattr(packing_module, "_recover_stranded_claims", real_recover)
+        other.namespace.pack()  # packs "old" and removes its file: its inode is free
+        other["k"] = "new"
+        os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))  # a clock too coarse to differ
+        real_recover(table, packs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(packing_module, "_recover_stranded_claims", pack_and_rewrite_meanwhile)
+    slow.namespace.pack()  # read "old"; claims the file after "new" took its place
+    assert CacheDict(tmp_path)["k"] == "new"

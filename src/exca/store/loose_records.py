@@ -26,13 +26,11 @@ _CHUNK = 1 << 16  # (most records fit in one read)
 
 
 class LooseRecord(NamedTuple):  # (a named tuple: cheaper to define and to build)
-    """One loose record as read, with what a packer checks before removing its file."""
+    """One loose record as read: its key's digest, its bytes (unsealed), its entry."""
 
     digest: bytes
     record: bytes
     entry: Entry
-    inode: int
-    mtime_ns: int
 
 
 class LooseFolder:
@@ -76,13 +74,12 @@ class LooseFolder:
         path = self._prefix + name  # (plain strings: packing reads every one)
         try:
             with open(path, "rb") as handle:
-                stat = os.fstat(handle.fileno())
                 data = handle.read()
         except FileNotFoundError:
             return None  # packed meanwhile: the packs have it
         record = unseal(data, path)
         entry = decode_entry(record, path)
-        return LooseRecord(bytes.fromhex(name), record, entry, stat.st_ino, stat.st_mtime_ns)
+        return LooseRecord(bytes.fromhex(name), record, entry)
 
 
 def _read_all(fd: int) -> bytes:

@@ -124,9 +124,13 @@ def _without_old_tombstones(records: Records) -> Records:
     }
 
 
-def _read_claimed(path: str | Path) -> Entry:
+def _read_claimed_record(path: str | Path) -> bytes:
     with open(path, "rb") as handle:
-        return decode_entry(unseal(handle.read(), path), path)
+        return unseal(handle.read(), path)
+
+
+def _read_claimed(path: str | Path) -> Entry:
+    return decode_entry(_read_claimed_record(path), path)
 
 
 def _claim_loose(table: EntryTable, item: LooseRecord) -> None:
@@ -137,11 +141,17 @@ def _claim_loose(table: EntryTable, item: LooseRecord) -> None:
         os.rename(path, claimed)
     except FileNotFoundError:
         return  # another packer took it
-    stat = os.stat(claimed)
-    if (stat.st_ino, stat.st_mtime_ns) != (item.inode, item.mtime_ns):
-        _put_back(claimed, path)  # a newer record arrived after we read this one
-    else:
+    # Compared by content, not by the file's inode and modification time: a file system
+    # may give a newer record written meanwhile the inode just freed (ext4 does) and the
+    # same coarse time stamp, and removing that record would serve the older packed one.
+    try:
+        same = _read_claimed_record(claimed) == item.record
+    except CorruptArtifactError:
+        same = False  # kept for verify() to report
+    if same:
         os.unlink(claimed)
+    else:
+        _put_back(claimed, path)  # a newer record arrived after we read this one
 
 
 def _put_back(claimed: str | Path, path: str | Path) -> None:
