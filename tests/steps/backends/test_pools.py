@@ -33,7 +33,7 @@ from backend_steps import (
     wait_for,
 )
 
-from exca.steps import Step
+from exca.steps import Step, _dispatch
 from exca.steps.errors import UnpicklableWorkError, WorkerDiedError, WorkerExitError
 
 
@@ -194,6 +194,35 @@ def test_the_last_worker_running_leaves_the_rest_of_its_unit_to_fresh_workers(
     assert pids[0] == pids[1] and pids[0] not in {pids[x] for x in (2, 3, 4)}
     assert {pids[x] for x in (2, 3, 4)}.isdisjoint({pids[x] for x in range(5, 10)})
     assert all(step.lookup(x).status == "success" for x in range(10))
+
+
+class CountingBar:
+    """What a progress bar is told, for the test below (the terminal's bar itself is
+    tested in test_progress.py)."""
+
+    bars: tp.ClassVar[list[CountingBar]] = []
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.done, self.failed = total, 0, 0
+        CountingBar.bars.append(self)
+
+    def advance(self, done: int, failed: int) -> None:
+        self.done, self.failed = self.done + done, self.failed + failed
+
+    def close(self) -> None:
+        pass
+
+
+def test_items_a_worker_leaves_are_counted_by_the_bar_of_the_work_that_computes_them(
+    calls: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_dispatch, "progress_for", CountingBar)
+    CountingBar.bars.clear()
+    step = AwaitRestWanted(calls=calls, infra=pool("ProcessPool", tmp_path, max_jobs=2))  # type: ignore[arg-type]
+    assert list(step.run_many(list(range(10)))) == [2 * x for x in range(10)]
+    first, rest = CountingBar.bars  # units [0..4] and [5..9]; 2, 3, 4 left to a new dispatch
+    assert (first.total, first.done, first.failed) == (10, 7, 0)
+    assert (rest.total, rest.done, rest.failed) == (3, 3, 0)
 
 
 def test_a_step_that_cannot_be_pickled_is_named_before_anything_runs(
