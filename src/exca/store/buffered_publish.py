@@ -24,19 +24,21 @@ __all__ = ["publish_buffered"]
 
 def publish_buffered(
     entries: list[Entry], objects: ObjectStore, table: EntryTable, root: Path
-) -> None:
+) -> list[str]:
     """Publish ``entries`` in ``table`` (one pack when several), those whose objects are
-    all still in ``objects``; then raise ``CorruptArtifactError`` if any was not."""
+    all still in ``objects``; then raise ``CorruptArtifactError`` if any was not.
+    Returns the names of the packs that hold them (none for a single loose record)."""
     missing = objects.protect(ref for e in entries for ref in e.objects)
     gone = {ref.digest for ref in missing}
     lost = [e.key for e in entries if gone.intersection(ref.digest for ref in e.objects)]
     if lost:
         dangling = set(lost)
         entries = [e for e in entries if e.key not in dangling]
+    published = None
     if len(entries) == 1:
         table.put(entries[0])
     elif entries:
-        table.put_many(entries)
+        published = table.put_many(entries)
     if lost:
         ref = missing[0]
         raise CorruptArtifactError(
@@ -45,3 +47,4 @@ def publish_buffered(
             f"in a write buffer; {len(lost)} such entry(ies) of {table.folder} were not "
             f"published (first key: {lost[0]!r}), the others were",
         )
+    return [] if published is None else [published.name]
