@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from exca.steps import Chain, Step, _cells
+from exca.steps import Chain, Step, _config_record
 from exca.steps.errors import DefaultChangedError
 
 
@@ -59,7 +59,7 @@ def test_a_downstream_cell_records_every_step_of_its_pipeline_in_order(tmp_path:
 def _forget_checks_as_a_new_process_would() -> None:
     """A process checks a step folder's file once; class defaults only change between
     processes, which these tests play within one."""
-    _cells._CONSISTENT.clear()
+    _config_record._CONSISTENT.clear()
 
 
 def test_the_default_check_reads_the_file(tmp_path: Path) -> None:

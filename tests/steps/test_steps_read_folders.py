@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exca.steps import Chain, Step, _cells, backends
+from exca.steps import Chain, Step, _config_record, backends
 from exca.steps.errors import DefaultChangedError
 from exca.store import FormatVersionError, ReadFolderError
 
@@ -53,7 +53,7 @@ class ReadHolder(Step):
 @pytest.fixture(autouse=True)
 def _fresh() -> None:
     CALLS.clear()
-    _cells._CONSISTENT.clear()  # each test plays new processes
+    _config_record._CONSISTENT.clear()  # each test plays new processes
 
 
 @pytest.fixture

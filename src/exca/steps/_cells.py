@@ -8,7 +8,6 @@ statuses, and leaves the names inside a step folder to :mod:`exca.store.step_fol
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import operator
 import os
@@ -16,8 +15,9 @@ import typing as tp
 import warnings
 from pathlib import Path
 
-from . import _records, cache_types
+from . import cache_types
 from ._batch import Failure
+from ._config_record import CellConfigs
 from .lookup import StepPaths
 
 if tp.TYPE_CHECKING:
@@ -30,9 +30,6 @@ if tp.TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# (store, cell, configs) -> whether the config file exists, for configs this process found
-# consistent with the file (or wrote): later instances of the same step skip reading it
-_CONSISTENT: dict[tuple[str, str, str], bool] = {}
 _FLUSH_SECONDS = 1.0
 _status = operator.attrgetter("status")
 _FEW_KEYS = 8
@@ -126,10 +123,7 @@ class Cell:
         self._ns = step_folders.shared_namespace(
             backend._open_store(), step_folders.cache_relpath(relpath)
         )
-        self._configs = configs  # full configs (defaults included) of the cell's steps
-        self._classes = classes  # and the module.qualname of their classes
-        self._configs_text = configs_text  # both as one text (see configs_text), if known
-        self._config_recorded = False
+        self.configs = CellConfigs(relpath, configs, classes, configs_text)
         self.attempted: set[str] = set()  # keys recomputed by force/retry: once per instance
         # entries this instance has read or written: a step instance trusts what it has
         # seen (as exca 0.6.0 did); new instances and lookups read the store afresh
@@ -324,14 +318,14 @@ class Cell:
     def put(self, key: str, value: tp.Any, duration: float | None = None) -> None:
         """Store ``value`` (the store re-checks an existing payload before reusing it)."""
         with step_advice():
-            self._record_config()
+            self.configs.record(self.store)
             codec = self.cache_type.codec_for(value)
             self.backend._ram_cache().pop((self.relpath, key), None)
             self.known[key] = self._ns.put(key, value, codec=codec, duration=duration)
 
     def put_error(self, key: str, error: BaseException, duration: float | None = None) -> None:
         with step_advice():
-            self._record_config()
+            self.configs.record(self.store)
             error.add_note(f"error cached in {self.cache_folder}[{key!r}]")
             self.backend._ram_cache().pop((self.relpath, key), None)
             self.known[key] = self._ns.put_error(key, error, duration=duration)
@@ -360,78 +354,3 @@ class Cell:
         layers = (layer.folder for layer in self.store.layers)
         given = dict(zip(layers, self.backend.read_folders, strict=True))
         return _paths(given.get(root, root), self.relpath)  # as the user gave it, as folder is
-
-    # ---- configs (defect 1: a changed class default must not serve old results) --------
-
-    def check_defaults(self, at_default: list[set[str]], force: bool) -> None:
-        """Raise if a field left at its default had another value when the cell was written.
-
-        ``force`` recomputes instead, and records the current configs at the next write.
-        """
-        if force or self._configs is None:
-            return
-        memo = self._memo_key()
-        if memo in _CONSISTENT:  # checked by this process already: new instances skip the read
-            self._config_recorded = _CONSISTENT[memo]
-            return
-        current = _records.Record(json.loads(json.dumps(self._configs)), self._classes)
-        self._check_record(current, at_default)
-        _CONSISTENT[memo] = self._config_recorded
-
-    def _memo_key(self) -> tuple[str, str, str]:
-        """The key of this cell's configs in ``_CONSISTENT`` (their text made once)."""
-        if self._configs_text is None:
-            self._configs_text = configs_text(self._configs or [], self._classes)
-        return (str(self.store.folder), self.relpath, self._configs_text)
-
-    def _check_record(self, current: _records.Record, at_default: list[set[str]]) -> None:
-        """Check the config records of ``folder`` and of every read folder (results may
-        come from any of them); ``folder``'s own is written at its first write if absent."""
-        try:
-            texts = self.store.read_texts(_config_relpath(self.relpath))
-        except OSError as error:  # an advisory record: its loss costs the check
-            logger.warning("ignoring unreadable config record of %s: %s", self.relpath, error)
-            return
-        for root, text in texts:
-            if root == self.store.folder:
-                self._config_recorded = True  # kept as found: a damaged record is not rewritten
-            try:
-                recorded = _records.parse(text)
-            except (ValueError, KeyError, TypeError) as error:
-                # an advisory record: its loss costs the check, never a result
-                logger.warning(
-                    "ignoring unreadable config record %s/%s: %s",
-                    root,
-                    _config_relpath(self.relpath),
-                    error,
-                )
-                continue
-            _records.check(recorded, current, at_default, root / _config_relpath(self.relpath))
-
-    def note_config_recorded(self) -> None:
-        """Entries of this cell were written (maybe by a worker's cell): so was its config
-        record, which later work sent from here need not write again."""
-        self._config_recorded = True
-
-    def _record_config(self) -> None:
-        if self._config_recorded or self._configs is None:
-            return
-        text = _records.render(self._configs, self._classes)
-        self.store.write_text(_config_relpath(self.relpath), text)
-        self._config_recorded = True
-        memo = self._memo_key()
-        for stale in [key for key in _CONSISTENT if key[:2] == memo[:2]]:  # (after a force)
-            del _CONSISTENT[stale]
-        _CONSISTENT[memo] = True
-
-
-def configs_text(configs: list[dict[str, tp.Any]], classes: list[str] | None) -> str:
-    """The full configs of a cell's steps and their classes as one text: what tells
-    apart the configs a process has checked against a cell's record."""
-    return f"{json.dumps(configs)}{classes}"
-
-
-def _config_relpath(cell: str) -> str:
-    from exca.store.step_folders import config_relpath
-
-    return config_relpath(cell)

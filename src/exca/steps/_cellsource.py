@@ -182,7 +182,7 @@ class CellSource:
                 if key in published:
                     found[key] = known[key] = published[key]
         if found:  # a worker wrote them, so it wrote the config record first
-            cell.note_config_recorded()
+            cell.configs.recorded = True
         self._entries.update(found)
         self._fresh.update(fresh)
         return [key for key in keys if key not in found] if len(found) < len(keys) else []

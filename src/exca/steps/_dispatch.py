@@ -32,9 +32,10 @@ __all__ = ["Dispatch", "start", "address_of"]
 
 def address_of(cell: Cell, with_configs: bool = False) -> CellAddress:
     """The picklable address of a cell (with its configs when a worker must record them)."""
-    if with_configs and not cell._config_recorded:
+    configs = cell.configs
+    if with_configs and not configs.recorded:
         return CellAddress(
-            cell.backend, cell.relpath, cell.cache_type, cell._configs, cell._classes
+            cell.backend, cell.relpath, cell.cache_type, configs.configs, configs.classes
         )
     return CellAddress(cell.backend, cell.relpath, cell.cache_type)
 

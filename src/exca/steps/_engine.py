@@ -12,8 +12,9 @@ import typing as tp
 from collections.abc import Mapping
 
 from . import _batch, _graph, _identity_memo, _uid, cache_types, identity
-from ._cells import Cell, configs_text
+from ._cells import Cell
 from ._cellsource import CellSource
+from ._config_record import configs_text
 from ._identity_memo import CellIdentity
 from ._state import state_of
 from .chain import Chain
@@ -229,7 +230,7 @@ def _new_cell(backend: tp.Any, where: CellIdentity, mode: ModeType) -> Cell:
     cell = Cell(
         backend, where.relpath, where.cache_type, where.configs, where.classes, where.configs_text
     )
-    cell.check_defaults(where.at_default, force=mode == "force")
+    cell.configs.check_defaults(cell.store, where.at_default, force=mode == "force")
     return cell
 
 

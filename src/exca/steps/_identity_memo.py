@@ -39,7 +39,7 @@ class CellIdentity:
     configs: list[dict[str, tp.Any]]
     classes: list[str]
     at_default: list[set[str]]
-    configs_text: str  # (``_cells.configs_text`` of the two above)
+    configs_text: str  # (``_config_record.configs_text`` of the two above)
 
 
 _MEMO: dict[tuple[object, ...], CellIdentity] = {}
