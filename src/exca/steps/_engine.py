@@ -72,12 +72,10 @@ def _run_one_first(step: Step, value: tp.Any) -> tp.Any:
     """A first ``run`` of this instance: a success stored in its cell is read without
     the machinery of ``run_many`` (what a new instance of a cached step mostly does);
     anything else (a miss, an error, a damaged record, another mode) goes through it."""
-    resolved = _graph.resolved(step)
+    resolved = _prepared(step, [value])
     infra = resolved.infra
     if infra is None or infra.folder is None:
-        return next(iter(run_many(step, [value])))
-    _graph.freeze(resolved)
-    _batch.check_inputs(_uid.uid_steps(resolved), [value])
+        return next(iter(_run_many_prepared(step, resolved, [value])))
     mode = _graph.fold_modes("cached", _graph.own_mode(resolved))
     key = identity.item_key(resolved, value)
     if mode in ("cached", "read-only"):  # (others may recompute a stored entry)
@@ -93,15 +91,28 @@ def _run_one_first(step: Step, value: tp.Any) -> tp.Any:
             else:
                 state_of(step).hot = (resolved, cell)  # as run_many would note it
                 return result
-    return next(iter(run_many(step, [value], keys=[key])))
+    return next(iter(_run_many_prepared(step, resolved, [value], keys=[key])))
 
 
 def run_many(step: Step, values: tp.Iterable[tp.Any], keys: list[str] | None = None) -> StepItems:
     """The items of ``step`` over ``values`` (``keys``: their item keys, if known)."""
-    original, step = step, _graph.resolved(step)
-    _graph.freeze(step)
     values = list(values)
-    _batch.check_inputs(_uid.uid_steps(step), values)
+    return _run_many_prepared(step, _prepared(step, values), values, keys)
+
+
+def _prepared(step: Step, values: list[tp.Any]) -> Step:
+    """``step`` resolved (its infra and upstream settled) and frozen, once ``values``
+    are checked to be inputs it can take."""
+    resolved = _graph.resolved(step)
+    _graph.freeze(resolved)
+    _batch.check_inputs(_uid.uid_steps(resolved), values)
+    return resolved
+
+
+def _run_many_prepared(
+    original: Step, step: Step, values: list[tp.Any], keys: list[str] | None = None
+) -> StepItems:
+    """:func:`run_many` of ``original``, whose :func:`_prepared` form is ``step``."""
     if keys is None:  # item_uid is called only where a cache needs the key
         if not _graph.caches(step):
             keys = identity.uncached_keys(values)
