@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from typing import Any, NamedTuple
 
+LOOPS_ENV = "EXCA_BENCH_LOOPS_PER_MS"  # (backend_workload.LOOPS_ENV: that module imports exca)
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "backend_workload.py")
 POOL_JOBS = 2  # workers of the pools (the machine's cores here)
 SPEEDUP_TARGET = 1.8  # ProcessPool over inline, 64 items of 50 ms of CPU, ours, modules loaded
@@ -56,6 +57,7 @@ def measure(sides: list[Any], tmp: str, repeat: int, slurm_jobs: int) -> None:
     each side, one after the other, so that the rows of a ratio are measured close in
     time (the machine is shared). The Slurm rows run once per side, after the rounds."""
     ours = sides[-1]
+    _calibrate(ours)
     runs: dict[tuple[int, str], list[dict[str, Any]]] = {}
     bare: list[dict[str, Any]] = []
     for _ in range(repeat):
@@ -80,6 +82,15 @@ def measure(sides: list[Any], tmp: str, repeat: int, slurm_jobs: int) -> None:
     for workload in WORKLOADS + slurm:
         for index, side in enumerate(sides):
             _record(side, workload, runs.get((index, workload.metric), []))
+
+
+def _calibrate(ours: Any) -> None:
+    """Measure the CPU loop's pace once, in a child of ours: every child after (both
+    sides) runs the same count of iterations per millisecond (see backend_workload)."""
+    calibrated = ours.run_script(SCRIPT, "calibrate", {})
+    if calibrated is not None:
+        os.environ[LOOPS_ENV] = str(calibrated["loops_per_ms"])
+        print(f"CPU work: {calibrated['loops_per_ms']} loop iterations per ms", flush=True)
 
 
 def _run(side: Any, workload: Workload, tmp: str) -> dict[str, Any] | None:

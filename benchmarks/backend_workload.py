@@ -10,6 +10,7 @@ runs as ``__main__``: submitit pickles it with cloudpickle).
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,18 +18,18 @@ from typing import Any
 
 from exca.steps import Step
 
-LOOPS_PER_MS = 25_000  # iterations of the loop below per millisecond of CPU time, measured here
+LOOPS_ENV = "EXCA_BENCH_LOOPS_PER_MS"  # the calibration, handed down to child processes
+_PROBE_LOOPS = 200_000  # iterations timed by one calibration round (a few milliseconds)
 
 
 class Spin(Step):
-    """``x * 2`` after a fixed amount of CPU work: ``ms`` milliseconds of an idle core (a
-    fixed count of loop iterations, so that contention lengthens it, as it would real work)."""
+    """``x * 2`` after a fixed amount of CPU work: ``ms`` milliseconds of an idle core (see
+    :func:`spin`)."""
 
     ms: float = 0.0
 
     def _run(self, x: int) -> int:
-        for _ in range(int(self.ms * LOOPS_PER_MS)):
-            pass
+        spin(self.ms)
         return x * 2
 
 
@@ -50,6 +51,8 @@ def _task_run_many(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     the store, multiprocessing, submitit; a Slurm warm-up submits a job of its own)."""
     folder = tempfile.mkdtemp(prefix="exca-bench-backend-", dir=args.get("dir"))
     fields = args.get("fields", {})
+    if args["ms"]:
+        loops_per_ms()  # (before the workers start, and untimed)
     if args.get("warm_up"):
         other = tempfile.mkdtemp(prefix="exca-bench-warm-up-", dir=args.get("dir"))
         if not run_misses(args["backend"], 2, 0.0, other, **fields):
@@ -63,8 +66,33 @@ def _task_run_many(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     return run
 
 
-def _spin(ms: float) -> None:
-    for _ in range(int(ms * LOOPS_PER_MS)):
+def loops_per_ms() -> int:
+    """Iterations of :func:`spin`'s loop per millisecond of an idle core here: measured
+    once per process tree (the fastest of several rounds) and left in ``LOOPS_ENV`` for
+    the processes started after (pool workers, Slurm jobs, the children of both sides of
+    a comparison, when their parent calibrated first), so all run the same loops."""
+    known = os.environ.get(LOOPS_ENV)
+    if known:
+        return int(known)
+    fastest = float("inf")
+    for _ in range(7):
+        start = time.perf_counter()
+        _loop(_PROBE_LOOPS)
+        fastest = min(fastest, time.perf_counter() - start)
+    measured = max(1, round(_PROBE_LOOPS / (fastest * 1e3)))
+    os.environ[LOOPS_ENV] = str(measured)
+    return measured
+
+
+def spin(ms: float) -> None:
+    """``ms`` milliseconds of CPU work on an idle core: a count of loop iterations fixed by
+    :func:`loops_per_ms`, so that contention lengthens it, as it would real work."""
+    if ms > 0:
+        _loop(int(ms * loops_per_ms()))
+
+
+def _loop(count: int) -> None:
+    for _ in range(count):
         pass
 
 
@@ -74,7 +102,8 @@ def spin_in_forks(total_ms: float, workers: int) -> None:
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
-    processes = [context.Process(target=_spin, args=(total_ms / workers,)) for _ in range(workers)]
+    loops_per_ms()  # (measured here, not in each process)
+    processes = [context.Process(target=spin, args=(total_ms / workers,)) for _ in range(workers)]
     for process in processes:
         process.start()
     for process in processes:
@@ -89,13 +118,13 @@ def _task_bare(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
 
     context = multiprocessing.get_context("fork")
     total_ms, workers = args["count"] * args["ms"], args["workers"]
-    warm_up = context.Process(target=_spin, args=(0.0,))
+    warm_up = context.Process(target=spin, args=(0.0,))
     warm_up.start()
     warm_up.join()
 
     def run() -> dict[str, Any]:
         start = time.perf_counter()
-        _spin(total_ms)
+        spin(total_ms)
         sequential = time.perf_counter() - start
         start = time.perf_counter()
         spin_in_forks(total_ms, workers)
@@ -104,7 +133,11 @@ def _task_bare(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     return run
 
 
-TASKS = {"run_many": _task_run_many, "bare": _task_bare}
+def _task_calibrate(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    return lambda: {"loops_per_ms": loops_per_ms()}
+
+
+TASKS = {"run_many": _task_run_many, "bare": _task_bare, "calibrate": _task_calibrate}
 
 
 if __name__ == "__main__":

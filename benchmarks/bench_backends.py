@@ -26,6 +26,7 @@ class BackendMisses:
         self.folders: list[str] = []
         self.count, self.ms = (1000, 0.0) if workload == "trivial_1000" else (64, 50.0)
         self.fields = {} if backend == "Cached" else {"max_jobs": 2}
+        bw.loops_per_ms()  # (calibrated before timing, once per process)
 
     def teardown(self, backend: str, workload: str) -> None:
         for folder in self.folders:

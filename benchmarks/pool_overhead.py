@@ -92,7 +92,8 @@ def main() -> None:
     rounds = parser.parse_args().rounds
     _check(bw.run_misses("Cached", 2, 0.0, _folder()))  # the modules a run needs, loaded
     _check(bw.run_misses("ProcessPool", 2, 0.0, _folder(), max_jobs=2))
-    print(f"{os.cpu_count()} cores, load average at the start {os.getloadavg()[0]:.2f}")
+    print(f"{os.cpu_count()} cores, load average at the start {os.getloadavg()[0]:.2f}; "
+          f"CPU work: {bw.loops_per_ms()} loop iterations per ms")  # fmt: skip
     cpu = time.process_time()
     fixed = _rounds({"ProcessPool, 64 trivial items": _pool_run(64, 0.0, max_jobs=2)}, 5 * rounds)
     share = (time.process_time() - cpu) / (5 * rounds) * 1e3
@@ -102,7 +103,7 @@ def main() -> None:
         "Cached": lambda: _check(bw.run_misses("Cached", 64, 50.0, _folder())),
         "ProcessPool (max_jobs=2)": _pool_run(64, 50.0, max_jobs=2),
         "ProcessPool (default max_jobs)": _pool_run(64, 50.0),
-        "no exca, one process": lambda: bw._spin(total),
+        "no exca, one process": lambda: bw.spin(total),
         "no exca, 2 forked processes": lambda: bw.spin_in_forks(total, 2),
     }
     times = _rounds(cases, rounds)
