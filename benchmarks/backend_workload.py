@@ -118,6 +118,7 @@ def _task_bare(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
 
     context = multiprocessing.get_context("fork")
     total_ms, workers = args["count"] * args["ms"], args["workers"]
+    loops_per_ms()  # (untimed)
     warm_up = context.Process(target=spin, args=(0.0,))
     warm_up.start()
     warm_up.join()
