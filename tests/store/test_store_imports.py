@@ -1,5 +1,5 @@
 """Contract: reading small values in bulk (``get_many``, the read of ``run_many``) imports
-only what reading needs. The object store (and the array modules behind it) loads with
+only what reading needs, and writing small values imports no object store (nor numpy). The object store (and the array modules behind it) loads with
 the first value that has objects, ``gc`` and ``verify`` with their first use, and the
 names ``exca.store`` exports from them are there all along. Each test runs a fresh interpreter: the test process has imported everything.
 """
@@ -63,6 +63,25 @@ def test_a_value_with_objects_loads_the_object_store_on_first_read(tmp_path: Pat
         """
     )
     assert out == "memmap 99999"
+
+
+def test_writing_small_values_in_a_fresh_process_imports_no_numpy_until_one_needs_an_object(
+    tmp_path: Path,
+) -> None:
+    out = fresh(
+        f"""
+        import sys
+        from exca.store import CacheDict
+
+        cache = CacheDict({str(tmp_path)!r})
+        cache["small"] = ("value", 1, [1] * 4)
+        cache.namespace.put_error("failed", ValueError("bad input"))
+        before = "numpy" in sys.modules or "exca.store.objects" in sys.modules
+        cache["large"] = bytes(1 << 20)  # too large to be held in its entry: an object
+        print(before, "exca.store.objects" in sys.modules, cache["small"], len(cache["large"]))
+        """
+    )
+    assert out == "False True ('value', 1, [1, 1, 1, 1]) 1048576"
 
 
 WRITE_PATH = ["exca.store._preallocate", "exca.store.hashing_writer", "exca.store.objects",

@@ -86,7 +86,7 @@ class Namespace:
         _check_key(key)
         chosen = get_codec(codec) if codec is not None else choose_codec(value)
         self.store.check_writable("write a value")
-        encoded = chosen.encode(value, self.store.objects)  # a refused value writes nothing
+        encoded = chosen.encode(value, self.store.object_writer)  # a refused value writes nothing
         self.store.prepare_write("write a value")
         entry = new_entry(key, "success", chosen.name, chosen.version, encoded, duration=duration)
         self._publish(entry)
@@ -98,7 +98,7 @@ class Namespace:
         storable, text = storable_error(error)
         codec = get_codec("pickle")
         self.store.check_writable("write an error")
-        encoded = codec.encode(storable, self.store.objects)
+        encoded = codec.encode(storable, self.store.object_writer)
         self.store.prepare_write("write an error")
         entry = new_entry(
             key, "error", codec.name, codec.version, encoded, duration=duration, error_text=text

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .namespace import Namespace
     from .object_reads import ReadableObjects
     from .objects import ObjectStore, VerifyReads
+    from .objects_on_use import ObjectsOnFirstUse
     from .verify import VerifyReport
 
 _Objects = TypeVar("_Objects", bound="ReadableObjects")
@@ -98,6 +99,14 @@ class Store:
         from .objects import ObjectStore
 
         return self._open_objects(ObjectStore)
+
+    @functools.cached_property
+    def object_writer(self) -> ObjectsOnFirstUse:
+        """Where codecs write the objects of a value: :attr:`objects`, made only when a
+        value needs one (a small value held inline in its entry does not)."""
+        from .objects_on_use import ObjectsOnFirstUse
+
+        return ObjectsOnFirstUse(self)
 
     @functools.cached_property
     def readable_objects(self) -> ReadableObjects:
