@@ -26,6 +26,13 @@ def _pack_names(folder: Path) -> list[str]:
     return sorted(path.name for path in (folder / PACKS_DIR).iterdir())
 
 
+def _write_in_one_block(cache: CacheDict, count: int) -> None:
+    """``k0`` ... ``k{count - 1}`` (values 0 ...) written in one ``write()`` block."""
+    with cache.write():
+        for i in range(count):
+            cache[f"k{i}"] = i
+
+
 def test_a_block_that_published_several_packs_ends_with_one_holding_every_value(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -63,9 +70,7 @@ def test_a_block_merges_only_packs_it_published(
     cache = CacheDict(tmp_path)
     cache.update({f"before{i}": i for i in range(5)})  # a pack of an earlier block
     (earlier,) = _pack_names(tmp_path)
-    with cache.write():
-        for i in range(25):
-            cache[f"k{i}"] = i
+    _write_in_one_block(cache, 25)
     assert earlier in _pack_names(tmp_path) and len(_pack_names(tmp_path)) == 2
     assert CacheDict(tmp_path).get_many(["before4", "k24"]) == [4, 24]
 
@@ -75,10 +80,7 @@ def test_a_block_ends_with_one_pack_even_when_packing_merged_all_packs_during_it
 ) -> None:
     monkeypatch.setattr(namespace, "_BUFFER_LIMIT", 10)
     monkeypatch.setattr(entry_table, "MERGE_PACKS_OVER", 2)  # a full merge every 3 packs
-    cache = CacheDict(tmp_path)
-    with cache.write():
-        for i in range(55):
-            cache[f"k{i}"] = i
+    _write_in_one_block(CacheDict(tmp_path), 55)
     assert len(_pack_names(tmp_path)) == 1
     assert CacheDict(tmp_path).get_many([f"k{i}" for i in range(55)]) == list(range(55))
 

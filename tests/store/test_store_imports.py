@@ -76,6 +76,8 @@ def test_writing_small_values_in_a_fresh_process_imports_no_numpy_until_one_need
         cache = CacheDict({str(tmp_path)!r})
         cache["small"] = ("value", 1, [1] * 4)
         cache.namespace.put_error("failed", ValueError("bad input"))
+        with cache.write():  # (published as one pack as the block ends)
+            cache["a"], cache["b"] = 1, 2
         before = "numpy" in sys.modules or "exca.store.objects" in sys.modules
         cache["large"] = bytes(1 << 20)  # too large to be held in its entry: an object
         print(before, "exca.store.objects" in sys.modules, cache["small"], len(cache["large"]))

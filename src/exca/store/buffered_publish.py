@@ -8,7 +8,6 @@ meanwhile is never published (a dangling entry would read as damaged).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .entries import Entry
@@ -17,18 +16,18 @@ from .errors import CorruptArtifactError
 from .layout import object_path
 
 if TYPE_CHECKING:
-    from .objects import ObjectStore
+    from .store import Store
 
 __all__ = ["publish_buffered"]
 
 
-def publish_buffered(
-    entries: list[Entry], objects: ObjectStore, table: EntryTable, root: Path
-) -> list[str]:
+def publish_buffered(entries: list[Entry], store: Store, table: EntryTable) -> list[str]:
     """Publish ``entries`` in ``table`` (one pack when several), those whose objects are
-    all still in ``objects``; then raise ``CorruptArtifactError`` if any was not.
-    Returns the names of the packs that hold them (none for a single loose record)."""
-    missing = objects.protect(ref for e in entries for ref in e.objects)
+    all still in ``store``; then raise ``CorruptArtifactError`` if any was not.
+    Returns the names of the packs that hold them (none for a single loose record).
+    Entries holding their values inline need no object store (nor its numpy import)."""
+    refs = [ref for e in entries for ref in e.objects]
+    missing = store.objects.protect(refs) if refs else []
     gone = {ref.digest for ref in missing}
     lost = [e.key for e in entries if gone.intersection(ref.digest for ref in e.objects)]
     if lost:
@@ -42,7 +41,7 @@ def publish_buffered(
     if lost:
         ref = missing[0]
         raise CorruptArtifactError(
-            object_path(root, ref.digest, ref.suffix),
+            object_path(store.folder, ref.digest, ref.suffix),
             f"object is missing: gc removed it while an entry referring to it waited "
             f"in a write buffer; {len(lost)} such entry(ies) of {table.folder} were not "
             f"published (first key: {lost[0]!r}), the others were",

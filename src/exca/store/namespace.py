@@ -178,7 +178,7 @@ class Namespace:
             self._batch.flush()
 
     def _publish_buffered(self, entries: list[Entry]) -> list[str]:
-        return publish_buffered(entries, self.store.objects, self._table, self.store.folder)
+        return publish_buffered(entries, self.store, self._table)
 
     def pack(self) -> int:
         """Pack loose entries (done by writers; never needed for correctness)."""
