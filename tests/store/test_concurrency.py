@@ -1,13 +1,12 @@
 """Many processes and threads on one store at once (DESIGN.md, guarantee 5).
 
-Contract pinned: worker processes, each with writer, batch (each block publishing two
-packs, merged as it ends), reader, packer and deleter threads, hammer the same and
-different keys of one store from a common start barrier; afterwards there is exactly
-one object file per distinct payload written (identical bytes written at once by every
-worker included), every reader saw only whole values (each value checks itself), no
-entry is lost (every key holds a value one of its writers wrote, the last one where a
-single thread wrote it in order), and deleted keys stay deleted despite concurrent
-packing and merging. Interleavings too rare to hit by chance are
+Contract pinned: worker processes, each with writer, batch, reader, packer and deleter
+threads, hammer the same and different keys of one store from a common start barrier;
+afterwards there is exactly one object file per distinct payload written (identical
+bytes written at once by every worker included), every reader saw only whole values
+(each value checks itself), no entry is lost (every key holds a value one of its
+writers wrote, the last one where a single thread wrote it in order), and deleted keys
+stay deleted despite concurrent packing. Interleavings too rare to hit by chance are
 forced deterministically with hooks on the real publish function.
 """
 

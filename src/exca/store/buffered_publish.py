@@ -21,10 +21,9 @@ if TYPE_CHECKING:
 __all__ = ["publish_buffered"]
 
 
-def publish_buffered(entries: list[Entry], store: Store, table: EntryTable) -> list[str]:
+def publish_buffered(entries: list[Entry], store: Store, table: EntryTable) -> None:
     """Publish ``entries`` in ``table`` (one pack when several), those whose objects are
     all still in ``store``; then raise ``CorruptArtifactError`` if any was not.
-    Returns the names of the packs that hold them (none for a single loose record).
     Entries holding their values inline need no object store (nor its numpy import)."""
     refs = [ref for e in entries for ref in e.objects]
     missing = store.objects.protect(refs) if refs else []
@@ -33,11 +32,10 @@ def publish_buffered(entries: list[Entry], store: Store, table: EntryTable) -> l
     if lost:
         dangling = set(lost)
         entries = [e for e in entries if e.key not in dangling]
-    published = None
     if len(entries) == 1:
         table.put(entries[0])
     elif entries:
-        published = table.put_many(entries)
+        table.put_many(entries)
     if lost:
         ref = missing[0]
         raise CorruptArtifactError(
@@ -46,4 +44,3 @@ def publish_buffered(entries: list[Entry], store: Store, table: EntryTable) -> l
             f"in a write buffer; {len(lost)} such entry(ies) of {table.folder} were not "
             f"published (first key: {lost[0]!r}), the others were",
         )
-    return [] if published is None else [published.name]

@@ -66,7 +66,7 @@ class EntryTable:
                 found = decode_entry(record, self._packs_dir)
                 if found.key == key:
                     return found
-            elif (pack.index_checked or _misses_proven(packs)) and pack.damage is None:
+            elif _misses_proven(packs) and pack.damage is None:
                 return None  # a miss, proven by a sound index (checked once per process)
         return self._get_from(packs, key, digest)
 
@@ -167,7 +167,7 @@ class EntryTable:
         rest = []
         for position, digest in enumerate(digests):
             try:
-                entry = self.loose.read_listed(digest) if digest.hex() in names else None
+                entry = self.loose.read(digest) if digest.hex() in names else None
             except CorruptArtifactError as err:  # newer than any packed record: no fallback
                 damaged[keys[position]] = f"{err.path}: {err.detail}"
                 continue
@@ -214,39 +214,23 @@ class EntryTable:
             if len(self.loose.names()) > PACK_LOOSE_OVER:  # bulk reads list this folder
                 self.pack()
 
-    def put_many(self, entries: Sequence[Entry]) -> Path | None:
-        """Publish many records at once as one pack (atomic: all or none); returns the
-        pack that holds them (that pack, or the merge of all packs it made when there
-        were many), None when given no entries."""
+    def put_many(self, entries: Sequence[Entry]) -> None:
+        """Publish many records at once as one pack (atomic: all or none)."""
         if not entries:
-            return None
+            return
         self._check_writable("write entries")
         latest = {key_digest(e.key): e for e in entries}  # last one wins
         with translate_write_errors(self.folder, "write entries"):
-            path = packing.publish_pack(self, [(d, encode_entry(e)) for d, e in latest.items()])
+            packing.publish_pack(self, [(d, encode_entry(e)) for d, e in latest.items()])
             packing.retire_older_loose(self, latest)
             if len(self.current_packs()) > MERGE_PACKS_OVER:
-                _, merged = packing.pack(self)  # (a merge of all packs, holding this one)
-                path = merged or path
-        return path
-
-    def merge_packs(self, names: Iterable[str]) -> Path | None:
-        """Merge into one pack those of the packs named ``names`` still published and of
-        similar sizes (see :func:`.packing.similar_sizes` and :func:`.packing.merge_packs`);
-        its path, or None when fewer than two were."""
-        wanted = set(names)
-        packs = [pack for pack in self.current_packs() if pack.path.name in wanted]
-        packs = packing.similar_sizes(packs)
-        if len(packs) < 2:
-            return None
-        self._check_writable("merge packs")
-        return packing.merge_packs(self, packs)
+                self.pack()
 
     def pack(self) -> int:
         """Move loose records into a new pack (see :func:`.packing.pack`); returns how
         many records the new pack holds."""
         self._check_writable("pack entries")
-        return packing.pack(self)[0]
+        return packing.pack(self)
 
     def _check_writable(self, attempted: str) -> None:
         if self.read_only:

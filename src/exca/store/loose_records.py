@@ -2,13 +2,11 @@
 
 A loose record is named by its key's digest and replaced atomically (temporary file,
 then rename): a reader sees a whole record, the one before it, or none. The lookup of
-one key looks for its file with system calls only (no file object): a ``stat``, then,
-if it is there, an ``open``. Absent is every packed key's case, and a failed ``stat``
-costs less than a failed ``open`` (1.65 against 2.2 µs here, each lookup's largest
-part with the packs folder's ``stat``), for one more call on a loose hit. A file packed
-away in between reads as absent, and the packs, looked at after, hold its record. Any
-other error (a folder this user cannot search, an I/O error) raises: taking such a
-record for absent would serve an older packed one.
+one key opens its file with system calls only (no file object: absent, every packed
+key's case, costs one failed ``open``, as a ``stat`` would); a file packed away in
+between reads as absent, and the packs, looked at after, hold its record. Any other
+error (a folder this user cannot search, an I/O error) raises: taking such a record
+for absent would serve an older packed one.
 """
 
 from __future__ import annotations
@@ -46,17 +44,6 @@ class LooseFolder:
         """The record of the key whose digest is ``digest``, or None."""
         path = self._prefix + digest.hex()
         try:  # (system calls only, no file object: the lookup path of every hit)
-            os.stat(path)  # (an absent file fails a stat sooner than an open: see above)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        return self._read_path(path)
-
-    def read_listed(self, digest: bytes) -> Entry | None:
-        """:meth:`read` of a file just listed (likely there: opened without a ``stat``)."""
-        return self._read_path(self._prefix + digest.hex())
-
-    def _read_path(self, path: str) -> Entry | None:
-        try:
             fd = os.open(path, _READ_FLAGS)
         except (FileNotFoundError, NotADirectoryError):
             return None  # absent, or packed meanwhile: the packs have it

@@ -33,13 +33,6 @@ __all__ = ["Namespace"]
 _BUFFER_LIMIT = 65536  # buffered entries flushed as one pack beyond this
 
 
-class _ThreadBatch(threading.local):
-    """This thread's write buffer (a class default, not ``getattr(local, name, None)``:
-    a missing thread-local attribute costs ~0.3 µs, 5% of a lookup)."""
-
-    batch: WriteBuffer | None = None
-
-
 class Namespace:
     """Entries of ``store.folder / relpath``, read through the store's layers.
 
@@ -63,7 +56,7 @@ class Namespace:
                 for table, layer in zip(tables, store.layers, strict=True)
             ]
         self._tables: tuple[EntryTable | PickleRefusingTable, ...] = (self._table, *self._layers)
-        self._local = _ThreadBatch()  # each thread batches its own writes
+        self._local = threading.local()  # each thread batches its own writes
         self._readers: dict[bool, ReadableObjects] = {}
 
     def __repr__(self) -> str:
@@ -121,12 +114,12 @@ class Namespace:
 
     @property
     def _batch(self) -> WriteBuffer | None:
-        return self._local.batch
+        return getattr(self._local, "batch", None)
 
     @property
     def _buffer(self) -> dict[str, Entry] | None:
         """This thread's buffered entries (read with single lookups: see WriteBuffer)."""
-        batch = self._local.batch
+        batch = getattr(self._local, "batch", None)
         return None if batch is None else batch.entries
 
     def _publish(self, entry: Entry) -> None:
@@ -141,34 +134,20 @@ class Namespace:
         """Buffer this thread's writes and publish them as one pack when the block ends
         (nestable: the outer block decides). Other threads and processes see them from
         then on; with ``flush_every``, also whenever the oldest waited that many seconds
-        (from a thread of the process: a slow write does not hold back earlier ones).
-
-        A block that published several packs (one per ``_BUFFER_LIMIT`` entries, or per
-        ``flush_every``) merges them into one as it ends, unless it raised: a lookup
-        searches every pack.
-        """
+        (from a thread of the process: a slow write does not hold back earlier ones)."""
         if self._batch is not None:
             yield
             return
-        published: list[str] = []  # names of the packs holding what the block wrote
-
-        def publish(entries: list[Entry]) -> None:  # (called with the buffer's lock held)
-            published.extend(self._publish_buffered(entries))
-
-        batch = self._local.batch = WriteBuffer(publish, flush_every)
+        batch = self._local.batch = WriteBuffer(self._publish_buffered, flush_every)
         if flush_every is not None:
             write_buffer.watch(batch)
-        ended = False
         try:
             yield
-            ended = True
         finally:
             try:
                 if flush_every is not None:
                     write_buffer.forget(batch)
                 batch.flush()
-                if ended and len(set(published)) > 1:  # (a block that raised ends sooner)
-                    self._table.merge_packs(published)
             finally:
                 self._local.batch = None
 
@@ -177,8 +156,8 @@ class Namespace:
         if self._batch is not None:
             self._batch.flush()
 
-    def _publish_buffered(self, entries: list[Entry]) -> list[str]:
-        return publish_buffered(entries, self.store, self._table)
+    def _publish_buffered(self, entries: list[Entry]) -> None:
+        publish_buffered(entries, self.store, self._table)
 
     def pack(self) -> int:
         """Pack loose entries (done by writers; never needed for correctness)."""
@@ -196,7 +175,7 @@ class Namespace:
         """
         if type(key) is not str:
             _check_key(key)
-        batch = self._local.batch
+        batch = getattr(self._local, "batch", None)
         if batch is not None:
             buffered = batch.entries.get(key)  # (one atomic lookup: see WriteBuffer)
             if buffered is not None:

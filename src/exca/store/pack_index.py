@@ -67,17 +67,10 @@ class PackIndex:
         return list(ROW.iter_unpack(view))
 
     def find(self, digest: bytes) -> Row | None:
-        """The row of ``digest`` (16 bytes), or None: :meth:`find_with_numpy` once this
-        process imported numpy, else :meth:`find_without_numpy` (written out here: every
-        single lookup passes, and each call saved is ~5% of a miss)."""
-        keys = self._keys
-        if keys is None and "numpy" in sys.modules:
-            keys = self.numpy_keys()
-        if keys is not None:
-            position = int(keys.searchsorted(digest))
-        else:
-            position = bisect.bisect_left(_KeyColumn(self), digest)
-        return self._row_if(position, digest)
+        """The row of ``digest`` (16 bytes), or None."""
+        if "numpy" in sys.modules:
+            return self.find_with_numpy(digest)
+        return self.find_without_numpy(digest)
 
     def find_without_numpy(self, digest: bytes) -> Row | None:
         """:meth:`find` by a binary search of the buffer."""
@@ -91,10 +84,8 @@ class PackIndex:
         """The row at ``position`` if it holds ``digest``."""
         if position >= self.count:
             return None
-        at = self._start + ROW.size * position
-        if self._buffer[at : at + 16] != digest:  # (a miss reads the key alone)
-            return None
-        return ROW.unpack_from(self._buffer, at)
+        row = self.row(position)
+        return row if row[0] == digest else None
 
     def find_many(self, digests: Sequence[bytes]) -> Hits:
         """The rows of those of ``digests`` found, with their positions (increasing)."""
@@ -133,16 +124,14 @@ class PackIndex:
             rows = [row for row in found if row is not None]
         if not rows:
             return _no_hits()
-        offsets, lengths, checks = _place_columns(view)
+        words, halves = array("Q"), array("I")  # a row: 4 words, or 8 half words
+        words.frombytes(view)
+        halves.frombytes(view)
+        if sys.byteorder != "little":  # (the index is little-endian)
+            words.byteswap()
+            halves.byteswap()
+        offsets, lengths, checks = words[2::4], halves[6::8], halves[7::8]
         return positions, _take(offsets, rows), _take(lengths, rows), _take(checks, rows)
-
-    def columns(self) -> tuple[list[bytes], list[int], list[int], list[int]]:
-        """The key digest, offset, length and check of every row, in key order, as four
-        lists (C-level loops: no Python object per row beyond its values)."""
-        view = memoryview(self._buffer)[self._start : self._start + ROW.size * self.count]
-        keys = [key for (key,) in _KEY.iter_unpack(view)]
-        offsets, lengths, checks = _place_columns(view)
-        return keys, offsets.tolist(), lengths.tolist(), checks.tolist()
 
     def find_many_with_numpy(self, digests: Sequence[bytes]) -> Hits:
         """:meth:`find_many` by numpy: a vectorised binary search."""
@@ -200,18 +189,6 @@ class PackIndex:
             rows[shared] = np.minimum(keys.searchsorted(digests[shared]), last)
             hits = keys[rows] == digests
         return rows, hits
-
-
-def _place_columns(view: memoryview) -> tuple[array[int], array[int], array[int]]:
-    """The offset, length and check columns of the rows in ``view``, read as arrays of
-    words (a row: 4 words, or 8 half words)."""
-    words, halves = array("Q"), array("I")
-    words.frombytes(view)
-    halves.frombytes(view)
-    if sys.byteorder != "little":  # (the index is little-endian)
-        words.byteswap()
-        halves.byteswap()
-    return words[2::4], halves[6::8], halves[7::8]
 
 
 class _KeyColumn:

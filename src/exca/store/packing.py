@@ -15,41 +15,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .digest import digest_bytes
-from .entries import TOMBSTONE_STATUS, Entry, decode_entry, key_digest, unseal
+from .entries import Entry, decode_entry, key_digest, unseal
 from .errors import CorruptArtifactError
 from .layout import pack_path, temp_loose_entry_digest, temp_name
-from .pack_merge import created_of, newest_records
 from .packs import Pack, build_pack
 from .publish import discard, publish_bytes, translate_write_errors
 
 if TYPE_CHECKING:
     from .entry_table import EntryTable, LooseRecord
 
-__all__ = [
-    "MERGE_PACKS_OVER",
-    "TOMBSTONE_GRACE_S",
-    "merge_packs",
-    "pack",
-    "publish_pack",
-    "retire_older_loose",
-    "similar_sizes",
-]
+__all__ = ["MERGE_PACKS_OVER", "TOMBSTONE_GRACE_S", "pack", "publish_pack", "retire_older_loose"]
 
 MERGE_PACKS_OVER = 8  # more packs than this: the next packing merges them all into one
 TOMBSTONE_GRACE_S = 3600.0  # merges keep deletions younger than this
-SIMILAR_SIZES = 2  # a block's packs merge unless one is this many times all smaller ones
-SMALL_PACK = 65_536  # ... or holds no more records than this (a write block's flush)
 # a packer holds a claimed record for microseconds: one claimed longer ago than this was
 # left by a packer that died between claiming it and putting it back
 STRANDED_AFTER_S = 60.0
 
-Records = dict[bytes, bytes]  # key digest -> its record
+Records = dict[bytes, tuple[bytes, Entry]]  # key digest -> (record, its entry)
 
 
-def pack(table: EntryTable) -> tuple[int, Path | None]:
+def pack(table: EntryTable) -> int:
     """Move the loose records of ``table`` into a new pack (merging all packs when there
-    are many); returns how many records the new pack holds, and its path (None when
-    there was nothing to pack)."""
+    are many); returns how many records the new pack holds."""
     with translate_write_errors(table.folder, "pack entries"):
         loose = list(table.loose.iter_records(skip_corrupt=True))
         old_packs: Sequence[Pack] = table.current_packs()
@@ -57,64 +45,23 @@ def pack(table: EntryTable) -> tuple[int, Path | None]:
         merge = len(old_packs) > MERGE_PACKS_OVER or (not loose and len(old_packs) > 1)
         records: Records = {}
         if merge:  # a damaged pack is left as it is, for verify(fix=True) to report
-            records, old_packs = newest_records(old_packs)
+            records, old_packs = _merged_records(old_packs)
         for item in loose:  # read before the packs were listed: it may be the older
             known = records.get(item.digest)
-            if known is None or created_of(known, table.folder) <= item.entry.created:
-                records[item.digest] = item.record
+            if known is None or known[1].created <= item.entry.created:
+                records[item.digest] = (item.record, item.entry)
         if merge:
-            _drop_old_tombstones(records, table.folder)
+            records = _without_old_tombstones(records)
         if not loose and not merge:
-            return 0, None
-        published = publish_pack(table, list(records.items()))
+            return 0
+        published = publish_pack(table, [(d, r[0]) for d, r in records.items()])
         if merge:  # before claiming: a loose tombstone must outlive the packs it hides
-            _discard_merged(old_packs, published)
+            for old in old_packs:
+                if old.path != published:  # a merge identical to an old pack is that pack
+                    discard(old.path)
         for item in loose:
             _claim_loose(table, item)
-    return len(records), published
-
-
-def merge_packs(table: EntryTable, packs: Sequence[Pack]) -> Path | None:
-    """Replace the sound ones of ``packs`` (in listing order) by one pack holding the
-    newest record of each of their keys; its path, or None when fewer than two of them
-    are sound (then nothing is written).
-
-    Every tombstone is kept: packs left out may hold older records of those keys (only
-    a merge of all packs, in :func:`pack`, drops old ones). Safe beside readers, writers
-    and packers: the new pack is published before the old ones are removed, so that
-    each record is always in a listed pack (a reader listing both finds the same record
-    twice, which changes nothing; a merger killed in between leaves both, for the next
-    merge); two merges of overlapping packs each publish theirs, every record in one.
-    """
-    records, sound = newest_records(packs)
-    if len(sound) < 2:
-        return None
-    with translate_write_errors(table.folder, "merge packs"):
-        published = publish_pack(table, list(records.items()))
-        _discard_merged(sound, published)
-    return published
-
-
-def similar_sizes(packs: Sequence[Pack]) -> list[Pack]:
-    """The smallest of ``packs`` (in listing order), each holding at most
-    ``SIMILAR_SIZES`` times as many records as all smaller ones together, or at most
-    ``SMALL_PACK``: merging a few packs into a much larger one would rewrite it for
-    little, a small pack costs little to rewrite."""
-    chosen: list[Pack] = []
-    total = 0
-    for one in sorted(packs, key=len):
-        if chosen and len(one) > max(SIMILAR_SIZES * total, SMALL_PACK):
-            break
-        chosen.append(one)
-        total += len(one)
-    return [one for one in packs if one in chosen]
-
-
-def _discard_merged(packs: Sequence[Pack], published: Path) -> None:
-    """Remove the packs merged into ``published`` (which is one of them if identical)."""
-    for old in packs:
-        if old.path != published:
-            discard(old.path)
+    return len(records)
 
 
 def publish_pack(table: EntryTable, records: list[tuple[bytes, bytes]]) -> Path:
@@ -148,18 +95,33 @@ def retire_older_loose(table: EntryTable, packed: dict[bytes, Entry]) -> None:
             os.unlink(claimed)
 
 
-def _drop_old_tombstones(records: Records, where: Path) -> None:
+def _merged_records(packs: Sequence[Pack]) -> tuple[Records, list[Pack]]:
+    """The newest record of each key in the sound ones of ``packs``, and those packs."""
+    merged: Records = {}
+    sound: list[Pack] = []
+    for one in packs:
+        try:
+            if not one.misses_prove():
+                continue
+            records = [(digest, record, decode_entry(record, one.path)) for digest, record in one]
+        except CorruptArtifactError:
+            continue
+        sound.append(one)
+        for digest, record, entry in records:
+            if digest not in merged or merged[digest][1].created < entry.created:
+                merged[digest] = (record, entry)
+    return merged, sound
+
+
+def _without_old_tombstones(records: Records) -> Records:
     """Drop deletions older than ``TOMBSTONE_GRACE_S``: a slow packer may still publish a
     record it read before the delete, and only the tombstone keeps it hidden."""
     horizon = time.time() - TOMBSTONE_GRACE_S
-    marked = [digest for digest, record in records.items() if TOMBSTONE_STATUS in record]
-    for digest in marked:  # (only a record holding these bytes may be a tombstone)
-        try:
-            entry = decode_entry(records[digest], where)
-        except CorruptArtifactError:
-            continue  # kept as it is, for verify() to report
-        if entry.status == "deleted" and entry.created <= horizon:
-            del records[digest]
+    return {
+        digest: record
+        for digest, record in records.items()
+        if record[1].status != "deleted" or record[1].created > horizon
+    }
 
 
 def _read_claimed_record(path: str | Path) -> bytes:

@@ -22,7 +22,7 @@ import mmap
 import os
 import struct
 from collections.abc import Callable, Iterator, Sequence
-from itertools import accumulate, repeat
+from itertools import repeat
 from operator import add, and_, itemgetter
 from pathlib import Path
 
@@ -47,18 +47,16 @@ def _check(record: bytes | memoryview) -> int:
 def build_pack(records: Sequence[tuple[bytes, bytes]]) -> bytes:
     """Bytes of a pack holding ``(key digest, record)`` pairs (one record per key)."""
     ordered = sorted(records, key=itemgetter(0))
-    digests = [digest for digest, _ in ordered]
-    bodies = [record for _, record in ordered]
-    lengths = list(map(len, bodies))
-    # C-level loops (a merge builds a million rows): each offset is the sum of the
-    # lengths before it (accumulate gives one more, which map leaves unread)
-    offsets = accumulate(lengths, initial=_HEADER.size + ROW.size * len(ordered))
-    checks = map(and_, map(xxhash.xxh3_64_intdigest, bodies), repeat(_CHECK_MASK))
-    index_bytes = b"".join(map(ROW.pack, digests, offsets, lengths, checks))
+    rows = []
+    offset = _HEADER.size + ROW.size * len(ordered)
+    for digest, record in ordered:
+        rows.append(ROW.pack(digest, offset, len(record), _check(record)))
+        offset += len(record)
+    index_bytes = b"".join(rows)
     header = _HEADER.pack(
         _MAGIC, PACK_FORMAT_VERSION, len(ordered), xxhash.xxh3_128_digest(index_bytes)
     )
-    return b"".join([header, index_bytes, *bodies])
+    return b"".join([header, index_bytes, *(record for _, record in ordered)])
 
 
 class Pack:
@@ -177,7 +175,9 @@ class Pack:
         positions, offsets, lengths, expected = self.index.find_many(digests)
         if not positions:  # (a miss: nothing to read)
             return [], [], []
-        records, checks = self._read(offsets, lengths)
+        data = self._data  # C-level loops: no Python call per record
+        records = list(map(data.__getitem__, map(slice, offsets, map(add, offsets, lengths))))
+        checks = list(map(and_, map(xxhash.xxh3_64_intdigest, records), repeat(_CHECK_MASK)))
         if checks == expected and list(map(len, records)) == lengths:
             return positions, records, []
         sound = [
@@ -189,23 +189,6 @@ class Pack:
         damaged = [p for p, ok in zip(positions, sound, strict=True) if not ok]
         kept = [(p, r) for p, r, ok in zip(positions, records, sound, strict=True) if ok]
         return [p for p, _ in kept], [r for _, r in kept], damaged
-
-    def checked_records(self) -> tuple[list[bytes], list[bytes]]:
-        """Every key digest and its record, in key order (``CorruptArtifactError`` if a
-        record fails its check): what iterating gives, in C-level loops."""
-        digests, offsets, lengths, expected = self.index.columns()
-        records, checks = self._read(offsets, lengths)
-        if checks != expected or list(map(len, records)) != lengths:
-            raise CorruptArtifactError(self.path, "a record does not match its checksum")
-        return digests, records
-
-    def _read(self, offsets: list[int], lengths: list[int]) -> tuple[list[bytes], list[int]]:
-        """The records at ``offsets`` (of ``lengths`` bytes, fewer where the file is
-        short) and their checks (C-level loops: no Python call per record)."""
-        data = self._data
-        records = list(map(data.__getitem__, map(slice, offsets, map(add, offsets, lengths))))
-        checks = list(map(and_, map(xxhash.xxh3_64_intdigest, records), repeat(_CHECK_MASK)))
-        return records, checks
 
     def contains(self, needle: bytes) -> bool:
         """Whether ``needle`` occurs anywhere in the file (one scan, then remembered)."""

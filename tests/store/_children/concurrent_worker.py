@@ -99,10 +99,8 @@ class Worker:
         for version in self._rounds():
             keys = [f"batch-{writer}-{j}" for j in range(10)] + [f"batcharr-{writer}-{version % 4}"]
             with self.batch_cache.write():
-                for position, key in enumerate(keys):
+                for key in keys:
                     self.batch_cache[key] = value_of(key, writer, version)
-                    if position == 4:  # two packs: the block ends merging them into one
-                        self.batch_cache.namespace.flush()
             self._log([(key, writer, version) for key in keys])
 
     def reader(self, seed: int) -> None:
